@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "vitrine",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vitrine", targets: ["vitrine"]),
+        .library(name: "VitrineCore", targets: ["VitrineCore"]),
+        .library(name: "VitrineProxy", targets: ["VitrineProxy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure cache logic: keys, the L1 store and its eviction policy, tags, HTTP cache policy.
+        // No event loop, no sockets: everything here is tested as plain values.
+        .target(name: "VitrineCore", swiftSettings: strict),
+        // The YAML config model and its validation (messages name the offending key).
+        .target(
+            name: "VitrineConfig",
+            dependencies: ["VitrineCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // The data path and the admin API on SwiftNIO.
+        .target(
+            name: "VitrineProxy",
+            dependencies: [
+                "VitrineCore", "VitrineConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The embedded demo origin: generated catalog, search and writes.
+        .target(
+            name: "VitrineDemoOrigin",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vitrine",
+            dependencies: [
+                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
+        .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "VitrineProxyTests",
+            dependencies: [
+                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,297 @@
+/// The YAML file as written, before addresses and URLs are parsed and `${NAME}`s expanded.
+/// Every section rejects keys it does not know.
+struct ConfigFile: Decodable {
+    var listen: String?
+    var admin: Admin?
+    var origins: [String: Origin]?
+    var routes: [Route]?
+    var cache: Cache?
+    var limits: Limits?
+    var server: Server?
+    var redis: Redis?
+    var postgres: Postgres?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen, admin, origins, routes, cache, limits, server, redis, postgres
+    }
+
+    init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        listen = try container.decodeIfPresent(String.self, forKey: .listen)
+        admin = try container.decodeIfPresent(Admin.self, forKey: .admin)
+        origins = try container.decodeIfPresent([String: Origin].self, forKey: .origins)
+        routes = try container.decodeIfPresent([Route].self, forKey: .routes)
+        cache = try container.decodeIfPresent(Cache.self, forKey: .cache)
+        limits = try container.decodeIfPresent(Limits.self, forKey: .limits)
+        server = try container.decodeIfPresent(Server.self, forKey: .server)
+        redis = try container.decodeIfPresent(Redis.self, forKey: .redis)
+        postgres = try container.decodeIfPresent(Postgres.self, forKey: .postgres)
+    }
+
+    struct Admin: Decodable {
+        var listen: String?
+        var token: String?
+        var allowNonLoopback: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen, token
+            case allowNonLoopback = "allow_non_loopback"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            listen = try container.decodeIfPresent(String.self, forKey: .listen)
+            token = try container.decodeIfPresent(String.self, forKey: .token)
+            allowNonLoopback = try container.decodeIfPresent(Bool.self, forKey: .allowNonLoopback)
+        }
+    }
+
+    struct Origin: Decodable {
+        var url: String
+        var connectTimeout: ConfigDuration?
+        var firstByteTimeout: ConfigDuration?
+        var totalTimeout: ConfigDuration?
+        var maxConnections: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case url
+            case connectTimeout = "connect_timeout"
+            case firstByteTimeout = "first_byte_timeout"
+            case totalTimeout = "total_timeout"
+            case maxConnections = "max_connections"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            url = try container.decode(String.self, forKey: .url)
+            connectTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .connectTimeout)
+            firstByteTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .firstByteTimeout)
+            totalTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .totalTimeout)
+            maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
+        }
+    }
+
+    struct Route: Decodable {
+        var prefix: String
+        var origin: String
+        var defaultTTL: ConfigDuration?
+        var grace: ConfigDuration?
+        var cacheable: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case prefix, origin, grace, cacheable
+            case defaultTTL = "default_ttl"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            prefix = try container.decode(String.self, forKey: .prefix)
+            origin = try container.decode(String.self, forKey: .origin)
+            defaultTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .defaultTTL)
+            grace = try container.decodeIfPresent(ConfigDuration.self, forKey: .grace)
+            cacheable = try container.decodeIfPresent(Bool.self, forKey: .cacheable)
+        }
+    }
+
+    struct Cache: Decodable {
+        var memory: ByteSize?
+        var shards: Int?
+        var maxObjectSize: ByteSize?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case memory, shards
+            case maxObjectSize = "max_object_size"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            memory = try container.decodeIfPresent(ByteSize.self, forKey: .memory)
+            shards = try container.decodeIfPresent(Int.self, forKey: .shards)
+            maxObjectSize = try container.decodeIfPresent(ByteSize.self, forKey: .maxObjectSize)
+        }
+    }
+
+    struct Limits: Decodable {
+        var maxRequestLine: Int?
+        var maxHeaderBytes: Int?
+        var maxHeaders: Int?
+        var maxBody: ByteSize?
+        var maxOriginHeaderBytes: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxRequestLine = "max_request_line"
+            case maxHeaderBytes = "max_header_bytes"
+            case maxHeaders = "max_headers"
+            case maxBody = "max_body"
+            case maxOriginHeaderBytes = "max_origin_header_bytes"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            maxRequestLine = try container.decodeIfPresent(Int.self, forKey: .maxRequestLine)
+            maxHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxHeaderBytes)
+            maxHeaders = try container.decodeIfPresent(Int.self, forKey: .maxHeaders)
+            maxBody = try container.decodeIfPresent(ByteSize.self, forKey: .maxBody)
+            maxOriginHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxOriginHeaderBytes)
+        }
+    }
+
+    struct Server: Decodable {
+        var eventLoops: Int?
+        var accessLog: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case eventLoops = "event_loops"
+            case accessLog = "access_log"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            eventLoops = try container.decodeIfPresent(Int.self, forKey: .eventLoops)
+            accessLog = try container.decodeIfPresent(Bool.self, forKey: .accessLog)
+        }
+    }
+
+    struct Redis: Decodable {
+        var url: String
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case url }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            url = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .url)
+        }
+    }
+
+    struct Postgres: Decodable {
+        var url: String
+        var channel: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case url, channel }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            url = try container.decode(String.self, forKey: .url)
+            channel = try container.decodeIfPresent(String.self, forKey: .channel)
+        }
+    }
+
+    // MARK: Resolving
+
+    func resolve(environment: [String: String]) throws -> VitrineConfiguration {
+        var configuration = VitrineConfiguration.singleOrigin(OriginURL(parsing: "http://127.0.0.1:80")!)
+        if let listen {
+            configuration.listen = try Self.address(listen, key: "listen")
+        }
+        if let admin {
+            if let listen = admin.listen { configuration.admin.listen = try Self.address(listen, key: "admin.listen") }
+            if let token = admin.token {
+                configuration.admin.token = try Self.expand(token, key: "admin.token", environment: environment)
+            }
+            configuration.admin.allowNonLoopback = admin.allowNonLoopback ?? false
+        }
+        guard let origins, !origins.isEmpty else { throw ConfigError(key: "origins", "required: at least one named origin") }
+        configuration.origins = [:]
+        for (name, origin) in origins {
+            let key = "origins.\(name)"
+            let text = try Self.expand(origin.url, key: "\(key).url", environment: environment)
+            guard let url = OriginURL(parsing: text) else {
+                throw ConfigError(key: "\(key).url", "'\(text)' is not an http://host:port URL")
+            }
+            var settings = OriginSettings(url: url)
+            if let value = origin.connectTimeout { settings.connectTimeout = value.duration }
+            if let value = origin.firstByteTimeout { settings.firstByteTimeout = value.duration }
+            if let value = origin.totalTimeout { settings.totalTimeout = value.duration }
+            if let value = origin.maxConnections {
+                guard value > 0 else { throw ConfigError(key: "\(key).max_connections", "must be positive") }
+                settings.maxConnections = value
+            }
+            configuration.origins[name] = settings
+        }
+        guard let routes, !routes.isEmpty else { throw ConfigError(key: "routes", "required: at least one route") }
+        configuration.routes = routes.map { route in
+            var settings = RouteSettings(prefix: route.prefix, origin: route.origin, defaultTTL: route.defaultTTL?.duration)
+            settings.grace = route.grace?.duration ?? .zero
+            settings.cacheable = route.cacheable ?? true
+            return settings
+        }
+        if let cache {
+            if let memory = cache.memory { configuration.cache.memory = memory }
+            if let shards = cache.shards { configuration.cache.shards = shards }
+            if let size = cache.maxObjectSize { configuration.cache.maxObjectSize = size }
+        }
+        if let limits {
+            if let value = limits.maxRequestLine { configuration.limits.maxRequestLine = try Self.positive(value, "limits.max_request_line") }
+            if let value = limits.maxHeaderBytes { configuration.limits.maxHeaderBytes = try Self.positive(value, "limits.max_header_bytes") }
+            if let value = limits.maxHeaders { configuration.limits.maxHeaders = try Self.positive(value, "limits.max_headers") }
+            if let value = limits.maxBody { configuration.limits.maxBody = value }
+            if let value = limits.maxOriginHeaderBytes {
+                configuration.limits.maxOriginHeaderBytes = try Self.positive(value, "limits.max_origin_header_bytes")
+            }
+        }
+        if let server {
+            if let loops = server.eventLoops {
+                guard loops >= 0 else { throw ConfigError(key: "server.event_loops", "must be 0 (one per core) or more") }
+                configuration.server.eventLoops = loops
+            }
+            configuration.server.accessLog = server.accessLog ?? false
+        }
+        if let redis {
+            let url = try Self.expand(redis.url, key: "redis.url", environment: environment)
+            guard url.hasPrefix("redis://") || url.hasPrefix("rediss://") else {
+                throw ConfigError(key: "redis.url", "'\(url)' is not a redis:// URL")
+            }
+            configuration.redis = RedisSettings(url: url)
+        }
+        if let postgres {
+            let url = try Self.expand(postgres.url, key: "postgres.url", environment: environment)
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ConfigError(key: "postgres.url", "'\(url)' is not a postgres:// URL")
+            }
+            var settings = PostgresSettings(url: url)
+            if let channel = postgres.channel { settings.channel = channel }
+            configuration.postgres = settings
+        }
+        return configuration
+    }
+
+    private static func address(_ text: String, key: String) throws -> ListenAddress {
+        guard let address = ListenAddress(parsing: text) else {
+            throw ConfigError(key: key, "'\(text)' is not a host:port address")
+        }
+        return address
+    }
+
+    private static func positive(_ value: Int, _ key: String) throws -> Int {
+        guard value > 0 else { throw ConfigError(key: key, "must be positive") }
+        return value
+    }
+
+    /// Replaces each `${NAME}` with the environment variable's value.
+    static func expand(_ text: String, key: String, environment: [String: String]) throws -> String {
+        var result = ""
+        var rest = text[...]
+        while let start = rest.range(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                throw ConfigError(key: key, "unterminated ${...}")
+            }
+            let name = String(rest[start.upperBound..<end])
+            guard let value = environment[name] else {
+                throw ConfigError(key: key, "environment variable \(name) is not set")
+            }
+            result += value
+            rest = rest[rest.index(after: end)...]
+        }
+        result += rest
+        return result
+    }
+}

@@ -1,0 +1,144 @@
+/// A duration written as `500ms`, `30s`, `5m`, `1h`, `2d`, or a bare number of seconds.
+public struct ConfigDuration: Decodable, Sendable, Equatable {
+    public let duration: Duration
+
+    public init(_ duration: Duration) { self.duration = duration }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let seconds = try? container.decode(Double.self) {
+            guard seconds >= 0 else { throw ConfigError(key: keyPath(decoder.codingPath), "a duration cannot be negative") }
+            duration = .milliseconds(Int64(seconds * 1000))
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = Self.parse(text) else {
+            throw ConfigError(key: keyPath(decoder.codingPath), "'\(text)' is not a duration (e.g. 500ms, 30s, 5m, 1h)")
+        }
+        duration = parsed
+    }
+
+    public static func parse(_ text: String) -> Duration? {
+        let trimmed = text.trimmingWhitespace()
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, milliseconds) in units where trimmed.hasSuffix(suffix) {
+            let number = trimmed.dropLast(suffix.count)
+            guard let value = Double(number), value >= 0 else { continue }
+            return .milliseconds(Int64(value * Double(milliseconds)))
+        }
+        if let seconds = Double(trimmed), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
+        return nil
+    }
+}
+
+/// A size in bytes written as `256MiB`, `64MB`, `512k`, `1G`, or a bare number of bytes.
+/// Decimal and binary suffixes are both read as binary (1 MB = 1 MiB), as nginx does.
+public struct ByteSize: Decodable, Sendable, Equatable {
+    public let bytes: Int
+
+    public init(_ bytes: Int) { self.bytes = bytes }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) {
+            guard number >= 0 else { throw ConfigError(key: keyPath(decoder.codingPath), "a size cannot be negative") }
+            bytes = number
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = Self.parse(text) else {
+            throw ConfigError(key: keyPath(decoder.codingPath), "'\(text)' is not a size (e.g. 256MiB, 64MB, 512KB)")
+        }
+        bytes = parsed
+    }
+
+    public static func parse(_ text: String) -> Int? {
+        let trimmed = text.trimmingWhitespace().lowercased()
+        let units: [(String, Int)] = [
+            ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30),
+            ("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30),
+            ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1),
+        ]
+        for (suffix, multiplier) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count).trimmingWhitespace()), value >= 0 else { return nil }
+            return Int(value * Double(multiplier))
+        }
+        return Int(trimmed).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+
+/// A listen address, `host:port` (IPv6 as `[::1]:8080`).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).
+    public init?(parsing text: String) {
+        let trimmed = text.trimmingWhitespace()
+        guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(trimmed[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Whether the address only accepts connections from this machine.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// An `http://host:port` origin URL.
+public struct OriginURL: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    /// Path prefix prepended to forwarded request paths ("" for none).
+    public let basePath: String
+
+    public init?(parsing text: String) {
+        guard text.hasPrefix("http://") else { return nil }
+        let rest = text.dropFirst("http://".count)
+        let authority = rest.prefix { $0 != "/" }
+        var path = String(rest.dropFirst(authority.count))
+        while path.hasSuffix("/") { path.removeLast() }
+        guard !authority.isEmpty else { return nil }
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.isEmpty { port = 80 } else if after.first == ":", let parsed = Int(after.dropFirst()) { port = parsed } else { return nil }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            guard let parsed = Int(authority[authority.index(after: colon)...]) else { return nil }
+            port = parsed
+        } else {
+            host = String(authority)
+            port = 80
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+        basePath = path
+    }
+
+    public var description: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "http://\(hostPart):\(port)\(basePath)"
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        var slice = self[...]
+        while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
+        while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

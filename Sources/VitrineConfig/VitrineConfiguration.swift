@@ -1,0 +1,222 @@
+import Foundation
+import Yams
+
+/// Everything `vitrine serve` is configured with, as read from YAML (see `config/*.yaml`).
+public struct VitrineConfiguration: Sendable, Equatable {
+    public var listen: ListenAddress
+    public var admin: AdminSettings
+    public var origins: [String: OriginSettings]
+    public var routes: [RouteSettings]
+    public var cache: CacheSettings
+    public var limits: LimitSettings
+    public var server: ServerSettings
+    public var redis: RedisSettings?
+    public var postgres: PostgresSettings?
+
+    /// A configuration with one route sending everything to `origin` (as `varnishd -b` does).
+    public static func singleOrigin(_ origin: OriginURL, defaultTTL: Duration? = nil) -> VitrineConfiguration {
+        VitrineConfiguration(
+            listen: ListenAddress(host: "127.0.0.1", port: 8080),
+            admin: AdminSettings(),
+            origins: ["default": OriginSettings(url: origin)],
+            routes: [RouteSettings(prefix: "/", origin: "default", defaultTTL: defaultTTL)],
+            cache: CacheSettings(),
+            limits: LimitSettings(),
+            server: ServerSettings(),
+            redis: nil,
+            postgres: nil
+        )
+    }
+
+    public init(
+        listen: ListenAddress, admin: AdminSettings, origins: [String: OriginSettings], routes: [RouteSettings],
+        cache: CacheSettings, limits: LimitSettings, server: ServerSettings, redis: RedisSettings?,
+        postgres: PostgresSettings?
+    ) {
+        self.listen = listen
+        self.admin = admin
+        self.origins = origins
+        self.routes = routes
+        self.cache = cache
+        self.limits = limits
+        self.server = server
+        self.redis = redis
+        self.postgres = postgres
+    }
+
+    /// Reads and validates a YAML file; `${NAME}` in secrets and URLs is taken from `environment`.
+    public static func load(
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> VitrineConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(key: "(file)", "cannot read \(path): \(error.localizedDescription)")
+        }
+        return try parse(yaml: text, environment: environment)
+    }
+
+    /// Parses and validates YAML text.
+    public static func parse(yaml: String, environment: [String: String] = [:]) throws -> VitrineConfiguration {
+        let file: ConfigFile
+        do {
+            file = try YAMLDecoder().decode(ConfigFile.self, from: yaml, userInfo: [.environment: environment])
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as DecodingError {
+            throw ConfigError(decoding: error)
+        } catch {
+            throw ConfigError(key: "(file)", "not valid YAML: \(error)")
+        }
+        let configuration = try file.resolve(environment: environment)
+        try configuration.validate()
+        return configuration
+    }
+
+    /// Checks what each section cannot check alone: routes name known origins, and the admin
+    /// listener is on loopback unless explicitly allowed.
+    public func validate() throws {
+        guard !origins.isEmpty else { throw ConfigError(key: "origins", "at least one origin is needed") }
+        guard !routes.isEmpty else { throw ConfigError(key: "routes", "at least one route is needed") }
+        for (index, route) in routes.enumerated() {
+            guard origins[route.origin] != nil else {
+                throw ConfigError(
+                    key: "routes[\(index)].origin",
+                    "unknown origin '\(route.origin)' (defined: \(origins.keys.sorted().joined(separator: ", ")))"
+                )
+            }
+            guard route.prefix.hasPrefix("/") else {
+                throw ConfigError(key: "routes[\(index)].prefix", "must start with '/'")
+            }
+        }
+        if !admin.listen.isLoopback && !admin.allowNonLoopback {
+            throw ConfigError(
+                key: "admin.listen",
+                "\(admin.listen) is not a loopback address; set admin.allow_non_loopback: true to expose the admin API"
+            )
+        }
+        if let token = admin.token, token.utf8.count < 16 {
+            throw ConfigError(key: "admin.token", "too short: use at least 16 characters")
+        }
+        guard cache.shards > 0 && cache.shards <= 4096 else { throw ConfigError(key: "cache.shards", "must be 1...4096") }
+        guard cache.memory.bytes >= 1 << 20 else { throw ConfigError(key: "cache.memory", "must be at least 1MiB") }
+    }
+}
+
+/// The admin API's listener and credentials.
+public struct AdminSettings: Sendable, Equatable {
+    public var listen = ListenAddress(host: "127.0.0.1", port: 8081)
+    /// The bearer token; nil until given by the file, `VITRINE_ADMIN_TOKEN` or `--admin-token`.
+    public var token: String?
+    public var allowNonLoopback = false
+    public init() {}
+}
+
+/// A named origin server.
+public struct OriginSettings: Sendable, Equatable {
+    public var url: OriginURL
+    public var connectTimeout: Duration = .seconds(1)
+    public var firstByteTimeout: Duration = .seconds(15)
+    public var totalTimeout: Duration = .seconds(60)
+    /// Open connections per event loop.
+    public var maxConnections = 256
+    public init(url: OriginURL) { self.url = url }
+}
+
+/// A path prefix and what to do with requests under it.
+public struct RouteSettings: Sendable, Equatable {
+    public var prefix: String
+    public var origin: String
+    /// TTL for responses that carry no explicit freshness; nil: such responses are not stored.
+    public var defaultTTL: Duration?
+    /// Kept past expiry for stale serving.
+    public var grace: Duration = .zero
+    /// False: every request is passed to the origin, nothing stored.
+    public var cacheable = true
+
+    public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
+        self.prefix = prefix
+        self.origin = origin
+        self.defaultTTL = defaultTTL
+        self.cacheable = cacheable
+    }
+}
+
+/// The L1 store.
+public struct CacheSettings: Sendable, Equatable {
+    public var memory = ByteSize(256 << 20)
+    public var shards = 64
+    /// Larger responses are passed through, not stored.
+    public var maxObjectSize = ByteSize(8 << 20)
+    public init() {}
+}
+
+/// Request limits; exceeding one gets a 4xx and a closed connection.
+public struct LimitSettings: Sendable, Equatable {
+    public var maxRequestLine = 8192
+    public var maxHeaderBytes = 32768
+    public var maxHeaders = 100
+    public var maxBody = ByteSize(10 << 20)
+    /// Origin response header limit (tag headers of category pages can be long).
+    public var maxOriginHeaderBytes = 256 << 10
+    public init() {}
+}
+
+/// Process-level settings.
+public struct ServerSettings: Sendable, Equatable {
+    /// Event loop threads; 0 means one per core.
+    public var eventLoops = 0
+    /// Log one line per request at info level.
+    public var accessLog = false
+    public init() {}
+}
+
+/// The shared Redis tier.
+public struct RedisSettings: Sendable, Equatable {
+    public var url: String
+    public init(url: String) { self.url = url }
+}
+
+/// The Postgres change feed.
+public struct PostgresSettings: Sendable, Equatable {
+    public var url: String
+    public var channel = "vitrine_invalidations"
+    public init(url: String) { self.url = url }
+}
+
+extension CodingUserInfoKey {
+    static let environment = CodingUserInfoKey(rawValue: "vitrine.environment")!
+}
+
+extension ConfigError {
+    init(decoding error: DecodingError) {
+        switch error {
+        case .keyNotFound(let key, let context):
+            self.init(key: keyPath(context.codingPath + [key]), "required but missing")
+        case .typeMismatch(let type, let context):
+            self.init(key: keyPath(context.codingPath), "expected \(Self.describe(type))")
+        case .valueNotFound(let type, let context):
+            self.init(key: keyPath(context.codingPath), "expected \(Self.describe(type)), found nothing")
+        case .dataCorrupted(let context):
+            self.init(key: keyPath(context.codingPath), context.debugDescription)
+        @unknown default:
+            self.init(key: "(file)", "\(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type: return "an integer"
+        case is Bool.Type: return "true or false"
+        case is Double.Type: return "a number"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "a mapping" }
+            return "a value of another shape (\(name))"
+        }
+    }
+}

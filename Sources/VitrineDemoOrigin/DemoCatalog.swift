@@ -1,0 +1,156 @@
+import Synchronization
+
+/// A product of the demo catalog.
+public struct DemoProduct: Sendable, Equatable {
+    public let id: Int
+    public let name: String
+    public let description: String
+    public var priceCents: Int
+    public var stock: Int
+    public let categoryID: Int
+    public let brand: String
+    public let rating: Double
+    public let color: String
+    public let material: String
+    /// Lower-cased name and description, for search.
+    let searchText: String
+}
+
+/// A category of the demo catalog.
+public struct DemoCategory: Sendable, Equatable {
+    public let id: Int
+    public let name: String
+}
+
+/// The demo origin's data: products generated from a fixed seed, changed by writes.
+public final class DemoCatalog: Sendable {
+    public let categories: [DemoCategory]
+    private let products: Mutex<[DemoProduct]>
+    /// Product ids of each category, by category id.
+    private let productsByCategory: [Int: [Int]]
+
+    public init(productCount: Int = 10_000, seed: UInt64 = 42) {
+        var random = SeededGenerator(seed: seed)
+        let categoryNames = [
+            "Running Shoes", "Hiking Boots", "Rain Jackets", "Backpacks", "Tents", "Sleeping Bags", "Camp Kitchen",
+            "Headlamps", "Trail Socks", "Base Layers", "Fleece", "Climbing Gear", "Bikes", "Bike Helmets", "Kayaks",
+            "Water Bottles", "Sunglasses", "Watches", "Yoga Mats", "Swimwear", "Ski Gear", "Snowboards", "Gloves",
+            "Hats",
+        ]
+        categories = categoryNames.enumerated().map { DemoCategory(id: $0.offset + 1, name: $0.element) }
+        var generated: [DemoProduct] = []
+        generated.reserveCapacity(productCount)
+        var byCategory: [Int: [Int]] = [:]
+        for id in 1...max(productCount, 1) {
+            let category = categories[Int(random.next() % UInt64(categories.count))]
+            let adjective = Words.adjectives.randomElement(using: &random)!
+            let material = Words.materials.randomElement(using: &random)!
+            let noun = Words.nouns.randomElement(using: &random)!
+            let brand = Words.brands.randomElement(using: &random)!
+            let color = Words.colors.randomElement(using: &random)!
+            let name = "\(brand) \(adjective) \(material) \(noun)"
+            var sentences: [String] = []
+            let sentenceCount = 6 + Int(random.next() % 14)
+            for _ in 0..<sentenceCount {
+                let words = (0..<(8 + Int(random.next() % 10))).map { _ in Words.prose.randomElement(using: &random)! }
+                sentences.append(words.joined(separator: " ").capitalizedFirst + ".")
+            }
+            let description = "The \(name) in \(color): " + sentences.joined(separator: " ")
+            let product = DemoProduct(
+                id: id,
+                name: name,
+                description: description,
+                priceCents: 199 + Int(random.next() % 49_800),
+                stock: Int(random.next() % 500),
+                categoryID: category.id,
+                brand: brand,
+                rating: Double(20 + Int(random.next() % 31)) / 10,
+                color: color,
+                material: material,
+                searchText: (name + " " + description).lowercased()
+            )
+            generated.append(product)
+            byCategory[category.id, default: []].append(id)
+        }
+        products = Mutex(generated)
+        productsByCategory = byCategory
+    }
+
+    public var productCount: Int { products.withLock { $0.count } }
+
+    public func product(_ id: Int) -> DemoProduct? {
+        products.withLock { $0.indices.contains(id - 1) ? $0[id - 1] : nil }
+    }
+
+    public func category(_ id: Int) -> DemoCategory? {
+        categories.indices.contains(id - 1) ? categories[id - 1] : nil
+    }
+
+    public func productCount(inCategory id: Int) -> Int { productsByCategory[id]?.count ?? 0 }
+
+    /// Changes a product's price and/or stock; nil for an unknown id.
+    public func update(_ id: Int, priceCents: Int?, stock: Int?) -> DemoProduct? {
+        products.withLock { products in
+            guard products.indices.contains(id - 1) else { return nil }
+            if let priceCents { products[id - 1].priceCents = priceCents }
+            if let stock { products[id - 1].stock = stock }
+            return products[id - 1]
+        }
+    }
+
+    public enum Sort: String, Sendable, CaseIterable {
+        case priceAscending = "price_asc"
+        case priceDescending = "price_desc"
+        case name
+    }
+
+    /// One page of a category's products, and the category's total.
+    public func listing(category: Int, sort: Sort, page: Int, perPage: Int) -> (items: [DemoProduct], total: Int) {
+        let ids = productsByCategory[category] ?? []
+        let items = products.withLock { products in ids.map { products[$0 - 1] } }
+        let sorted: [DemoProduct]
+        switch sort {
+        case .priceAscending: sorted = items.sorted { ($0.priceCents, $0.id) < ($1.priceCents, $1.id) }
+        case .priceDescending: sorted = items.sorted { ($0.priceCents, $1.id) > ($1.priceCents, $0.id) }
+        case .name: sorted = items.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+        }
+        return (Array(sorted.dropFirst((page - 1) * perPage).prefix(perPage)), sorted.count)
+    }
+
+    /// Products whose name or description contains every word of `query`, by id.
+    public func search(_ query: String, page: Int, perPage: Int) -> (items: [DemoProduct], total: Int) {
+        let terms = query.lowercased().split(whereSeparator: { $0 == " " || $0 == "+" }).map(String.init)
+        let matches = products.withLock { products in
+            products.filter { product in terms.allSatisfy { product.searchText.contains($0) } }
+        }
+        return (Array(matches.dropFirst((page - 1) * perPage).prefix(perPage)), matches.count)
+    }
+}
+
+extension String {
+    var capitalizedFirst: String {
+        guard let first else { return self }
+        return first.uppercased() + dropFirst()
+    }
+}
+
+enum Words {
+    static let adjectives = [
+        "Ultralight", "Rugged", "Classic", "Alpine", "Trail", "Urban", "Summit", "Coastal", "Storm", "Everyday",
+        "Pro", "Compact", "Thermal", "Breathable", "Waterproof", "Packable",
+    ]
+    static let materials = ["Merino", "Nylon", "Gore-Tex", "Canvas", "Leather", "Titanium", "Bamboo", "Down", "Mesh", "Carbon"]
+    static let nouns = [
+        "Runner", "Boot", "Jacket", "Pack", "Shell", "Hoodie", "Tent", "Bag", "Lamp", "Sock", "Vest", "Glove",
+        "Bottle", "Helmet", "Board", "Mat",
+    ]
+    static let brands = ["Northwind", "Peakline", "Ridgeway", "Bluefjord", "Kestrel", "Obsidian", "Larchwood", "Tundra"]
+    static let colors = ["black", "slate", "forest green", "ember red", "glacier blue", "sand", "ochre", "charcoal"]
+    static let prose = [
+        "built", "for", "long", "days", "on", "rough", "ground", "with", "a", "lightweight", "frame", "that",
+        "breathes", "and", "dries", "fast", "recycled", "fabric", "keeps", "weather", "out", "while", "seams",
+        "stay", "sealed", "tested", "in", "the", "field", "by", "guides", "comfortable", "fit", "reinforced",
+        "heel", "grippy", "sole", "storage", "pockets", "adjustable", "straps", "warm", "layer", "cold",
+        "mornings", "packs", "down", "small", "durable", "finish", "everyday", "adventures", "city", "trail",
+    ]
+}

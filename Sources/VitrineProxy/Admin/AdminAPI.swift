@@ -1,0 +1,144 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import VitrineCore
+
+/// A request to the admin API, body already read.
+struct AdminRequest {
+    var method: HTTPMethod
+    var uri: String
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+}
+
+/// An answer from the admin API.
+struct AdminResponse {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: [UInt8]
+
+    static func json(_ status: HTTPResponseStatus, _ text: String) -> AdminResponse {
+        AdminResponse(status: status, contentType: "application/json", body: Array(text.utf8))
+    }
+
+    static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> AdminResponse {
+        .json(status, "{\"error\":\"\(code)\",\"message\":\"\(message.jsonEscaped)\"}")
+    }
+}
+
+/// The admin API's calls (see CONTRACT.md): purge, stats, metrics, health. Every call needs the
+/// bearer token, compared in constant time.
+final class AdminAPI: Sendable {
+    private let token: [UInt8]
+    private let invalidator: Invalidator
+    private let store: ResponseStore
+    private let stats: ProxyStats
+    private let metrics: ProxyMetrics
+    private let ready = Atomic<Bool>(false)
+
+    init(token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics) {
+        self.token = Array(token.utf8)
+        self.invalidator = invalidator
+        self.store = store
+        self.stats = stats
+        self.metrics = metrics
+    }
+
+    /// Listeners are up (and, later, listings warm).
+    func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
+
+    func handle(_ request: AdminRequest) -> AdminResponse {
+        guard isAuthorized(request.headers) else {
+            return .error(.unauthorized, "unauthorized", "missing or wrong bearer token")
+        }
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        switch (request.method, path) {
+        case (.POST, "/purge"):
+            return purge(body: request.body)
+        case (.RAW(value: "PURGE"), _):
+            let result = invalidator.purge(PurgeRequest(keys: [request.uri]))
+            return .json(.ok, "{\"purged\":\(result.purged),\"keys\":1}")
+        case (.GET, "/stats"):
+            return .json(.ok, statsJSON())
+        case (.GET, "/metrics"):
+            metrics.entries.record(store.entryCount)
+            metrics.bytes.record(store.byteCount)
+            return AdminResponse(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())
+        case (.GET, "/healthz"):
+            return .json(.ok, "{\"status\":\"ok\"}")
+        case (.GET, "/readyz"):
+            let isReady = ready.load(ordering: .acquiring)
+            return .json(
+                isReady ? .ok : .serviceUnavailable,
+                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"off\",\"feed\":\"off\"}"
+            )
+        default:
+            return .error(.notFound, "not_found", "no admin call \(request.method.rawValue) \(path)")
+        }
+    }
+
+    private func purge(body: ByteBuffer) -> AdminResponse {
+        let request: PurgeRequest
+        do {
+            request = try JSONDecoder().decode(PurgeRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            return .error(.badRequest, "invalid_json", "expected {\"tags\": [...], \"keys\": [...], \"prefixes\": [...], \"soft\": false}")
+        }
+        guard !request.isEmpty else {
+            return .error(.badRequest, "empty_purge", "name at least one tag, key or prefix")
+        }
+        let result = invalidator.purge(request)
+        return .json(
+            .ok,
+            "{\"purged\":\(result.purged),\"tags\":\(result.tags),\"keys\":\(result.keys),\"prefixes\":\(result.prefixes),\"soft\":\(request.soft)}"
+        )
+    }
+
+    private func statsJSON() -> String {
+        let hits = stats.value(.hits)
+        let misses = stats.value(.misses)
+        let lookups = hits + misses
+        let ratio = lookups == 0 ? 0 : Double(hits) / Double(lookups)
+        let fields: [(String, String)] = [
+            ("entries", "\(store.entryCount)"),
+            ("bytes", "\(store.byteCount)"),
+            ("memory_budget", "\(store.byteBudget)"),
+            ("requests", "\(stats.value(.requests))"),
+            ("hits", "\(hits)"),
+            ("misses", "\(misses)"),
+            ("stale", "\(stats.value(.stale))"),
+            ("passes", "\(stats.value(.passes))"),
+            ("not_modified", "\(stats.value(.notModified))"),
+            ("stored", "\(stats.value(.stored))"),
+            ("purges", "\(stats.value(.purges))"),
+            ("purged_entries", "\(stats.value(.purgedEntries))"),
+            ("origin_requests", "\(stats.value(.originRequests))"),
+            ("origin_errors", "\(stats.value(.originErrors))"),
+            ("client_errors", "\(stats.value(.clientErrors))"),
+            ("hit_ratio", String(format: "%.4f", ratio)),
+            ("redis", "{\"state\":\"off\"}"),
+            ("feed", "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}"),
+            ("listings", "{\"count\":0,\"warm\":true}"),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    private func isAuthorized(_ headers: HTTPHeaders) -> Bool {
+        guard let value = headers.first(name: "authorization"), value.hasPrefix("Bearer ") else { return false }
+        return Self.constantTimeEquals(Array(value.utf8.dropFirst("Bearer ".utf8.count)), token)
+    }
+
+    /// Compares without an early exit, so timing reveals nothing about how much of a guess is right.
+    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
+        let length = max(lhs.count, rhs.count)
+        for index in 0..<length {
+            let a = index < lhs.count ? lhs[index] : 0
+            let b = index < rhs.count ? rhs[index] : 0
+            difference |= a ^ b
+        }
+        return difference == 0 && lhs.count == rhs.count
+    }
+}

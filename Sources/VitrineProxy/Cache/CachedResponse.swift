@@ -1,0 +1,77 @@
+import NIOCore
+import NIOHTTP1
+import VitrineCore
+
+/// A response held by the L1 store, kept in the form it is written to a socket: a hit writes
+/// `head`, a few dynamic lines (`Age`, `Cache-Status`, `X-Cache`) and `body`, with no encoding
+/// and no copy of the body.
+final class CachedResponse: CacheCosted, Sendable {
+    let status: HTTPResponseStatus
+    /// Status line and stored header fields (with `Content-Length`), without the blank line.
+    let head: ByteBuffer
+    /// The head of a 304 answer to a matching conditional request (RFC 9110 §15.4.5 fields).
+    let notModifiedHead: ByteBuffer
+    let body: ByteBuffer
+    let etag: String?
+    /// Seconds of age the response had when it arrived (its `Age` field).
+    let initialAge: Int
+    let tags: [String]
+
+    init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String]) {
+        self.status = status
+        self.body = body
+        self.initialAge = initialAge
+        self.tags = tags
+        self.etag = headers.first(name: "etag")
+
+        var head = ByteBuffer()
+        head.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        head.writeStatusLine(status)
+        var notModified = ByteBuffer()
+        notModified.writeStatusLine(.notModified)
+        for (name, value) in headers {
+            head.writeHeader(name, value)
+            if Self.notModifiedFields.contains(name.lowercased()) { notModified.writeHeader(name, value) }
+        }
+        head.writeHeader("Content-Length", decimal: body.readableBytes)
+        self.head = head
+        self.notModifiedHead = notModified
+    }
+
+    /// Fields a 304 repeats from the full response.
+    static let notModifiedFields: Set<String> = [
+        "cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified",
+    ]
+
+    var cost: Int { head.readableBytes + notModifiedHead.readableBytes + body.readableBytes }
+
+    /// Whether an `If-None-Match` field value matches this response's ETag (weak comparison,
+    /// RFC 9110 §13.1.2).
+    func matches(ifNoneMatch value: String) -> Bool {
+        guard let etag else { return false }
+        let ours = Self.opaqueTag(etag)
+        for candidate in value.split(separator: ",") {
+            let trimmed = candidate.trimmingCharacters(in: " \t")
+            if trimmed == "*" { return true }
+            if Self.opaqueTag(trimmed) == ours { return true }
+        }
+        return false
+    }
+
+    private static func opaqueTag<S: StringProtocol>(_ tag: S) -> Substring {
+        let text = Substring(tag)
+        return text.hasPrefix("W/") ? text.dropFirst(2) : text
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> Substring {
+        var slice = self[...]
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return Substring(slice)
+    }
+}
+
+/// The L1 store of responses.
+typealias ResponseStore = L1Store<CachedResponse>

@@ -1,0 +1,40 @@
+import VitrineCore
+
+/// What to purge: the body of `POST /purge`, and what writes and (later) the change feed produce.
+public struct PurgeRequest: Sendable, Equatable, Decodable {
+    public var tags: [String]
+    /// Request targets (`/catalog/products/42`) or absolute URLs (the scheme and host are dropped).
+    public var keys: [String]
+    /// Path prefixes.
+    public var prefixes: [String]
+    /// Mark stale instead of removing.
+    public var soft: Bool
+
+    public init(tags: [String] = [], keys: [String] = [], prefixes: [String] = [], soft: Bool = false) {
+        self.tags = tags
+        self.keys = keys
+        self.prefixes = prefixes
+        self.soft = soft
+    }
+
+    enum CodingKeys: String, CodingKey { case tags, keys, prefixes, soft }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tags = try container.decodeIfPresent([String].self, forKey: .tags) ?? []
+        keys = try container.decodeIfPresent([String].self, forKey: .keys) ?? []
+        prefixes = try container.decodeIfPresent([String].self, forKey: .prefixes) ?? []
+        soft = try container.decodeIfPresent(Bool.self, forKey: .soft) ?? false
+    }
+
+    public var isEmpty: Bool { tags.isEmpty && keys.isEmpty && prefixes.isEmpty }
+}
+
+/// What a purge matched.
+public struct PurgeResult: Sendable, Equatable {
+    /// Entries matched: keys and prefixes removed, plus entries that carried a purged tag.
+    public var purged = 0
+    public var tags = 0
+    public var keys = 0
+    public var prefixes = 0
+}

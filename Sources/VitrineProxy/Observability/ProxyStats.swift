@@ -1,0 +1,23 @@
+import Synchronization
+
+/// Counters since start, for `GET /stats`. Each is one relaxed atomic add on the request path.
+final class ProxyStats: Sendable {
+    enum Counter: Int, CaseIterable {
+        case requests, hits, misses, stale, passes, notModified, purges, purgedEntries
+        case originRequests, originErrors, clientErrors, stored
+    }
+
+    private let counters: [Slot] = Counter.allCases.map { _ in Slot() }
+
+    private final class Slot: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    func increment(_ counter: Counter, by amount: Int = 1) {
+        counters[counter.rawValue].value.add(amount, ordering: .relaxed)
+    }
+
+    func value(_ counter: Counter) -> Int {
+        counters[counter.rawValue].value.load(ordering: .relaxed)
+    }
+}

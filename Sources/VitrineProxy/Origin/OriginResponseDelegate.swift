@@ -1,0 +1,14 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives one origin response, on the event loop of the origin connection (which is also the
+/// client connection's loop: pools are per loop, so no hop is ever needed).
+protocol OriginResponseDelegate: AnyObject {
+    func originResponseHead(_ head: HTTPResponseHead)
+    func originResponseBody(_ buffer: ByteBuffer)
+    func originResponseEnd()
+    func originFailed(_ failure: OriginFailure)
+    /// Whether the origin may be read further now; false pauses it until `resumeReading()`
+    /// (the client's socket is full).
+    var originMayContinue: Bool { get }
+}

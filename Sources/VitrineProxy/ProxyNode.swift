@@ -1,0 +1,139 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import VitrineConfig
+import VitrineCore
+
+/// One Vitrine node: the proxy listener, the admin listener and everything they share.
+///
+/// Run it as a `Service` (it serves until graceful shutdown), or call `start()` and `stop()`
+/// directly (tests do, with port 0).
+public final class ProxyNode: Service, Sendable {
+    /// The addresses the listeners are bound to.
+    public struct Listening: Sendable {
+        public let proxy: SocketAddress
+        public let admin: SocketAddress
+    }
+
+    private let configuration: VitrineConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let context: ProxyContext
+    private let adminAPI: AdminAPI
+    private let channels = Mutex<[any Channel]>([])
+
+    /// - Throws: `ConfigError` when no admin token is configured.
+    public init(
+        configuration: VitrineConfiguration,
+        group: any EventLoopGroup,
+        logger: Logger = Logger(label: "vitrine"),
+        clock: any CacheClock = SystemClock()
+    ) throws {
+        guard let token = configuration.admin.token, !token.isEmpty else {
+            throw ConfigError(key: "admin.token", "not set: set VITRINE_ADMIN_TOKEN, --admin-token or admin.token")
+        }
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        let longestFetch = configuration.origins.values.map(\.totalTimeout).max() ?? .seconds(60)
+        let store = ResponseStore(
+            byteBudget: configuration.cache.memory.bytes,
+            shardCount: configuration.cache.shards,
+            raceWindow: longestFetch + .seconds(5),
+            clock: clock
+        )
+        let stats = ProxyStats()
+        let metrics = ProxyMetrics()
+        let invalidator = Invalidator(store: store, stats: stats, metrics: metrics)
+        let router = Router(configuration: configuration)
+        self.context = ProxyContext(
+            store: store,
+            router: router,
+            origins: OriginClient(group: group, router: router, configuration: configuration),
+            invalidator: invalidator,
+            stats: stats,
+            metrics: metrics,
+            configuration: configuration,
+            logger: logger
+        )
+        self.adminAPI = AdminAPI(token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics)
+    }
+
+    /// Binds both listeners.
+    @discardableResult
+    public func start() async throws -> Listening {
+        let proxyChannel = try await bindProxy()
+        let adminChannel: any Channel
+        do {
+            adminChannel = try await bindAdmin()
+        } catch {
+            try? await proxyChannel.close()
+            throw error
+        }
+        channels.withLock { $0 = [proxyChannel, adminChannel] }
+        adminAPI.markReady(true)
+        let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
+        logger.info(
+            "listening",
+            metadata: ["proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "routes": "\(context.router.routes.count)"])
+        return listening
+    }
+
+    /// Closes the listeners and idle origin connections.
+    public func stop() async {
+        adminAPI.markReady(false)
+        let open = channels.withLock { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in open { try? await channel.close() }
+        context.origins.shutdown()
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        await stop()
+    }
+
+    private func bindProxy() async throws -> any Channel {
+        let context = self.context
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.limits.maxHeaderBytes
+        limits.maxHeaderFieldSize = configuration.limits.maxHeaderBytes
+        limits.maxHeaderFieldCount = configuration.limits.maxHeaders + 1
+        let decoderLimits = limits
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+                    try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
+                }
+            }
+            .bind(host: configuration.listen.host, port: configuration.listen.port)
+            .get()
+    }
+
+    private func bindAdmin() async throws -> any Channel {
+        let api = adminAPI
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api))
+                }
+            }
+            .bind(host: configuration.admin.listen.host, port: configuration.admin.listen.port)
+            .get()
+    }
+}

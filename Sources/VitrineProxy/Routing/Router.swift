@@ -1,0 +1,41 @@
+import VitrineConfig
+import VitrineCore
+
+/// A configured route, resolved: its origin by index and its storage policy.
+struct Route: Sendable {
+    let prefix: String
+    let originName: String
+    /// Index of the origin in `Router.origins`.
+    let originIndex: Int
+    let cacheable: Bool
+    let policy: ResponseCachePolicy
+}
+
+/// Maps a request path to the route with the longest matching prefix.
+struct Router: Sendable {
+    /// Routes, longest prefix first.
+    let routes: [Route]
+    /// Origin names, in the order their pools are indexed.
+    let origins: [String]
+
+    init(configuration: VitrineConfiguration) {
+        let originNames = configuration.origins.keys.sorted()
+        self.origins = originNames
+        self.routes = configuration.routes
+            .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
+            .map { settings in
+                Route(
+                    prefix: settings.prefix,
+                    originName: settings.origin,
+                    originIndex: originNames.firstIndex(of: settings.origin)!,
+                    cacheable: settings.cacheable,
+                    policy: ResponseCachePolicy(defaultTTL: settings.defaultTTL, grace: settings.grace)
+                )
+            }
+    }
+
+    /// The route for a request target (path and query).
+    func route(for target: String) -> Route? {
+        routes.first { target.hasPrefix($0.prefix) }
+    }
+}

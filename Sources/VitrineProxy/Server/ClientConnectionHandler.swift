@@ -1,0 +1,223 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One storefront connection. It keeps pipelined requests in order (one is answered at a time;
+/// later ones wait, and reading pauses while an origin fetch is under way), streams request
+/// bodies to the exchange that forwards them, and writes responses as raw bytes.
+///
+/// What happens to each request is in `RequestPipeline.swift`; how a forwarded one is fetched
+/// and delivered is in `ForwardExchange.swift`.
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Queued {
+        case part(HTTPServerRequestPart)
+        case failure(ProxyError)
+    }
+
+    let proxy: ProxyContext
+    private(set) var context: ChannelHandlerContext!
+    /// The forwarded request being answered, if any.
+    var exchange: ForwardExchange?
+    /// Parts of requests that arrived while an earlier one was being answered.
+    private var queue = CircularBuffer<Queued>()
+    /// A request head arrived and its end has not yet.
+    private var requestOpen = false
+    /// The open request was answered without its body: drop the rest of the body.
+    private var discardingBody = false
+    private var requestBodyBytes = 0
+    private var readDeferred = false
+    private var needsFlush = false
+    private(set) var closing = false
+    /// The peer's IP address, for `X-Forwarded-For`.
+    private(set) var clientAddress = "unknown"
+
+    init(proxy: ProxyContext) {
+        self.proxy = proxy
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if requestOpen {
+            receiveBodyPart(part)
+        } else if exchange != nil || !queue.isEmpty {
+            queue.append(.part(part))
+        } else {
+            process(part)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            // I/O errors (reset by peer and the like): nothing to answer.
+            context.close(promise: nil)
+            return
+        }
+        let answer: ProxyError
+        switch parserError {
+        case .headerOverflow: answer = .headersTooLarge
+        default: answer = .badRequest("malformed request: \(parserError)")
+        }
+        if exchange != nil || requestOpen {
+            queue.append(.failure(answer))
+        } else {
+            respond(answer, keepAlive: false)
+            flushIfNeeded()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        exchange?.clientClosed()
+        exchange = nil
+        queue.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.clientBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        // While a forwarded request waits on its origin, later pipelined requests stay in the
+        // socket: reading them would only grow the queue.
+        if (exchange != nil && !requestOpen) || !queue.isEmpty || closing {
+            readDeferred = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Request flow
+
+    private func process(_ part: HTTPServerRequestPart) {
+        guard case .head(let head) = part, !closing else { return }
+        requestOpen = true
+        discardingBody = false
+        requestBodyBytes = 0
+        serve(head)
+        if exchange == nil && requestOpen {
+            // Answered already (a hit, an error): whatever body follows is not needed.
+            discardingBody = true
+        }
+    }
+
+    private func receiveBodyPart(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head:
+            return
+        case .body(let buffer):
+            requestBodyBytes += buffer.readableBytes
+            if requestBodyBytes > proxy.limits.maxBody.bytes {
+                abandonExchange()
+                respond(.bodyTooLarge, keepAlive: false)
+                flushIfNeeded()
+                return
+            }
+            if !discardingBody { exchange?.requestBody(buffer) }
+        case .end:
+            requestOpen = false
+            if discardingBody {
+                discardingBody = false
+            } else {
+                exchange?.requestEnd()
+            }
+            if exchange == nil { drainQueue() }
+        }
+    }
+
+    /// Called by the exchange once its response is completely written.
+    func exchangeFinished(keepAlive: Bool) {
+        exchange = nil
+        if !keepAlive || closing {
+            closeAfterWrites()
+            return
+        }
+        if requestOpen { discardingBody = true }
+        drainQueue()
+        flushIfNeeded()
+    }
+
+    private func drainQueue() {
+        while exchange == nil, !closing, let item = queue.popFirst() {
+            switch item {
+            case .part(let part):
+                if requestOpen { receiveBodyPart(part) } else { process(part) }
+            case .failure(let error):
+                respond(error, keepAlive: false)
+            }
+        }
+        if exchange == nil && queue.isEmpty && readDeferred && !closing {
+            readDeferred = false
+            context.read()
+        }
+    }
+
+    private func abandonExchange() {
+        exchange?.clientClosed()
+        exchange = nil
+    }
+
+    // MARK: Writing
+
+    /// Queues bytes for the socket; flushed at the end of the read batch or by `flush()`.
+    func write(_ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    func flush() {
+        needsFlush = false
+        context.flush()
+    }
+
+    private func flushIfNeeded() {
+        if needsFlush { flush() }
+    }
+
+    /// Answers with the proxy's own JSON error body.
+    func respond(_ error: ProxyError, keepAlive: Bool) {
+        let keepAlive = keepAlive && !error.closesConnection
+        proxy.stats.increment(.clientErrors)
+        proxy.metrics.errors.increment()
+        let body = error.jsonBody
+        var buffer = context.channel.allocator.buffer(capacity: 192 + body.utf8.count)
+        buffer.writeStatusLine(error.status)
+        buffer.writeStaticString("Content-Type: application/json\r\nCache-Control: no-store\r\n")
+        buffer.writeHeader("Content-Length", decimal: body.utf8.count)
+        if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(body)
+        write(buffer)
+        if !keepAlive { closeAfterWrites() }
+    }
+
+    /// Closes the connection once everything written so far has reached the socket.
+    func closeAfterWrites() {
+        guard !closing else { return }
+        closing = true
+        queue.removeAll()
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+        needsFlush = false
+        let context = self.context!
+        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

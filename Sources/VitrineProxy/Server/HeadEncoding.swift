@@ -1,0 +1,74 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes HTTP/1.1 response heads straight into bytes. The proxy does not run NIO's response
+/// encoder: cache hits write a head encoded once, when the response was stored.
+extension ByteBuffer {
+    mutating func writeStatusLine(_ status: HTTPResponseStatus) {
+        writeStaticString("HTTP/1.1 ")
+        writeDecimal(Int(status.code))
+        writeInteger(UInt8(ascii: " "))
+        writeString(status.reasonPhrase)
+        writeStaticString("\r\n")
+    }
+
+    mutating func writeHeader(_ name: String, _ value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    mutating func writeHeader(_ name: StaticString, decimal value: Int) {
+        writeStaticString(name)
+        writeStaticString(": ")
+        writeDecimal(value)
+        writeStaticString("\r\n")
+    }
+
+    /// Writes a non-negative integer in decimal without going through `String`.
+    mutating func writeDecimal(_ value: Int) {
+        var value = max(value, 0)
+        if value < 10 {
+            writeInteger(UInt8(ascii: "0") &+ UInt8(value))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
+            var index = raw.count
+            while value > 0 {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") &+ UInt8(value % 10)
+                value /= 10
+            }
+            return raw.count - index
+        }
+        withUnsafeBytes(of: &digits) { raw in
+            _ = writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
+        }
+    }
+
+    mutating func writeChunkHeader(size: Int) {
+        writeString(String(size, radix: 16))
+        writeStaticString("\r\n")
+    }
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1): meaningful for one connection only, never forwarded.
+enum HopByHop {
+    static let names: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    /// The fields to drop from `headers`: the standard hop-by-hop ones and any that its
+    /// `Connection` field names.
+    static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
+        let lower = name.lowercased()
+        return names.contains(lower) || connectionTokens.contains(lower)
+    }
+
+    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
+        headers[canonicalForm: "connection"].map { $0.lowercased() }
+    }
+}

@@ -1,0 +1,34 @@
+import Logging
+import VitrineConfig
+import VitrineCore
+
+/// What every client connection shares: the store, the routes, the origin pools, the purge path
+/// and the counters. Built once per node.
+final class ProxyContext: Sendable {
+    let store: ResponseStore
+    let router: Router
+    let origins: OriginClient
+    let invalidator: Invalidator
+    let stats: ProxyStats
+    let metrics: ProxyMetrics
+    let limits: LimitSettings
+    let maxObjectSize: Int
+    let accessLog: Bool
+    let logger: Logger
+
+    init(
+        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
+        metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
+    ) {
+        self.store = store
+        self.router = router
+        self.origins = origins
+        self.invalidator = invalidator
+        self.stats = stats
+        self.metrics = metrics
+        self.limits = configuration.limits
+        self.maxObjectSize = configuration.cache.maxObjectSize.bytes
+        self.accessLog = configuration.server.accessLog
+        self.logger = logger
+    }
+}

@@ -1,0 +1,31 @@
+import NIOHTTP1
+import VitrineCore
+
+/// The first decision of the pipeline: may this request be answered from the cache at all?
+enum RequestClass: Equatable {
+    /// GET or HEAD on a cacheable route from an anonymous client: look it up.
+    case lookup
+    /// Forward to the origin, store nothing. `reason` goes into `Cache-Status` as `fwd=`/`detail=`.
+    case pass(fwd: String, detail: String)
+    /// An unsafe method: forward, store nothing, purge what it touched after a success.
+    case write
+}
+
+enum RequestClassifier {
+    static func classify(_ head: HTTPRequestHead, route: Route) -> RequestClass {
+        switch head.method {
+        case .GET, .HEAD:
+            break
+        case .POST, .PUT, .PATCH, .DELETE:
+            return .write
+        default:
+            return .pass(fwd: "method", detail: "method")
+        }
+        guard route.cacheable else { return .pass(fwd: "bypass", detail: "route") }
+        // Credentials and sessions mean a personal answer: never shared (RFC 9111 §3.5).
+        if head.headers.contains(name: "authorization") { return .pass(fwd: "request", detail: "authorization") }
+        if head.headers.contains(name: "cookie") { return .pass(fwd: "request", detail: "cookie") }
+        if head.headers.contains(name: "range") { return .pass(fwd: "request", detail: "range") }
+        return .lookup
+    }
+}

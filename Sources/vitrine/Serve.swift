@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import VitrineConfig
+import VitrineProxy
+
+/// `vitrine serve`: the production entry point.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy from a config file, or in front of one origin (as varnishd -b does).")
+
+    @Option(help: "YAML config file.") var config: String?
+    @Option(help: "Origin URL (http://host:port): one default route, everything to it.") var origin: String?
+    @Option(help: "Proxy listen address (host:port).") var listen: String?
+    @Option(help: "Admin API listen address (host:port).") var adminListen: String?
+    @Option(help: "Admin bearer token (default: $VITRINE_ADMIN_TOKEN, then the file's admin.token).") var adminToken: String?
+    @Option(help: "Redis URL for the shared tier.") var redis: String?
+    @Option(help: "Postgres URL for the change feed.") var postgres: String?
+    @Option(help: "L1 byte budget, e.g. 512MiB.") var memory: String?
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap()
+        let configuration: VitrineConfiguration
+        do {
+            configuration = try resolveConfiguration()
+            try refuseUnavailable(redis: configuration.redis?.url, postgres: configuration.postgres?.url)
+        } catch {
+            throw failConfiguration(error)
+        }
+        let group = makeEventLoopGroup(threads: configuration.server.eventLoops)
+        let node: ProxyNode
+        do {
+            node = try ProxyNode(configuration: configuration, group: group, logger: logger)
+        } catch {
+            throw failConfiguration(error)
+        }
+        let services = ServiceGroup(
+            configuration: .init(services: [.init(service: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        try await group.shutdownGracefully()
+    }
+
+    func resolveConfiguration() throws -> VitrineConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration: VitrineConfiguration
+        if let config {
+            configuration = try VitrineConfiguration.load(path: config, environment: environment)
+        } else if let origin {
+            guard let url = OriginURL(parsing: origin) else {
+                throw ConfigError(key: "--origin", "'\(origin)' is not an http://host:port URL")
+            }
+            configuration = .singleOrigin(url)
+        } else {
+            throw ConfigError(key: "--config", "give --config FILE or --origin URL")
+        }
+        if let listen {
+            guard let address = ListenAddress(parsing: listen) else { throw ConfigError(key: "--listen", "'\(listen)' is not host:port") }
+            configuration.listen = address
+        }
+        if let adminListen {
+            guard let address = ListenAddress(parsing: adminListen) else {
+                throw ConfigError(key: "--admin-listen", "'\(adminListen)' is not host:port")
+            }
+            configuration.admin.listen = address
+        }
+        if let token = adminToken ?? environment["VITRINE_ADMIN_TOKEN"] { configuration.admin.token = token }
+        if let redis { configuration.redis = RedisSettings(url: redis) }
+        if let postgres { configuration.postgres = PostgresSettings(url: postgres) }
+        if let memory {
+            guard let bytes = ByteSize.parse(memory) else { throw ConfigError(key: "--memory", "'\(memory)' is not a size") }
+            configuration.cache.memory = ByteSize(bytes)
+        }
+        try configuration.validate()
+        return configuration
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Vitrine: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vitrine",
+        abstract: "A caching read tier and edge reverse proxy for catalog and search APIs.",
+        subcommands: [Serve.self, Demo.self, Origin.self, CheckConfig.self]
+    )
+}
