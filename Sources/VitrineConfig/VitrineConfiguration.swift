@@ -66,6 +66,10 @@ public struct VitrineConfiguration: Sendable, Equatable {
         } catch let error as ConfigError {
             throw error
         } catch let error as DecodingError {
+            // Yams wraps errors thrown while decoding (ours among them) as "not valid YAML".
+            if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? ConfigError {
+                throw inner
+            }
             throw ConfigError(decoding: error)
         } catch {
             throw ConfigError(key: "(file)", "not valid YAML: \(error)")

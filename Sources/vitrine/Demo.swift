@@ -27,7 +27,7 @@ struct Demo: AsyncParsableCommand {
         let originURL = OriginURL(parsing: "http://127.0.0.1:\(originAddress.port!)")!
         let environmentToken = ProcessInfo.processInfo.environment["VITRINE_ADMIN_TOKEN"]
         let token = environmentToken ?? randomToken()
-        let configuration = Self.demoConfiguration(origin: originURL, port: port, adminPort: adminPort, token: token)
+        let configuration = VitrineConfiguration.demo(origin: originURL, port: port, adminPort: adminPort, token: token)
         let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
         try await node.start()
         print(Self.banner(port: port, adminPort: adminPort, origin: originURL, token: environmentToken == nil ? token : nil))
@@ -38,20 +38,6 @@ struct Demo: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         try await group.shutdownGracefully()
-    }
-
-    static func demoConfiguration(origin: OriginURL, port: Int, adminPort: Int, token: String) -> VitrineConfiguration {
-        var configuration = VitrineConfiguration.singleOrigin(origin)
-        configuration.origins = ["catalog": OriginSettings(url: origin), "search": OriginSettings(url: origin)]
-        configuration.routes = [
-            RouteSettings(prefix: "/catalog/", origin: "catalog", defaultTTL: .seconds(60)),
-            RouteSettings(prefix: "/search/", origin: "search", defaultTTL: .seconds(30)),
-            RouteSettings(prefix: "/_origin/", origin: "catalog", cacheable: false),
-        ]
-        configuration.listen = ListenAddress(host: "127.0.0.1", port: port)
-        configuration.admin.listen = ListenAddress(host: "127.0.0.1", port: adminPort)
-        configuration.admin.token = token
-        return configuration
     }
 
     static func banner(port: Int, adminPort: Int, origin: OriginURL, token: String?) -> String {

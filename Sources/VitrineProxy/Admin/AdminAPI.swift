@@ -56,7 +56,7 @@ final class AdminAPI: Sendable {
         switch (request.method, path) {
         case (.POST, "/purge"):
             return purge(body: request.body)
-        case (.RAW(value: "PURGE"), _):
+        case (.PURGE, _):
             let result = invalidator.purge(PurgeRequest(keys: [request.uri]))
             return .json(.ok, "{\"purged\":\(result.purged),\"keys\":1}")
         case (.GET, "/stats"):

@@ -50,6 +50,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let part = unwrapInboundIn(data)
         if requestOpen {
             receiveBodyPart(part)
+            if exchange == nil && !requestOpen { drainQueue() }
         } else if exchange != nil || !queue.isEmpty {
             queue.append(.part(part))
         } else {
@@ -139,7 +140,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             } else {
                 exchange?.requestEnd()
             }
-            if exchange == nil { drainQueue() }
         }
     }
 
@@ -155,8 +155,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         flushIfNeeded()
     }
 
+    /// Works through queued parts in order: every part while no exchange is under way, and the
+    /// body of a request whose exchange has just begun (so that its end reaches the origin).
     private func drainQueue() {
-        while exchange == nil, !closing, let item = queue.popFirst() {
+        while exchange == nil || requestOpen, !closing, let item = queue.popFirst() {
             switch item {
             case .part(let part):
                 if requestOpen { receiveBodyPart(part) } else { process(part) }

@@ -1,0 +1,18 @@
+extension VitrineConfiguration {
+    /// What `vitrine demo` runs: the demo origin behind `/catalog/` and `/search/` (cached with
+    /// 60 s and 30 s default TTLs) and its `/_origin/` stats passed through uncached. Mirrors
+    /// `config/demo.yaml`.
+    public static func demo(origin: OriginURL, port: Int, adminPort: Int, token: String) -> VitrineConfiguration {
+        var configuration = VitrineConfiguration.singleOrigin(origin)
+        configuration.origins = ["catalog": OriginSettings(url: origin), "search": OriginSettings(url: origin)]
+        configuration.routes = [
+            RouteSettings(prefix: "/catalog/", origin: "catalog", defaultTTL: .seconds(60)),
+            RouteSettings(prefix: "/search/", origin: "search", defaultTTL: .seconds(30)),
+            RouteSettings(prefix: "/_origin/", origin: "catalog", cacheable: false),
+        ]
+        configuration.listen = ListenAddress(host: "127.0.0.1", port: port)
+        configuration.admin.listen = ListenAddress(host: "127.0.0.1", port: adminPort)
+        configuration.admin.token = token
+        return configuration
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import VitrineConfig
+
+@Suite struct ConfigurationTests {
+    static let valid = """
+        listen: 127.0.0.1:8080
+        admin:
+          listen: 127.0.0.1:8081
+          token: ${VITRINE_ADMIN_TOKEN}
+        origins:
+          catalog:
+            url: http://127.0.0.1:9000
+            connect_timeout: 500ms
+            first_byte_timeout: 5s
+            total_timeout: 1m
+            max_connections: 64
+          search:
+            url: http://127.0.0.1:9001/api
+        routes:
+          - prefix: /catalog/
+            origin: catalog
+            default_ttl: 60s
+          - prefix: /search/
+            origin: search
+            default_ttl: 30
+            grace: 10s
+          - prefix: /cart/
+            origin: catalog
+            cacheable: false
+        cache:
+          memory: 512MiB
+          shards: 32
+          max_object_size: 4MB
+        limits:
+          max_body: 1MiB
+          max_headers: 64
+        """
+
+    @Test func readsEveryKey() throws {
+        let configuration = try VitrineConfiguration.parse(
+            yaml: Self.valid, environment: ["VITRINE_ADMIN_TOKEN": "0123456789abcdef0123"])
+        #expect(configuration.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(configuration.admin.token == "0123456789abcdef0123")
+        #expect(configuration.origins["catalog"]?.connectTimeout == .milliseconds(500))
+        #expect(configuration.origins["catalog"]?.totalTimeout == .seconds(60))
+        #expect(configuration.origins["catalog"]?.maxConnections == 64)
+        #expect(configuration.origins["search"]?.url.basePath == "/api")
+        #expect(configuration.routes.count == 3)
+        #expect(configuration.routes[1].defaultTTL == .seconds(30))
+        #expect(configuration.routes[1].grace == .seconds(10))
+        #expect(configuration.routes[2].cacheable == false)
+        #expect(configuration.cache.memory.bytes == 512 << 20)
+        #expect(configuration.cache.maxObjectSize.bytes == 4 << 20)
+        #expect(configuration.limits.maxBody.bytes == 1 << 20)
+        #expect(configuration.limits.maxHeaders == 64)
+    }
+
+    @Test(arguments: [
+        ("routes[1].origin", "routes:\n  - prefix: /a/\n    origin: catalog\n  - prefix: /b/\n    origin: nowhere"),
+        ("routes[0].default_ttl", "routes:\n  - prefix: /a/\n    origin: catalog\n    default_ttl: soon"),
+        ("routes[0].colour", "routes:\n  - prefix: /a/\n    origin: catalog\n    colour: blue"),
+        ("routes[0].prefix", "routes:\n  - prefix: a/\n    origin: catalog"),
+        ("routes[0].origin", "routes:\n  - prefix: /a/"),
+        ("cache.memory", "routes:\n  - prefix: /a/\n    origin: catalog\ncache:\n  memory: lots"),
+        ("cache.shards", "routes:\n  - prefix: /a/\n    origin: catalog\ncache:\n  shards: 0"),
+        ("admin.listen", "routes:\n  - prefix: /a/\n    origin: catalog\nadmin:\n  listen: 0.0.0.0:8081"),
+        ("admin.token", "routes:\n  - prefix: /a/\n    origin: catalog\nadmin:\n  token: ${NOT_SET_ANYWHERE}"),
+        ("admin.token", "routes:\n  - prefix: /a/\n    origin: catalog\nadmin:\n  token: short"),
+        ("lisen", "lisen: 1.2.3.4:80\nroutes:\n  - prefix: /a/\n    origin: catalog"),
+        ("redis.url", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: http://nope"),
+    ])
+    func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
+        let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\n" + tail
+        #expect {
+            try VitrineConfiguration.parse(yaml: yaml)
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.key == expectedKey
+        }
+    }
+
+    @Test func badOriginURLNamesTheOrigin() {
+        let yaml = "origins:\n  catalog:\n    url: ftp://x\nroutes:\n  - prefix: /\n    origin: catalog"
+        #expect(throws: ConfigError(key: "origins.catalog.url", "'ftp://x' is not an http://host:port URL")) {
+            try VitrineConfiguration.parse(yaml: yaml)
+        }
+    }
+
+    @Test func valuesParse() {
+        #expect(ConfigDuration.parse("250ms") == .milliseconds(250))
+        #expect(ConfigDuration.parse("2h") == .seconds(7200))
+        #expect(ConfigDuration.parse("1.5s") == .milliseconds(1500))
+        #expect(ConfigDuration.parse("-1s") == nil)
+        #expect(ByteSize.parse("64k") == 65536)
+        #expect(ByteSize.parse("1 GiB") == 1 << 30)
+        #expect(ByteSize.parse("12") == 12)
+        #expect(ListenAddress(parsing: "[::1]:8080") == ListenAddress(host: "::1", port: 8080))
+        #expect(ListenAddress(parsing: ":80") == ListenAddress(host: "0.0.0.0", port: 80))
+        #expect(ListenAddress(parsing: "host") == nil)
+        #expect(OriginURL(parsing: "http://[::1]:9000/x/")?.basePath == "/x")
+        #expect(OriginURL(parsing: "http://example.com")?.port == 80)
+    }
+
+    @Test func exampleConfigFilesAreValid() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for file in files {
+            _ = try VitrineConfiguration.load(
+                path: directory.appendingPathComponent(file).path, environment: ["VITRINE_ADMIN_TOKEN": "example-token-0123456789"])
+        }
+    }
+}

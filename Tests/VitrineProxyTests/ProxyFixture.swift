@@ -1,0 +1,98 @@
+import Logging
+import NIOCore
+import NIOPosix
+import VitrineConfig
+import VitrineCore
+import VitrineDemoOrigin
+@testable import VitrineProxy
+
+/// The demo origin and a proxy in front of it, both on free loopback ports, for one test.
+final class ProxyFixture: Sendable {
+    static let token = "test-token-0123456789abcdef"
+
+    let origin: DemoOrigin?
+    let node: ProxyNode
+    let proxyPort: Int
+    let adminPort: Int
+    let originPort: Int
+
+    /// - Parameters:
+    ///   - originURL: an origin to use instead of starting the demo origin.
+    ///   - configure: changes to the demo configuration.
+    static func start(
+        originURL: String? = nil,
+        products: Int = 300,
+        configure: (inout VitrineConfiguration) -> Void = { _ in }
+    ) async throws -> ProxyFixture {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var logger = Logger(label: "vitrine-test")
+        logger.logLevel = .critical
+        var origin: DemoOrigin?
+        let url: OriginURL
+        if let originURL {
+            url = OriginURL(parsing: originURL)!
+        } else {
+            let demo = DemoOrigin(port: 0, productCount: products, group: group, logger: logger)
+            let address = try await demo.start()
+            origin = demo
+            url = OriginURL(parsing: "http://127.0.0.1:\(address.port!)")!
+        }
+        var configuration = VitrineConfiguration.demo(origin: url, port: 0, adminPort: 0, token: token)
+        for name in configuration.origins.keys {
+            configuration.origins[name]?.firstByteTimeout = .seconds(2)
+            configuration.origins[name]?.connectTimeout = .seconds(1)
+        }
+        configure(&configuration)
+        let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
+        let listening = try await node.start()
+        return ProxyFixture(
+            origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!, originPort: url.port)
+    }
+
+    private init(origin: DemoOrigin?, node: ProxyNode, proxyPort: Int, adminPort: Int, originPort: Int) {
+        self.origin = origin
+        self.node = node
+        self.proxyPort = proxyPort
+        self.adminPort = adminPort
+        self.originPort = originPort
+    }
+
+    func stop() async {
+        await node.stop()
+        await origin?.stop()
+    }
+
+    /// Runs `body` with a fixture and stops it afterwards, even when the body throws.
+    static func with<T: Sendable>(
+        originURL: String? = nil,
+        configure: (inout VitrineConfiguration) -> Void = { _ in },
+        _ body: (ProxyFixture) async throws -> T
+    ) async throws -> T {
+        let fixture = try await start(originURL: originURL, configure: configure)
+        do {
+            let result = try await body(fixture)
+            await fixture.stop()
+            return result
+        } catch {
+            await fixture.stop()
+            throw error
+        }
+    }
+
+    /// One request on a new connection to the proxy.
+    func get(_ target: String, headers: [(String, String)] = []) async throws -> WireResponse {
+        try await WireConnection.with(port: proxyPort) { try await $0.request("GET", target, headers: headers) }
+    }
+
+    func send(_ method: String, _ target: String, headers: [(String, String)] = [], body: String? = nil) async throws -> WireResponse {
+        try await WireConnection.with(port: proxyPort) { try await $0.request(method, target, headers: headers, body: body) }
+    }
+
+    /// One call to the admin API, with the token unless `authorized` is false.
+    func admin(_ method: String, _ target: String, body: String? = nil, authorized: Bool = true) async throws -> WireResponse {
+        try await WireConnection.with(port: adminPort) {
+            try await $0.request(
+                method, target, headers: authorized ? [("Authorization", "Bearer \(Self.token)")] : [], body: body)
+        }
+    }
+}

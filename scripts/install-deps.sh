@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the demo need, when missing.
+# Usage: scripts/install-deps.sh [build|test|bench]
+set -euo pipefail
+need=()
+want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
+want ca-certificates
+want libz-dev
+case "${1:-build}" in
+  test) want redis-server; want postgresql; want postgresql-contrib ;;
+  bench) want wrk; want nginx; want varnish ;;
+esac
+if ! command -v swift >/dev/null 2>&1; then
+  echo "swift is not on PATH: Vitrine needs the Swift 6 toolchain (swift.org)." >&2
+  exit 1
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Starts throwaway Redis and Postgres servers on free loopback ports, or stops them.
+#   scripts/test-services.sh start DIR   # writes DIR/env with VITRINE_TEST_REDIS_URL, VITRINE_TEST_POSTGRES_URL
+#   scripts/test-services.sh stop DIR
+set -euo pipefail
+cmd=${1:?start or stop}
+dir=${2:?state directory}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+pg_bin() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$bin" ] || { echo "postgresql server binaries not found under /usr/lib/postgresql" >&2; exit 1; }
+  echo "$bin"
+}
+as_postgres() {
+  # initdb and postgres refuse to run as root.
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$redis_port" ping >/dev/null || { echo "redis-server did not start" >&2; cat "$dir/redis.log" >&2; exit 1; }
+
+  pg_port=$(free_port)
+  bin=$(pg_bin)
+  mkdir -p "$dir/pg"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir/pg"
+  as_postgres "$bin/initdb" -D "$dir/pg/data" -U vitrine --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 \
+    || { cat "$dir/pg/initdb.log" >&2; exit 1; }
+  as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
+    -o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+    || { cat "$dir/pg/server.log" >&2; exit 1; }
+  cat >"$dir/env" <<ENV
+export VITRINE_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
+export VITRINE_TEST_POSTGRES_URL=postgres://vitrine@127.0.0.1:$pg_port/postgres
+ENV
+  echo "test services: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port"
+  ;;
+stop)
+  if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
+  if [ -d "$dir/pg/data" ]; then as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$dir"
+  ;;
+*)
+  echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
