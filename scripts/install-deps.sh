@@ -4,8 +4,6 @@
 set -euo pipefail
 need=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
-want ca-certificates
-want libz-dev
 case "${1:-build}" in
   test) want redis-server; want postgresql; want postgresql-contrib ;;
   bench) want wrk; want nginx; want varnish ;;
