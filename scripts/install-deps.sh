@@ -6,7 +6,7 @@ need=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
 case "${1:-build}" in
   test) want redis-server; want postgresql; want postgresql-contrib ;;
-  bench) want wrk; want nginx; want varnish ;;
+  bench) want wrk; want nginx; want varnish; want varnish-modules ;;
 esac
 if ! command -v swift >/dev/null 2>&1; then
   echo "swift is not on PATH: Vitrine needs the Swift 6 toolchain (swift.org)." >&2

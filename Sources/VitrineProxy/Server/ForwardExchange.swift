@@ -28,6 +28,7 @@ final class ForwardExchange: OriginResponseDelegate {
     private var startedAt: NIODeadline = .now()
 
     private(set) var responseStarted = false
+    private var responseStatus = 0
     private var finished = false
     private var chunked = false
     private var closeDelimited = false
@@ -139,6 +140,7 @@ final class ForwardExchange: OriginResponseDelegate {
 
     func originResponseHead(_ head: HTTPResponseHead) {
         responseStarted = true
+        responseStatus = Int(head.status.code)
         let tokens = HopByHop.connectionTokens(head.headers)
         var clientHeaders = HTTPHeaders()
         var tagValues: [String] = []
@@ -300,8 +302,15 @@ final class ForwardExchange: OriginResponseDelegate {
             origin?.cancel()
         }
         origin = nil
-        if proxy.accessLog { connection.logAccess(request, status: 0, result: "FORWARD") }
+        if proxy.accessLog { connection.logAccess(request, status: responseStatus, result: modeName) }
         connection.exchangeFinished(keepAlive: keepAlive)
+    }
+
+    private var modeName: String {
+        switch mode {
+        case .miss: return "MISS"
+        case .pass, .write: return "PASS"
+        }
     }
 
     private func purgeAfterWrite(responseHeaders: HTTPHeaders, tags: [String]) {

@@ -44,7 +44,8 @@ extension ClientConnectionHandler {
     private func deliverHit(_ hit: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
         let response = hit.value
         let age = response.initialAge + Int(hit.residentNanoseconds / 1_000_000_000)
-        let ttl = max(0, Int(hit.remainingNanoseconds / 1_000_000_000))
+        // Age rounds down and ttl up, so that Age + ttl is the freshness lifetime.
+        let ttl = max(0, Int((hit.remainingNanoseconds + 999_999_999) / 1_000_000_000))
         let notModified =
             head.headers.first(name: "if-none-match").map { response.matches(ifNoneMatch: $0) } ?? false
 

@@ -1,0 +1,25 @@
+// swift-tools-version: 6.1
+// Micro-benchmarks (ordo-one/benchmark), kept out of the main package so `make test` and
+// `make demo` do not build the benchmark tooling. Run: `cd Benchmarks && swift package benchmark`.
+import PackageDescription
+
+let package = Package(
+    name: "VitrineBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "StoreBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "VitrineCore", package: "vitrine"),
+            ],
+            path: "Benchmarks/StoreBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    ]
+)

@@ -1,0 +1,103 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A test origin that answers every request with what it received, and with the response
+/// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded).
+/// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
+final class EchoOrigin: Sendable {
+    let channel: any Channel
+    private let counter: Counter
+
+    var port: Int { channel.localAddress!.port! }
+    /// Requests answered so far.
+    var requests: Int { counter.value.load(ordering: .relaxed) }
+
+    private init(channel: any Channel, counter: Counter) {
+        self.channel = channel
+        self.counter = counter
+    }
+
+    static func start() async throws -> EchoOrigin {
+        let counter = Counter()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Handler(counter: counter))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return EchoOrigin(channel: channel, counter: counter)
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        let counter: Counter
+        var head: HTTPRequestHead?
+        var body = ""
+
+        init(counter: Counter) { self.counter = counter }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head):
+                self.head = head
+                body = ""
+            case .body(let buffer):
+                body += String(buffer: buffer)
+            case .end:
+                guard let head else { return }
+                counter.value.add(1, ordering: .relaxed)
+                var text = "\(head.method.rawValue) \(head.uri)\n"
+                for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
+                text += body
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: String(text.utf8.count))
+                for (name, value) in Self.requestedHeaders(head.uri) { headers.add(name: name, value: value) }
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+
+        static func requestedHeaders(_ uri: String) -> [(String, String)] {
+            guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
+            return query.split(separator: "&").compactMap { pair in
+                guard pair.hasPrefix("h=") else { return nil }
+                let value = String(pair.dropFirst(2)).removingPercentEncodingForTests
+                guard let colon = value.firstIndex(of: ":") else { return nil }
+                return (String(value[..<colon]), String(value[value.index(after: colon)...]))
+            }
+        }
+    }
+}
+
+extension String {
+    /// `%XX` decoding, enough for the echo origin's query strings.
+    var removingPercentEncodingForTests: String {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

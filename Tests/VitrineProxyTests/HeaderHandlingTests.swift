@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import VitrineConfig
+@testable import VitrineProxy
+
+/// What the proxy sends to the origin and which responses it shares, against `EchoOrigin`.
+@Suite(.timeLimit(.minutes(1)))
+struct HeaderHandlingTests {
+    static func withEcho(_ body: (ProxyFixture, EchoOrigin) async throws -> Void) async throws {
+        let echo = try await EchoOrigin.start()
+        do {
+            try await ProxyFixture.with(originURL: "http://127.0.0.1:\(echo.port)", configure: { configuration in
+                configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
+            }) { fixture in
+                try await body(fixture, echo)
+            }
+            await echo.stop()
+        } catch {
+            await echo.stop()
+            throw error
+        }
+    }
+
+    /// `h=Name:Value` query items, URL-encoded.
+    static func target(_ path: String, _ headers: [String]) -> String {
+        path + "?" + headers.map { "h=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }.joined(separator: "&")
+    }
+
+    @Test func hopByHopFieldsAreDroppedAndForwardingFieldsSet() async throws {
+        try await Self.withEcho { fixture, _ in
+            let response = try await fixture.get(
+                "/echo/headers",
+                headers: [
+                    ("Connection", "keep-alive, X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Keep-Alive", "timeout=5"),
+                    ("Upgrade", "websocket"), ("Proxy-Authorization", "Basic x"), ("X-Forwarded-For", "10.1.2.3"),
+                    ("X-Custom", "kept"),
+                ])
+            let seen = response.text
+            #expect(seen.hasPrefix("GET /echo/headers\n"))
+            for dropped in ["connection:", "x-secret-hop:", "keep-alive:", "upgrade:", "proxy-authorization:"] {
+                #expect(!seen.contains("\n\(dropped)"), "\(dropped) must not reach the origin")
+            }
+            #expect(seen.contains("\nx-custom: kept\n"))
+            #expect(seen.contains("\nx-forwarded-for: 10.1.2.3, 127.0.0.1\n"))
+            #expect(seen.contains("\nx-forwarded-proto: http\n"))
+            #expect(seen.contains("\nx-forwarded-host: shop.test\n"))
+            #expect(seen.contains("\nhost: shop.test\n"))
+        }
+    }
+
+    @Test(arguments: [
+        ["Cache-Control:public, max-age=60", "Set-Cookie:session=abc"],
+        ["Cache-Control:private, max-age=60"],
+        ["Cache-Control:no-store"],
+        ["Cache-Control:no-cache, max-age=60"],
+        ["Cache-Control:max-age=60", "Vary:Accept-Language"],
+    ])
+    func responsesThatMustNotBeSharedAreNeverServedFromCache(_ headers: [String]) async throws {
+        try await Self.withEcho { fixture, echo in
+            let target = Self.target("/echo/private", headers)
+            let first = try await fixture.get(target)
+            #expect(first.header("X-Cache") == "MISS")
+            #expect(first.header("Cache-Status")?.contains("stored") == false)
+            let second = try await fixture.get(target)
+            #expect(second.header("X-Cache") == "MISS")
+            #expect(echo.requests == 2)
+        }
+    }
+
+    @Test func sharedMaxAgeWinsAndDefaultTTLFillsIn() async throws {
+        try await Self.withEcho { fixture, _ in
+            _ = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
+            let explicit = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
+            #expect(explicit.header("Cache-Status") == "vitrine; hit; ttl=5")
+            _ = try await fixture.get("/echo/b")
+            let defaulted = try await fixture.get("/echo/b")
+            #expect(defaulted.header("Cache-Status") == "vitrine; hit; ttl=60")
+        }
+    }
+
+    @Test func everyTagHeaderIsReadStrippedAndPurgeable() async throws {
+        try await Self.withEcho { fixture, echo in
+            let targets = [
+                Self.target("/echo/1", ["Surrogate-Key:a b"]), Self.target("/echo/2", ["Cache-Tag:b,c"]),
+                Self.target("/echo/3", ["xkey:c d"]),
+            ]
+            for target in targets {
+                let response = try await fixture.get(target)
+                #expect(response.header("Surrogate-Key") == nil && response.header("Cache-Tag") == nil && response.header("xkey") == nil)
+            }
+            for target in targets { #expect(try await fixture.get(target).header("X-Cache") == "HIT") }
+            let purge = try await fixture.admin("POST", "/purge", body: #"{"tags":["c"]}"#)
+            #expect(purge.status == 200)
+            #expect(try await fixture.get(targets[0]).header("X-Cache") == "HIT")
+            #expect(try await fixture.get(targets[1]).header("X-Cache") == "MISS")
+            #expect(try await fixture.get(targets[2]).header("X-Cache") == "MISS")
+            #expect(echo.requests == 5)
+        }
+    }
+
+    @Test func uncacheableRoutesAndOtherMethodsPass() async throws {
+        try await Self.withEcho { fixture, echo in
+            let options = try await fixture.send("OPTIONS", "/echo/x")
+            #expect(options.header("X-Cache") == "PASS")
+            #expect(options.header("Cache-Status") == "vitrine; fwd=method; detail=method")
+            let ranged = try await fixture.get("/echo/x", headers: [("Range", "bytes=0-3")])
+            #expect(ranged.header("X-Cache") == "PASS")
+            #expect(echo.requests == 2)
+        }
+    }
+
+    @Test func writesPurgeTheirTargetAndLocation() async throws {
+        try await Self.withEcho { fixture, _ in
+            let collection = Self.target("/echo/items", ["Location:/echo/items/1"])
+            _ = try await fixture.get(collection)
+            _ = try await fixture.get("/echo/items/1")
+            _ = try await fixture.get("/echo/items/2")
+            #expect(try await fixture.get("/echo/items/1").header("X-Cache") == "HIT")
+            let created = try await fixture.send("POST", collection, body: "{}")
+            #expect(created.header("Cache-Status") == "vitrine; fwd=method")
+            #expect(try await fixture.get(collection).header("X-Cache") == "MISS")
+            #expect(try await fixture.get("/echo/items/1").header("X-Cache") == "MISS")
+            #expect(try await fixture.get("/echo/items/2").header("X-Cache") == "HIT")
+        }
+    }
+}
