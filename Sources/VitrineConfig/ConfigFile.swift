@@ -1,3 +1,5 @@
+import VitrineCore
+
 /// The YAML file as written, before addresses and URLs are parsed and `${NAME}`s expanded.
 /// Every section rejects keys it does not know.
 struct ConfigFile: Decodable {
@@ -80,10 +82,15 @@ struct ConfigFile: Decodable {
         var defaultTTL: ConfigDuration?
         var grace: ConfigDuration?
         var cacheable: Bool?
+        var negativeTTL: ConfigDuration?
+        var keep: ConfigDuration?
+        var clientNoCache: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case prefix, origin, grace, cacheable
+            case prefix, origin, grace, cacheable, keep
             case defaultTTL = "default_ttl"
+            case negativeTTL = "negative_ttl"
+            case clientNoCache = "client_no_cache"
         }
 
         init(from decoder: any Decoder) throws {
@@ -94,6 +101,9 @@ struct ConfigFile: Decodable {
             defaultTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .defaultTTL)
             grace = try container.decodeIfPresent(ConfigDuration.self, forKey: .grace)
             cacheable = try container.decodeIfPresent(Bool.self, forKey: .cacheable)
+            negativeTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .negativeTTL)
+            keep = try container.decodeIfPresent(ConfigDuration.self, forKey: .keep)
+            clientNoCache = try container.decodeIfPresent(String.self, forKey: .clientNoCache)
         }
     }
 
@@ -217,10 +227,19 @@ struct ConfigFile: Decodable {
             configuration.origins[name] = settings
         }
         guard let routes, !routes.isEmpty else { throw ConfigError(key: "routes", "required: at least one route") }
-        configuration.routes = routes.map { route in
+        configuration.routes = try routes.enumerated().map { index, route in
             var settings = RouteSettings(prefix: route.prefix, origin: route.origin, defaultTTL: route.defaultTTL?.duration)
             settings.grace = route.grace?.duration ?? .zero
             settings.cacheable = route.cacheable ?? true
+            if let negativeTTL = route.negativeTTL { settings.negativeTTL = negativeTTL.duration }
+            if let keep = route.keep { settings.keep = keep.duration }
+            if let text = route.clientNoCache {
+                guard let policy = ClientRevalidationPolicy(rawValue: text) else {
+                    let choices = ClientRevalidationPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigError(key: "routes[\(index)].client_no_cache", "'\(text)' is not one of \(choices)")
+                }
+                settings.clientNoCache = policy
+            }
             return settings
         }
         if let cache {

@@ -1,4 +1,5 @@
 import Foundation
+import VitrineCore
 import Yams
 
 /// Everything `vitrine serve` is configured with, as read from YAML (see `config/*.yaml`).
@@ -139,6 +140,12 @@ public struct RouteSettings: Sendable, Equatable {
     public var grace: Duration = .zero
     /// False: every request is passed to the origin, nothing stored.
     public var cacheable = true
+    /// The longest a 404 or 410 is cached.
+    public var negativeTTL: Duration = .seconds(10)
+    /// How long past expiry a response with validators is kept, to be revalidated instead of refetched.
+    public var keep: Duration = .seconds(600)
+    /// What a client's `Cache-Control: no-cache` (or `max-age=0`) does on this route.
+    public var clientNoCache: ClientRevalidationPolicy = .ignore
 
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
         self.prefix = prefix

@@ -30,7 +30,9 @@ struct Demo: AsyncParsableCommand {
         let configuration = VitrineConfiguration.demo(origin: originURL, port: port, adminPort: adminPort, token: token)
         let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
         try await node.start()
-        print(Self.banner(port: port, adminPort: adminPort, origin: originURL, token: environmentToken == nil ? token : nil))
+        // Written unbuffered: the banner must show even when stdout is a file or a pipe.
+        FileHandle.standardOutput.write(
+            Data((Self.banner(port: port, adminPort: adminPort, origin: originURL, token: environmentToken == nil ? token : nil) + "\n").utf8))
 
         let services = ServiceGroup(
             configuration: .init(

@@ -25,6 +25,9 @@ import Testing
             origin: search
             default_ttl: 30
             grace: 10s
+            negative_ttl: 5s
+            keep: 1h
+            client_no_cache: revalidate
           - prefix: /cart/
             origin: catalog
             cacheable: false
@@ -49,6 +52,10 @@ import Testing
         #expect(configuration.routes.count == 3)
         #expect(configuration.routes[1].defaultTTL == .seconds(30))
         #expect(configuration.routes[1].grace == .seconds(10))
+        #expect(configuration.routes[1].negativeTTL == .seconds(5))
+        #expect(configuration.routes[1].keep == .seconds(3600))
+        #expect(configuration.routes[1].clientNoCache == .revalidate)
+        #expect(configuration.routes[0].clientNoCache == .ignore)
         #expect(configuration.routes[2].cacheable == false)
         #expect(configuration.cache.memory.bytes == 512 << 20)
         #expect(configuration.cache.maxObjectSize.bytes == 4 << 20)
@@ -69,6 +76,8 @@ import Testing
         ("admin.token", "routes:\n  - prefix: /a/\n    origin: catalog\nadmin:\n  token: short"),
         ("lisen", "lisen: 1.2.3.4:80\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("redis.url", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: http://nope"),
+        ("routes[0].client_no_cache", "routes:\n  - prefix: /a/\n    origin: catalog\n    client_no_cache: always"),
+        ("routes[0].negative_ttl", "routes:\n  - prefix: /a/\n    origin: catalog\n    negative_ttl: never"),
     ])
     func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
         let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\n" + tail

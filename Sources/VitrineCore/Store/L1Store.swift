@@ -49,7 +49,8 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
     private let sequence = Atomic<UInt64>(0)
     private let entries = Atomic<Int>(0)
     private let bytes = Atomic<Int>(0)
-    private let clock: any CacheClock
+    /// The clock the store reads (monotonic for TTLs, wall for HTTP dates).
+    public let clock: any CacheClock
     /// The total byte budget across shards.
     public let byteBudget: Int
 

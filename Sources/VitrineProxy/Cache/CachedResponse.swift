@@ -13,16 +13,30 @@ final class CachedResponse: CacheCosted, Sendable {
     let notModifiedHead: ByteBuffer
     let body: ByteBuffer
     let etag: String?
-    /// Seconds of age the response had when it arrived (its `Age` field).
+    let lastModified: String?
+    /// Seconds of age the response had when it arrived (RFC 9111 §4.2.3's corrected initial age).
     let initialAge: Int
     let tags: [String]
+    /// The header fields as stored, to merge a 304's fields into on revalidation (§4.3.4).
+    let headers: HTTPHeaders
+    /// How long past expiry it may be served while one refresh runs, in nanoseconds.
+    let staleWhileRevalidate: UInt64
+    /// How long past expiry it may be served when the origin fails, in nanoseconds.
+    let staleIfError: UInt64
 
-    init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String]) {
+    init(
+        status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String],
+        staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero
+    ) {
         self.status = status
         self.body = body
         self.initialAge = initialAge
         self.tags = tags
+        self.headers = headers
         self.etag = headers.first(name: "etag")
+        self.lastModified = headers.first(name: "last-modified")
+        self.staleWhileRevalidate = staleWhileRevalidate.nanoseconds
+        self.staleIfError = staleIfError.nanoseconds
 
         var head = ByteBuffer()
         head.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })

@@ -9,6 +9,7 @@ struct Route: Sendable {
     let originIndex: Int
     let cacheable: Bool
     let policy: ResponseCachePolicy
+    let clientNoCache: ClientRevalidationPolicy
 }
 
 /// Maps a request path to the route with the longest matching prefix.
@@ -29,7 +30,10 @@ struct Router: Sendable {
                     originName: settings.origin,
                     originIndex: originNames.firstIndex(of: settings.origin)!,
                     cacheable: settings.cacheable,
-                    policy: ResponseCachePolicy(defaultTTL: settings.defaultTTL, grace: settings.grace)
+                    policy: ResponseCachePolicy(
+                        defaultTTL: settings.defaultTTL, grace: settings.grace, negativeTTL: settings.negativeTTL,
+                        keep: settings.keep),
+                    clientNoCache: settings.clientNoCache
                 )
             }
     }

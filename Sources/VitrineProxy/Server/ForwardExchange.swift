@@ -38,10 +38,10 @@ final class ForwardExchange: OriginResponseDelegate {
     private var storedBody: ByteBuffer?
     private var storedHeaders = HTTPHeaders()
     private var storedStatus = HTTPResponseStatus.ok
-    private var storedTTL = Duration.zero
-    private var storedGrace = Duration.zero
+    private var storedPlan = StoragePlan(ttl: .zero)
     private var storedTags: [String] = []
-    private var storedInitialAge = 0
+    /// Wall-clock seconds when the request was sent, for the age calculation.
+    private var requestWallTime = 0
 
     private var proxy: ProxyContext { connection.proxy }
 
@@ -79,6 +79,7 @@ final class ForwardExchange: OriginResponseDelegate {
 
     private func send(on origin: OriginConnection) {
         self.origin = origin
+        requestWallTime = proxy.store.clock.wallSeconds()
         let settings = pool.settings
         origin.execute(
             originRequestHead(),
@@ -146,6 +147,7 @@ final class ForwardExchange: OriginResponseDelegate {
         var tagValues: [String] = []
         for (name, value) in head.headers {
             if HopByHop.isHopByHop(name, connectionTokens: tokens) { continue }
+            if ResponseCachePolicy.targetedFields.contains(name.lowercased()) { continue }
             if SurrogateKeys.isTagHeader(name) {
                 tagValues.append(value)
                 continue
@@ -167,16 +169,19 @@ final class ForwardExchange: OriginResponseDelegate {
         case .miss(_, _, let wasStale):
             xCache = "MISS"
             let fwd = wasStale ? "stale" : "miss"
-            let decision = route.policy.decide(status: status, headers: head.headers.map { ($0.name, $0.value) })
+            let timing = ResponseTiming(requestTime: requestWallTime, responseTime: proxy.store.clock.wallSeconds())
+            let decision = route.policy.decide(
+                status: status, headers: head.headers.map { ($0.name, $0.value) }, timing: timing)
             switch decision {
-            case .store(let ttl, let grace)
+            case .store(let plan) where !plan.varyFields.isEmpty:
+                // Secondary keys are not implemented yet: a varying response is never shared.
+                cacheStatus = "vitrine; fwd=\(fwd); detail=vary"
+            case .store(let plan)
             where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
                 storedBody = connection.context.channel.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
-                storedTTL = ttl
-                storedGrace = grace
+                storedPlan = plan
                 storedStatus = head.status
                 storedTags = tags
-                storedInitialAge = head.headers.first(name: "age").flatMap { Int($0) } ?? 0
                 storedHeaders = clientHeaders
                 storedHeaders.remove(name: "content-length")
                 storedHeaders.remove(name: "age")
@@ -247,10 +252,11 @@ final class ForwardExchange: OriginResponseDelegate {
         proxy.metrics.originLatency.recordNanoseconds(Int64((NIODeadline.now() - startedAt).nanoseconds))
         if case .miss(let key, let token, _) = mode, let body = storedBody {
             let response = CachedResponse(
-                status: storedStatus, headers: storedHeaders, body: body, initialAge: storedInitialAge, tags: storedTags)
-            if proxy.store.store(response, for: key, tags: storedTags, ttl: storedTTL, grace: storedGrace, token: token)
-                == .stored
-            {
+                status: storedStatus, headers: storedHeaders, body: body, initialAge: storedPlan.initialAge, tags: storedTags,
+                staleWhileRevalidate: storedPlan.staleWhileRevalidate, staleIfError: storedPlan.staleIfError)
+            let outcome = proxy.store.store(
+                response, for: key, tags: storedTags, ttl: storedPlan.ttl, grace: storedPlan.retention, token: token)
+            if outcome == .stored {
                 proxy.stats.increment(.stored)
             }
         }
