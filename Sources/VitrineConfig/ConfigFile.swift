@@ -111,10 +111,12 @@ struct ConfigFile: Decodable {
         var memory: ByteSize?
         var shards: Int?
         var maxObjectSize: ByteSize?
+        var collapseWait: ConfigDuration?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case memory, shards
             case maxObjectSize = "max_object_size"
+            case collapseWait = "collapse_wait"
         }
 
         init(from decoder: any Decoder) throws {
@@ -123,6 +125,7 @@ struct ConfigFile: Decodable {
             memory = try container.decodeIfPresent(ByteSize.self, forKey: .memory)
             shards = try container.decodeIfPresent(Int.self, forKey: .shards)
             maxObjectSize = try container.decodeIfPresent(ByteSize.self, forKey: .maxObjectSize)
+            collapseWait = try container.decodeIfPresent(ConfigDuration.self, forKey: .collapseWait)
         }
     }
 
@@ -246,6 +249,7 @@ struct ConfigFile: Decodable {
             if let memory = cache.memory { configuration.cache.memory = memory }
             if let shards = cache.shards { configuration.cache.shards = shards }
             if let size = cache.maxObjectSize { configuration.cache.maxObjectSize = size }
+            if let wait = cache.collapseWait { configuration.cache.collapseWait = wait.duration }
         }
         if let limits {
             if let value = limits.maxRequestLine { configuration.limits.maxRequestLine = try Self.positive(value, "limits.max_request_line") }

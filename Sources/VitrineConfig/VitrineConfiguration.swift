@@ -161,6 +161,8 @@ public struct CacheSettings: Sendable, Equatable {
     public var shards = 64
     /// Larger responses are passed through, not stored.
     public var maxObjectSize = ByteSize(8 << 20)
+    /// How long a request waits for a collapsed fetch of the same URL before fetching on its own.
+    public var collapseWait: Duration = .seconds(5)
     public init() {}
 }
 

@@ -4,7 +4,9 @@ import NIOPosix
 import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
-/// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded).
+/// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
+/// `status=N` for another status, `delay=MS` to answer late. A request whose `If-None-Match`
+/// matches the `ETag` it asks for gets a 304. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
     let channel: any Channel
@@ -36,8 +38,12 @@ final class EchoOrigin: Sendable {
         try? await channel.close()
     }
 
+    /// Answer 503 to everything while true.
+    func setFailing(_ failing: Bool) { counter.failing.store(failing, ordering: .relaxed) }
+
     final class Counter: Sendable {
         let value = Atomic<Int>(0)
+        let failing = Atomic<Bool>(false)
     }
 
     final class Handler: ChannelInboundHandler {
@@ -64,12 +70,36 @@ final class EchoOrigin: Sendable {
                 for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
                 text += body
                 var headers = HTTPHeaders()
-                headers.add(name: "Content-Length", value: String(text.utf8.count))
                 for (name, value) in Self.requestedHeaders(head.uri) { headers.add(name: name, value: value) }
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                var status = HTTPResponseStatus(statusCode: Self.parameter("status", head.uri).flatMap { Int($0) } ?? 200)
+                if counter.failing.load(ordering: .relaxed) {
+                    status = .serviceUnavailable
+                    headers = HTTPHeaders()
+                } else if let etag = headers.first(name: "etag"), head.headers.first(name: "if-none-match") == etag {
+                    status = .notModified
+                    text = ""
+                }
+                headers.add(name: "Content-Length", value: String(text.utf8.count))
+                let responseHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+                let answer = { [text] in
+                    context.write(self.wrapOutboundOut(.head(responseHead)), promise: nil)
+                    if !text.isEmpty { context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
+                    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+                }
+                if let delay = Self.parameter("delay", head.uri).flatMap({ Int64($0) }) {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { answer() }
+                } else {
+                    answer()
+                }
             }
+        }
+
+        static func parameter(_ name: String, _ uri: String) -> String? {
+            guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+            for pair in query.split(separator: "&") where pair.hasPrefix("\(name)=") {
+                return String(pair.dropFirst(name.count + 1))
+            }
+            return nil
         }
 
         static func requestedHeaders(_ uri: String) -> [(String, String)] {

@@ -22,6 +22,7 @@ final class ProxyFixture: Sendable {
     static func start(
         originURL: String? = nil,
         products: Int = 300,
+        clock: any CacheClock = SystemClock(),
         configure: (inout VitrineConfiguration) -> Void = { _ in }
     ) async throws -> ProxyFixture {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -43,7 +44,7 @@ final class ProxyFixture: Sendable {
             configuration.origins[name]?.connectTimeout = .seconds(1)
         }
         configure(&configuration)
-        let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
+        let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock)
         let listening = try await node.start()
         return ProxyFixture(
             origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!, originPort: url.port)
@@ -65,10 +66,11 @@ final class ProxyFixture: Sendable {
     /// Runs `body` with a fixture and stops it afterwards, even when the body throws.
     static func with<T: Sendable>(
         originURL: String? = nil,
+        clock: any CacheClock = SystemClock(),
         configure: (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture) async throws -> T
     ) async throws -> T {
-        let fixture = try await start(originURL: originURL, configure: configure)
+        let fixture = try await start(originURL: originURL, clock: clock, configure: configure)
         do {
             let result = try await body(fixture)
             await fixture.stop()

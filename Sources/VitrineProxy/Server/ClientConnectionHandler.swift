@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// What happens to each request is in `RequestPipeline.swift`; how a forwarded one is fetched
 /// and delivered is in `ForwardExchange.swift`.
-final class ClientConnectionHandler: ChannelDuplexHandler {
+final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -22,6 +22,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private(set) var context: ChannelHandlerContext!
     /// The forwarded request being answered, if any.
     var exchange: ForwardExchange?
+    /// The request waiting for a collapsed fetch of the same key, if any.
+    var collapseWait: CollapseWait?
+    /// A request is being answered asynchronously: later pipelined requests wait.
+    private var busy: Bool { exchange != nil || collapseWait != nil }
     /// Parts of requests that arrived while an earlier one was being answered.
     private var queue = CircularBuffer<Queued>()
     /// A request head arrived and its end has not yet.
@@ -39,6 +43,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.proxy = proxy
     }
 
+    var allocator: ByteBufferAllocator { context.channel.allocator }
+    var canAcceptMore: Bool { context.channel.isWritable }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
@@ -50,8 +57,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let part = unwrapInboundIn(data)
         if requestOpen {
             receiveBodyPart(part)
-            if exchange == nil && !requestOpen { drainQueue() }
-        } else if exchange != nil || !queue.isEmpty {
+            if !busy && !requestOpen { drainQueue() }
+        } else if busy || !queue.isEmpty {
             queue.append(.part(part))
         } else {
             process(part)
@@ -73,7 +80,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .headerOverflow: answer = .headersTooLarge
         default: answer = .badRequest("malformed request: \(parserError)")
         }
-        if exchange != nil || requestOpen {
+        if busy || requestOpen {
             queue.append(.failure(answer))
         } else {
             respond(answer, keepAlive: false)
@@ -85,6 +92,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         closing = true
         exchange?.clientClosed()
         exchange = nil
+        if let waiting = collapseWait {
+            waiting.timer.cancel()
+            _ = proxy.collapser.leave(waiting.key, id: waiting.id)
+            collapseWait = nil
+        }
         queue.removeAll()
         context.fireChannelInactive()
     }
@@ -99,7 +111,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         // While a forwarded request waits on its origin, later pipelined requests stay in the
         // socket: reading them would only grow the queue.
-        if (exchange != nil && !requestOpen) || !queue.isEmpty || closing {
+        if (busy && !requestOpen) || !queue.isEmpty || closing {
             readDeferred = true
         } else {
             context.read()
@@ -114,7 +126,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         discardingBody = false
         requestBodyBytes = 0
         serve(head)
-        if exchange == nil && requestOpen {
+        if !busy && requestOpen {
             // Answered already (a hit, an error): whatever body follows is not needed.
             discardingBody = true
         }
@@ -143,9 +155,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Called by the exchange once its response is completely written.
+    /// Called once an asynchronously answered request's response is completely written.
     func exchangeFinished(keepAlive: Bool) {
         exchange = nil
+        guard collapseWait == nil else { return }
         if !keepAlive || closing {
             closeAfterWrites()
             return
@@ -158,7 +171,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Works through queued parts in order: every part while no exchange is under way, and the
     /// body of a request whose exchange has just begun (so that its end reaches the origin).
     private func drainQueue() {
-        while exchange == nil || requestOpen, !closing, let item = queue.popFirst() {
+        while !busy || requestOpen, !closing, let item = queue.popFirst() {
             switch item {
             case .part(let part):
                 if requestOpen { receiveBodyPart(part) } else { process(part) }
@@ -166,7 +179,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 respond(error, keepAlive: false)
             }
         }
-        if exchange == nil && queue.isEmpty && readDeferred && !closing {
+        if !busy && queue.isEmpty && readDeferred && !closing {
             readDeferred = false
             context.read()
         }

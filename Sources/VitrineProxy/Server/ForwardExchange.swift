@@ -4,17 +4,29 @@ import VitrineCore
 
 /// fetch → deliver for one forwarded request: takes an origin connection from the pool, streams
 /// the request body to it, streams the response to the client (pausing the origin while the
-/// client's socket is full), stores the response when it may be shared, and purges after writes.
+/// client's socket is full), stores the response when it may be shared, revalidates stale entries
+/// with their validators, falls back to stale on origin errors where allowed, and purges after
+/// writes. When other requests wait for it (collapsing), it tells them how it ended.
 final class ForwardExchange: OriginResponseDelegate {
     enum Mode {
-        /// A cacheable request not found fresh: store the answer if the policy allows.
-        case miss(key: CacheKey, token: FetchToken, wasStale: Bool)
+        /// A cacheable request not found fresh: revalidate or fetch, and store if allowed.
+        case miss(MissFetch)
         case pass(fwd: String, detail: String)
         /// An unsafe method: purge the target and the response's tags after a success.
         case write
     }
 
-    private let connection: ClientConnectionHandler
+    /// What happens to the origin's response.
+    private enum Handling {
+        /// Streamed to the client (and maybe stored).
+        case stream
+        /// A 304 to our conditional request: the stale entry, refreshed, is stored and delivered.
+        case revalidated(CachedResponse, StoragePlan)
+        /// An origin error while a stale entry may stand in: the stale entry is delivered.
+        case staleIfError(CacheHit<CachedResponse>)
+    }
+
+    private let client: any ExchangeClient
     private let request: HTTPRequestHead
     private let route: Route
     private let mode: Mode
@@ -26,10 +38,14 @@ final class ForwardExchange: OriginResponseDelegate {
     private var requestHadBody = false
     private var attempts = 0
     private var startedAt: NIODeadline = .now()
+    /// Wall-clock seconds when the request was sent, for the age calculation.
+    private var requestWallTime = 0
 
     private(set) var responseStarted = false
     private var responseStatus = 0
+    private var handling = Handling.stream
     private var finished = false
+    private var waitersReleased = false
     private var chunked = false
     private var closeDelimited = false
     private var noBody = false
@@ -40,16 +56,13 @@ final class ForwardExchange: OriginResponseDelegate {
     private var storedStatus = HTTPResponseStatus.ok
     private var storedPlan = StoragePlan(ttl: .zero)
     private var storedTags: [String] = []
-    /// Wall-clock seconds when the request was sent, for the age calculation.
-    private var requestWallTime = 0
+    /// Why the response is not stored, when it could have been: the key is then passed for a while.
+    private var uncacheable = false
 
-    private var proxy: ProxyContext { connection.proxy }
+    private var proxy: ProxyContext { client.proxy }
 
-    init(
-        connection: ClientConnectionHandler, request: HTTPRequestHead, route: Route, mode: Mode, pool: OriginPool,
-        keepAlive: Bool
-    ) {
-        self.connection = connection
+    init(client: any ExchangeClient, request: HTTPRequestHead, route: Route, mode: Mode, pool: OriginPool, keepAlive: Bool) {
+        self.client = client
         self.request = request
         self.route = route
         self.mode = mode
@@ -63,6 +76,7 @@ final class ForwardExchange: OriginResponseDelegate {
         attempts += 1
         startedAt = .now()
         proxy.stats.increment(.originRequests)
+        if client is BackgroundClient { requestEnded = true }
         pool.acquire { [self] result in
             guard !finished else {
                 if case .success(let connection) = result { pool.release(connection) }
@@ -92,15 +106,18 @@ final class ForwardExchange: OriginResponseDelegate {
         if requestEnded { origin.endRequest() }
     }
 
-    /// The request as the origin sees it: hop-by-hop fields dropped, `X-Forwarded-*` set, and
-    /// (for misses that will be stored) the client's validators dropped, so the origin sends a
-    /// full response to store.
+    /// The request as the origin sees it: hop-by-hop fields dropped, `X-Forwarded-*` set, and for
+    /// fetches that will be stored the client's validators replaced by the stale entry's.
     private func originRequestHead() -> HTTPRequestHead {
         let tokens = HopByHop.connectionTokens(request.headers)
         var headers = HTTPHeaders()
         var forwardedFor: String?
         var storing = false
-        if case .miss = mode, request.method == .GET { storing = true }
+        var stale: CachedResponse?
+        if case .miss(let fetch) = mode, request.method == .GET {
+            storing = true
+            stale = fetch.stale?.value
+        }
         for (name, value) in request.headers {
             if HopByHop.isHopByHop(name, connectionTokens: tokens) { continue }
             let lower = name.lowercased()
@@ -112,7 +129,11 @@ final class ForwardExchange: OriginResponseDelegate {
             if storing && (lower == "if-none-match" || lower == "if-modified-since") { continue }
             headers.add(name: name, value: value)
         }
-        let client = connection.clientAddress
+        if let stale {
+            if let etag = stale.etag { headers.add(name: "If-None-Match", value: etag) }
+            if let lastModified = stale.lastModified { headers.add(name: "If-Modified-Since", value: lastModified) }
+        }
+        let client = self.client.clientAddress
         headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
         headers.add(name: "X-Forwarded-Proto", value: "http")
         if let host = request.headers.first(name: "host") { headers.add(name: "X-Forwarded-Host", value: host) }
@@ -142,6 +163,20 @@ final class ForwardExchange: OriginResponseDelegate {
     func originResponseHead(_ head: HTTPResponseHead) {
         responseStarted = true
         responseStatus = Int(head.status.code)
+        let status = responseStatus
+        let timing = ResponseTiming(requestTime: requestWallTime, responseTime: proxy.store.clock.wallSeconds())
+
+        if case .miss(let fetch) = mode, let stale = fetch.stale {
+            if head.status == .notModified {
+                handling = revalidate(stale.value, with: head, timing: timing)
+                return
+            }
+            if status >= 500 && stale.isWithinStaleIfError {
+                handling = .staleIfError(stale)
+                return
+            }
+        }
+
         let tokens = HopByHop.connectionTokens(head.headers)
         var clientHeaders = HTTPHeaders()
         var tagValues: [String] = []
@@ -155,7 +190,6 @@ final class ForwardExchange: OriginResponseDelegate {
             clientHeaders.add(name: name, value: value)
         }
         let tags = SurrogateKeys.parse(tagValues)
-        let status = Int(head.status.code)
         let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
 
         noBody = request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200
@@ -163,22 +197,20 @@ final class ForwardExchange: OriginResponseDelegate {
             if request.version.minor >= 1 { chunked = true } else { closeDelimited = true }
         }
 
-        var cacheStatus: String
-        var xCache: String
+        let cacheStatus: String
+        let xCache: CacheResult
         switch mode {
-        case .miss(_, _, let wasStale):
-            xCache = "MISS"
-            let fwd = wasStale ? "stale" : "miss"
-            let timing = ResponseTiming(requestTime: requestWallTime, responseTime: proxy.store.clock.wallSeconds())
-            let decision = route.policy.decide(
-                status: status, headers: head.headers.map { ($0.name, $0.value) }, timing: timing)
+        case .miss(let fetch):
+            xCache = .miss
+            let fwd = fetch.stale == nil ? "miss" : "stale"
+            let decision = route.policy.decide(status: status, headers: head.headers.map { ($0.name, $0.value) }, timing: timing)
             switch decision {
             case .store(let plan) where !plan.varyFields.isEmpty:
                 // Secondary keys are not implemented yet: a varying response is never shared.
+                uncacheable = true
                 cacheStatus = "vitrine; fwd=\(fwd); detail=vary"
-            case .store(let plan)
-            where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
-                storedBody = connection.context.channel.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
+            case .store(let plan) where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
+                storedBody = client.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
                 storedPlan = plan
                 storedStatus = head.status
                 storedTags = tags
@@ -187,19 +219,22 @@ final class ForwardExchange: OriginResponseDelegate {
                 storedHeaders.remove(name: "age")
                 cacheStatus = "vitrine; fwd=\(fwd); stored"
             case .store:
+                uncacheable = request.method == .GET
                 cacheStatus = "vitrine; fwd=\(fwd); detail=\(request.method == .GET ? "too-large" : "head")"
             case .doNotStore(let reason):
+                // A 5xx says nothing about the URL's cacheability: do not pass the key for it.
+                uncacheable = status < 500
                 cacheStatus = "vitrine; fwd=\(fwd); detail=\(reason)"
             }
             proxy.stats.increment(.misses)
             proxy.metrics.misses.increment()
         case .pass(let fwd, let detail):
-            xCache = "PASS"
+            xCache = .pass
             cacheStatus = "vitrine; fwd=\(fwd); detail=\(detail)"
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
         case .write:
-            xCache = "PASS"
+            xCache = .pass
             cacheStatus = "vitrine; fwd=method"
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
@@ -207,12 +242,12 @@ final class ForwardExchange: OriginResponseDelegate {
             if (200..<400).contains(status) { purgeAfterWrite(responseHeaders: head.headers, tags: tags) }
         }
 
-        var buffer = connection.context.channel.allocator.buffer(capacity: 512)
+        var buffer = client.allocator.buffer(capacity: 512)
         buffer.writeStatusLine(head.status)
         for (name, value) in clientHeaders { buffer.writeHeader(name, value) }
         if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         buffer.writeHeader("Cache-Status", cacheStatus)
-        buffer.writeHeader("X-Cache", xCache)
+        buffer.writeStaticString(xCache.headerLine)
         if closeDelimited { keepAlive = false }
         if !keepAlive {
             buffer.writeStaticString("Connection: close\r\n")
@@ -220,25 +255,58 @@ final class ForwardExchange: OriginResponseDelegate {
             buffer.writeStaticString("Connection: keep-alive\r\n")
         }
         buffer.writeStaticString("\r\n")
-        connection.write(buffer)
-        connection.flush()
+        client.write(buffer)
+        client.flush()
+    }
+
+    /// RFC 9111 §4.3.4: the 304's fields replace the stored ones; the body is kept.
+    private func revalidate(_ stale: CachedResponse, with head: HTTPResponseHead, timing: ResponseTiming) -> Handling {
+        let tokens = HopByHop.connectionTokens(head.headers)
+        var merged = stale.headers
+        var tagValues: [String] = []
+        var targeted: [(name: String, value: String)] = []
+        var replaced = Set<String>()
+        for (name, value) in head.headers {
+            let lower = name.lowercased()
+            if HopByHop.isHopByHop(name, connectionTokens: tokens) || lower == "content-length" { continue }
+            if ResponseCachePolicy.targetedFields.contains(lower) {
+                targeted.append((name, value))
+                continue
+            }
+            if SurrogateKeys.isTagHeader(name) {
+                tagValues.append(value)
+                continue
+            }
+            if replaced.insert(lower).inserted { merged.remove(name: name) }
+            merged.add(name: name, value: value)
+        }
+        merged.remove(name: "age")
+        let tags = tagValues.isEmpty ? stale.tags : SurrogateKeys.parse(tagValues)
+        let decisionHeaders = merged.map { ($0.name, $0.value) } + targeted + [("Age", head.headers.first(name: "age") ?? "0")]
+        let plan = route.policy.decide(status: Int(stale.status.code), headers: decisionHeaders, timing: timing).plan
+            ?? StoragePlan(ttl: .zero)
+        let refreshed = CachedResponse(
+            status: stale.status, headers: merged, body: stale.body, initialAge: plan.initialAge, tags: tags,
+            staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError)
+        return .revalidated(refreshed, plan)
     }
 
     func originResponseBody(_ buffer: ByteBuffer) {
-        guard !finished, !noBody else { return }
+        guard !finished, !noBody, case .stream = handling else { return }
         if chunked {
-            var header = connection.context.channel.allocator.buffer(capacity: 16)
+            var header = client.allocator.buffer(capacity: 16)
             header.writeChunkHeader(size: buffer.readableBytes)
-            connection.write(header)
-            connection.write(buffer)
-            connection.write(ByteBuffer(staticString: "\r\n"))
+            client.write(header)
+            client.write(buffer)
+            client.write(ByteBuffer(staticString: "\r\n"))
         } else {
-            connection.write(buffer)
+            client.write(buffer)
         }
-        connection.flush()
+        client.flush()
         if storedBody != nil {
             if storedBody!.readableBytes + buffer.readableBytes > proxy.maxObjectSize {
                 storedBody = nil
+                uncacheable = true
             } else {
                 storedBody!.writeImmutableBuffer(buffer)
             }
@@ -247,20 +315,41 @@ final class ForwardExchange: OriginResponseDelegate {
 
     func originResponseEnd() {
         guard !finished else { return }
-        if chunked { connection.write(ByteBuffer(staticString: "0\r\n\r\n")) }
-        connection.flush()
         proxy.metrics.originLatency.recordNanoseconds(Int64((NIODeadline.now() - startedAt).nanoseconds))
-        if case .miss(let key, let token, _) = mode, let body = storedBody {
-            let response = CachedResponse(
-                status: storedStatus, headers: storedHeaders, body: body, initialAge: storedPlan.initialAge, tags: storedTags,
-                staleWhileRevalidate: storedPlan.staleWhileRevalidate, staleIfError: storedPlan.staleIfError)
-            let outcome = proxy.store.store(
-                response, for: key, tags: storedTags, ttl: storedPlan.ttl, grace: storedPlan.retention, token: token)
-            if outcome == .stored {
-                proxy.stats.increment(.stored)
+        switch handling {
+        case .revalidated(let response, let plan):
+            let stored = store(response, plan: plan)
+            client.deliverStored(
+                response, age: response.initialAge, cacheStatus: "vitrine; fwd=stale; fwd-status=304\(stored ? "; stored" : "")",
+                ttl: 0, xCache: .hit, for: request, keepAlive: keepAlive)
+            client.flush()
+            releaseWaiters(stored ? .stored(response, remainingNanoseconds: Int64(plan.ttl.nanoseconds)) : .retry)
+        case .staleIfError(let stale):
+            client.deliverStaleIfError(stale, for: request, keepAlive: keepAlive)
+            client.flush()
+            releaseWaiters(.failed(.originProtocolError))
+        case .stream:
+            if chunked { client.write(ByteBuffer(staticString: "0\r\n\r\n")) }
+            client.flush()
+            if case .miss = mode, let body = storedBody {
+                let response = CachedResponse(
+                    status: storedStatus, headers: storedHeaders, body: body, initialAge: storedPlan.initialAge, tags: storedTags,
+                    staleWhileRevalidate: storedPlan.staleWhileRevalidate, staleIfError: storedPlan.staleIfError)
+                let stored = store(response, plan: storedPlan)
+                releaseWaiters(stored ? .stored(response, remainingNanoseconds: Int64(storedPlan.ttl.nanoseconds)) : .retry)
+            } else {
+                releaseWaiters(.retry, pass: uncacheable)
             }
         }
         finish(keepAlive: keepAlive && requestEnded)
+    }
+
+    private func store(_ response: CachedResponse, plan: StoragePlan) -> Bool {
+        guard case .miss(let fetch) = mode else { return false }
+        let outcome = proxy.store.store(
+            response, for: fetch.key, tags: response.tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
+        if outcome == .stored { proxy.stats.increment(.stored) }
+        return outcome == .stored
     }
 
     func originFailed(_ failure: OriginFailure) {
@@ -276,17 +365,23 @@ final class ForwardExchange: OriginResponseDelegate {
                 "origin request failed",
                 metadata: ["origin": .string(pool.name), "target": .string(request.uri), "failure": "\(failure)"])
             finished = true
-            connection.respond(failure.proxyError, keepAlive: keepAlive && requestEnded)
-            connection.flush()
-            connection.exchangeFinished(keepAlive: keepAlive && requestEnded && !connection.closing)
+            if case .miss(let fetch) = mode, let stale = fetch.stale, stale.isWithinStaleIfError {
+                client.deliverStaleIfError(stale, for: request, keepAlive: keepAlive && requestEnded)
+            } else {
+                client.respond(failure.proxyError, keepAlive: keepAlive && requestEnded)
+            }
+            client.flush()
+            releaseWaiters(.failed(failure.proxyError))
+            client.exchangeFinished(keepAlive: keepAlive && requestEnded && !client.closing)
         } else {
             // Part of the response is on its way: the only honest signal left is closing.
             proxy.stats.increment(.originErrors)
+            releaseWaiters(.retry)
             finish(keepAlive: false)
         }
     }
 
-    var originMayContinue: Bool { connection.context.channel.isWritable }
+    var originMayContinue: Bool { client.canAcceptMore }
 
     // MARK: Client events
 
@@ -298,6 +393,7 @@ final class ForwardExchange: OriginResponseDelegate {
         finished = true
         origin?.cancel()
         origin = nil
+        releaseWaiters(.retry)
     }
 
     private func finish(keepAlive: Bool) {
@@ -308,8 +404,15 @@ final class ForwardExchange: OriginResponseDelegate {
             origin?.cancel()
         }
         origin = nil
-        if proxy.accessLog { connection.logAccess(request, status: responseStatus, result: modeName) }
-        connection.exchangeFinished(keepAlive: keepAlive)
+        if proxy.accessLog { client.logAccess(request, status: responseStatus, result: modeName) }
+        client.exchangeFinished(keepAlive: keepAlive)
+    }
+
+    /// Tells requests collapsed into this fetch how it ended (once; only when leading).
+    private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false) {
+        guard case .miss(let fetch) = mode, fetch.leader, !waitersReleased else { return }
+        waitersReleased = true
+        proxy.collapser.finish(fetch.key, outcome, pass: pass, now: proxy.store.now)
     }
 
     private var modeName: String {

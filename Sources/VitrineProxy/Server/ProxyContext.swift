@@ -9,6 +9,7 @@ final class ProxyContext: Sendable {
     let router: Router
     let origins: OriginClient
     let invalidator: Invalidator
+    let collapser: RequestCollapser
     let stats: ProxyStats
     let metrics: ProxyMetrics
     let limits: LimitSettings
@@ -24,6 +25,7 @@ final class ProxyContext: Sendable {
         self.router = router
         self.origins = origins
         self.invalidator = invalidator
+        self.collapser = RequestCollapser(maxWait: configuration.cache.collapseWait)
         self.stats = stats
         self.metrics = metrics
         self.limits = configuration.limits

@@ -22,6 +22,8 @@ struct ProxyError: Error, Sendable {
     static let unsupportedTransferEncoding = ProxyError(
         status: .notImplemented, code: "unsupported_transfer_encoding", message: "only chunked transfer-encoding is supported",
         closesConnection: true)
+    static let notCached = ProxyError(
+        status: .gatewayTimeout, code: "not_cached", message: "only-if-cached: not in the cache", closesConnection: false)
     static let noRoute = ProxyError(
         status: .notFound, code: "no_route", message: "no route for this path", closesConnection: false)
     static let originUnreachable = ProxyError(

@@ -5,62 +5,165 @@ import VitrineCore
 /// The request path, in the order Varnish reads: receive → lookup → hit / miss / pass → fetch →
 /// deliver. Everything a request goes through before bytes move to or from an origin is here.
 extension ClientConnectionHandler {
+    /// receive: limits and framing first; nothing else reads a head that fails them.
     func serve(_ head: HTTPRequestHead) {
         proxy.stats.increment(.requests)
-
-        // receive: limits and framing first; nothing else reads a head that fails them.
         if let error = RequestValidator.validate(head, limits: proxy.limits) {
             respond(error, keepAlive: false)
             return
         }
-        let keepAlive = head.isKeepAlive
         guard let route = proxy.router.route(for: head.uri) else {
-            respond(.noRoute, keepAlive: keepAlive)
+            respond(.noRoute, keepAlive: head.isKeepAlive)
             return
         }
-
         switch RequestClassifier.classify(head, route: route) {
         case .lookup:
-            let key = CacheKey(head.uri)
-            switch proxy.store.lookup(key) {
-            case .fresh(let hit):
-                deliverHit(hit, for: head, keepAlive: keepAlive)
-            case .stale:
-                // Stale serving (grace, stale-while-revalidate) decides here; for now a stale
-                // entry is refetched like a miss, and replaced.
-                fetch(head, route: route, mode: .miss(key: key, token: proxy.store.fetchToken(), wasStale: true), keepAlive: keepAlive)
-            case .miss:
-                fetch(head, route: route, mode: .miss(key: key, token: proxy.store.fetchToken(), wasStale: false), keepAlive: keepAlive)
-            }
+            lookup(head, route: route)
         case .pass(let fwd, let detail):
-            fetch(head, route: route, mode: .pass(fwd: fwd, detail: detail), keepAlive: keepAlive)
+            fetch(head, route: route, mode: .pass(fwd: fwd, detail: detail))
         case .write:
-            fetch(head, route: route, mode: .write, keepAlive: keepAlive)
+            fetch(head, route: route, mode: .write)
         }
     }
 
-    /// hit → deliver: the stored head, three dynamic lines and the stored body, written as they
-    /// are. No body copy, no header encoding beyond the dynamic lines.
-    private func deliverHit(_ hit: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
-        let response = hit.value
-        let age = response.initialAge + Int(hit.residentNanoseconds / 1_000_000_000)
-        // Age rounds down and ttl up, so that Age + ttl is the freshness lifetime.
-        let ttl = max(0, Int((hit.remainingNanoseconds + 999_999_999) / 1_000_000_000))
-        let notModified =
-            head.headers.first(name: "if-none-match").map { response.matches(ifNoneMatch: $0) } ?? false
+    /// lookup → hit, stale hit, or miss. Also where a collapsed request comes back to when the
+    /// fetch it waited for could not be shared.
+    func lookup(_ head: HTTPRequestHead, route: Route) {
+        let keepAlive = head.isKeepAlive
+        let key = CacheKey(head.uri)
+        let directives = RequestCacheDirectives(
+            cacheControl: head.headers[canonicalForm: "cache-control"].map(String.init),
+            pragma: head.headers["pragma"])
+        let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
+        let found = proxy.store.lookup(key)
 
-        var tail = context.channel.allocator.buffer(capacity: 112)
+        switch found {
+        case .fresh(let hit) where !wantsOrigin:
+            deliverHit(hit, for: head, keepAlive: keepAlive)
+            return
+        case .stale(let hit) where !wantsOrigin && hit.isWithinStaleWhileRevalidate:
+            // stale-while-revalidate: answer now, refresh once in the background.
+            proxy.stats.increment(.stale)
+            proxy.metrics.stale.increment()
+            deliverStored(
+                hit.value, age: hit.age, cacheStatus: "vitrine; hit; ttl=\(hit.ttlSeconds); detail=stale-while-revalidate",
+                ttl: 0, xCache: .stale, for: head, keepAlive: keepAlive)
+            if !keepAlive { closeAfterWrites() }
+            refreshInBackground(key, head: head, route: route, stale: hit)
+            return
+        default:
+            break
+        }
+        if directives.onlyIfCached {
+            respond(.notCached, keepAlive: keepAlive)
+            return
+        }
+        var stale: CacheHit<CachedResponse>?
+        switch found {
+        case .fresh(let hit), .stale(let hit): stale = hit
+        case .miss: stale = nil
+        }
+        // A HEAD miss is forwarded as a HEAD: there is no body to store or to share.
+        guard head.method == .GET else {
+            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
+            return
+        }
+        collapse(key, head: head, route: route, stale: stale)
+    }
+
+    /// miss → fetch, once per key: the first request leads, the others wait for its response.
+    private func collapse(_ key: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?) {
+        let id = proxy.collapser.makeWaiterID()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let waiter = RequestCollapser.Waiter(id: id, eventLoop: context.eventLoop) { outcome in
+            bound.value.collapsedFetchEnded(id: id, outcome: outcome)
+        }
+        switch proxy.collapser.join(key, waiter: waiter, now: proxy.store.now) {
+        case .lead:
+            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: true)))
+        case .pass:
+            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
+        case .wait:
+            let timer = context.eventLoop.assumeIsolated().scheduleTask(
+                in: .nanoseconds(Int64(proxy.collapser.maxWait.nanosecondsClamped))
+            ) { [self] in
+                // Waited long enough: fetch alone, if the outcome has not arrived meanwhile.
+                guard let waiting = collapseWait, waiting.id == id, proxy.collapser.leave(key, id: id) else { return }
+                collapseWait = nil
+                fetch(waiting.head, route: waiting.route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: waiting.stale, leader: false)))
+            }
+            collapseWait = CollapseWait(id: id, key: key, head: head, route: route, stale: stale, timer: timer)
+        }
+    }
+
+    /// The fetch a waiting request was collapsed into has ended.
+    private func collapsedFetchEnded(id: UInt64, outcome: CollapseOutcome) {
+        guard let waiting = collapseWait, waiting.id == id, !closing else { return }
+        collapseWait = nil
+        waiting.timer.cancel()
+        let keepAlive = waiting.head.isKeepAlive
+        switch outcome {
+        case .stored(let response, let remaining):
+            deliverStored(
+                response, age: response.initialAge,
+                cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=collapsed", ttl: 0,
+                xCache: .hit, for: waiting.head, keepAlive: keepAlive)
+            proxy.stats.increment(.hits)
+            proxy.metrics.hits.increment()
+            exchangeFinished(keepAlive: keepAlive)
+        case .retry:
+            lookup(waiting.head, route: waiting.route)
+            if exchange == nil && collapseWait == nil { exchangeFinished(keepAlive: keepAlive) }
+        case .failed(let error):
+            if let stale = waiting.stale, stale.isWithinStaleIfError {
+                deliverStaleIfError(stale, for: waiting.head, keepAlive: keepAlive)
+            } else {
+                respond(error, keepAlive: keepAlive)
+            }
+            exchangeFinished(keepAlive: keepAlive)
+        }
+        flush()
+    }
+
+    /// A fresh hit: the stored head, three dynamic lines and the stored body, written as they are.
+    private func deliverHit(_ hit: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
+        deliverStored(hit.value, age: hit.age, cacheStatus: nil, ttl: hit.ttlSeconds, xCache: .hit, for: head, keepAlive: keepAlive)
+        proxy.stats.increment(.hits)
+        proxy.metrics.hits.increment()
+        if !keepAlive { closeAfterWrites() }
+    }
+
+    func deliverStaleIfError(_ stale: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
+        proxy.stats.increment(.stale)
+        proxy.metrics.stale.increment()
+        deliverStored(
+            stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=stale-if-error", ttl: 0,
+            xCache: .stale, for: head, keepAlive: keepAlive)
+    }
+
+    /// deliver: writes a stored response as it is kept, with `Age`, `Cache-Status` and `X-Cache`.
+    /// `cacheStatus` nil writes the common hit line (with `ttl`) without building a string.
+    func deliverStored(
+        _ response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult, for request: HTTPRequestHead,
+        keepAlive: Bool
+    ) {
+        let notModified = request.headers.first(name: "if-none-match").map { response.matches(ifNoneMatch: $0) } ?? false
+        var tail = context.channel.allocator.buffer(capacity: 128)
         tail.writeHeader("Age", decimal: age)
-        tail.writeStaticString("Cache-Status: vitrine; hit; ttl=")
-        tail.writeDecimal(ttl)
-        tail.writeStaticString("\r\nX-Cache: HIT\r\n")
+        if let cacheStatus {
+            tail.writeHeader("Cache-Status", cacheStatus)
+        } else {
+            tail.writeStaticString("Cache-Status: vitrine; hit; ttl=")
+            tail.writeDecimal(ttl)
+            tail.writeStaticString("\r\n")
+        }
+        tail.writeStaticString(xCache.headerLine)
         if !keepAlive {
             tail.writeStaticString("Connection: close\r\n")
-        } else if head.version.minor == 0 {
+        } else if request.version.minor == 0 {
             tail.writeStaticString("Connection: keep-alive\r\n")
         }
         tail.writeStaticString("\r\n")
-
         if notModified {
             write(response.notModifiedHead)
             write(tail)
@@ -68,21 +171,32 @@ extension ClientConnectionHandler {
         } else {
             write(response.head)
             write(tail)
-            if head.method != .HEAD { write(response.body) }
+            if request.method != .HEAD { write(response.body) }
         }
-        proxy.stats.increment(.hits)
-        proxy.metrics.hits.increment()
-        if proxy.accessLog { logAccess(head, status: notModified ? 304 : Int(response.status.code), result: "HIT") }
-        if !keepAlive { closeAfterWrites() }
+        if proxy.accessLog { logAccess(request, status: notModified ? 304 : Int(response.status.code), result: xCache.rawValue) }
     }
 
-    /// miss / pass → fetch: hands the request to an exchange with the route's origin.
-    private func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode, keepAlive: Bool) {
+    /// fetch: hands the request to an exchange with the route's origin.
+    func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode) {
         let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
-        let exchange = ForwardExchange(
-            connection: self, request: head, route: route, mode: mode, pool: pool, keepAlive: keepAlive)
+        let exchange = ForwardExchange(client: self, request: head, route: route, mode: mode, pool: pool, keepAlive: head.isKeepAlive)
         self.exchange = exchange
         exchange.start()
+    }
+
+    /// Revalidates a stale entry with nobody waiting, unless a fetch for it is already under way.
+    private func refreshInBackground(_ key: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>) {
+        guard proxy.collapser.lead(key) else { return }
+        let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
+        var request = head
+        request.method = .GET
+        request.headers.remove(name: "if-none-match")
+        request.headers.remove(name: "if-modified-since")
+        let refresh = ForwardExchange(
+            client: BackgroundClient(proxy: proxy), request: request, route: route,
+            mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: true)), pool: pool,
+            keepAlive: true)
+        refresh.start()
     }
 
     func logAccess(_ head: HTTPRequestHead, status: Int, result: String) {
@@ -93,4 +207,54 @@ extension ClientConnectionHandler {
                 "status": .stringConvertible(status), "cache": .string(result),
             ])
     }
+}
+
+/// The `X-Cache` value of an answer.
+enum CacheResult: String {
+    case hit = "HIT"
+    case miss = "MISS"
+    case stale = "STALE"
+    case pass = "PASS"
+
+    var headerLine: StaticString {
+        switch self {
+        case .hit: return "X-Cache: HIT\r\n"
+        case .miss: return "X-Cache: MISS\r\n"
+        case .stale: return "X-Cache: STALE\r\n"
+        case .pass: return "X-Cache: PASS\r\n"
+        }
+    }
+}
+
+/// A request waiting for a collapsed fetch.
+struct CollapseWait {
+    let id: UInt64
+    let key: CacheKey
+    let head: HTTPRequestHead
+    let route: Route
+    let stale: CacheHit<CachedResponse>?
+    let timer: Scheduled<Void>
+}
+
+/// A fetch for a cacheable request: its key, the store's token from when it began, the stale
+/// entry it may revalidate or fall back to, and whether other requests wait for it.
+struct MissFetch {
+    let key: CacheKey
+    let token: FetchToken
+    let stale: CacheHit<CachedResponse>?
+    let leader: Bool
+}
+
+extension CacheHit where Value == CachedResponse {
+    /// `Age` in seconds (rounded down).
+    var age: Int { value.initialAge + Int(residentNanoseconds / 1_000_000_000) }
+    /// Freshness left in seconds, rounded up so that `Age` + ttl is the lifetime; negative when stale.
+    var ttlSeconds: Int { Self.seconds(remainingNanoseconds) }
+
+    static func seconds(_ nanoseconds: Int64) -> Int {
+        nanoseconds >= 0 ? Int((nanoseconds + 999_999_999) / 1_000_000_000) : -Int((-nanoseconds) / 1_000_000_000)
+    }
+
+    var isWithinStaleWhileRevalidate: Bool { UInt64(max(0, -remainingNanoseconds)) < value.staleWhileRevalidate }
+    var isWithinStaleIfError: Bool { UInt64(max(0, -remainingNanoseconds)) < value.staleIfError }
 }
