@@ -85,9 +85,10 @@ struct ConfigFile: Decodable {
         var negativeTTL: ConfigDuration?
         var keep: ConfigDuration?
         var clientNoCache: String?
+        var key: Key?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case prefix, origin, grace, cacheable, keep
+            case prefix, origin, grace, cacheable, keep, key
             case defaultTTL = "default_ttl"
             case negativeTTL = "negative_ttl"
             case clientNoCache = "client_no_cache"
@@ -104,6 +105,27 @@ struct ConfigFile: Decodable {
             negativeTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .negativeTTL)
             keep = try container.decodeIfPresent(ConfigDuration.self, forKey: .keep)
             clientNoCache = try container.decodeIfPresent(String.self, forKey: .clientNoCache)
+            key = try container.decodeIfPresent(Key.self, forKey: .key)
+        }
+    }
+
+    struct Key: Decodable {
+        var sortQuery: Bool?
+        var dropParams: [String]?
+        var includeHost: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case sortQuery = "sort_query"
+            case dropParams = "drop_params"
+            case includeHost = "include_host"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            sortQuery = try container.decodeIfPresent(Bool.self, forKey: .sortQuery)
+            dropParams = try container.decodeIfPresent([String].self, forKey: .dropParams)
+            includeHost = try container.decodeIfPresent(Bool.self, forKey: .includeHost)
         }
     }
 
@@ -242,6 +264,11 @@ struct ConfigFile: Decodable {
                     throw ConfigError(key: "routes[\(index)].client_no_cache", "'\(text)' is not one of \(choices)")
                 }
                 settings.clientNoCache = policy
+            }
+            if let key = route.key {
+                if let sort = key.sortQuery { settings.key.sortQuery = sort }
+                if let drop = key.dropParams { settings.key.dropParameters = drop }
+                if let host = key.includeHost { settings.key.includeHost = host }
             }
             return settings
         }

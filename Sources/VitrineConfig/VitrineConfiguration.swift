@@ -146,6 +146,8 @@ public struct RouteSettings: Sendable, Equatable {
     public var keep: Duration = .seconds(600)
     /// What a client's `Cache-Control: no-cache` (or `max-age=0`) does on this route.
     public var clientNoCache: ClientRevalidationPolicy = .ignore
+    /// How request targets become cache keys.
+    public var key = CacheKeyNormalizer()
 
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
         self.prefix = prefix

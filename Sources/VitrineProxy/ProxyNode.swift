@@ -47,8 +47,8 @@ public final class ProxyNode: Service, Sendable {
         )
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
-        let invalidator = Invalidator(store: store, stats: stats, metrics: metrics)
         let router = Router(configuration: configuration)
+        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics)
         self.context = ProxyContext(
             store: store,
             router: router,

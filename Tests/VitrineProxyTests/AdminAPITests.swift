@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import Testing
+import VitrineConfig
 import VitrineCore
 @testable import VitrineProxy
 
@@ -23,8 +24,9 @@ import VitrineCore
         let store = ResponseStore(byteBudget: 1 << 20, shardCount: 2, clock: ManualClock())
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
+        let router = Router(configuration: .singleOrigin(OriginURL(parsing: "http://127.0.0.1:9")!))
         let api = AdminAPI(
-            token: "t0123456789abcdef", invalidator: Invalidator(store: store, stats: stats, metrics: metrics), store: store,
+            token: "t0123456789abcdef", invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics), store: store,
             stats: stats, metrics: metrics)
         var headers = HTTPHeaders()
         headers.add(name: "Authorization", value: "Bearer t0123456789abcdef")

@@ -69,6 +69,30 @@ struct CachingSemanticsTests {
         }
     }
 
+    @Test func waitersOfAnUncacheableLeaderFetchThemselves() async throws {
+        try await Self.withEcho { fixture, echo, _ in
+            let target = Self.target("/echo/surprise", ["Cache-Control:no-store"], "&delay=200")
+            let responses = try await withThrowingTaskGroup(of: WireResponse.self) { group in
+                for _ in 0..<5 { group.addTask { try await fixture.get(target) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(responses.allSatisfy { $0.status == 200 && $0.text.hasPrefix("GET /echo/surprise") })
+            #expect(echo.requests == 5)
+        }
+    }
+
+    @Test func aWaiterThatWaitsTooLongFetchesAlone() async throws {
+        try await Self.withEcho(configure: { $0.cache.collapseWait = .milliseconds(100) }) { fixture, echo, _ in
+            let slow = Self.target("/echo/slow", ["Cache-Control:max-age=60"], "&delay=600")
+            async let leader = fixture.get(slow)
+            try await Task.sleep(for: .milliseconds(50))
+            let waiter = try await fixture.get(slow)
+            #expect(waiter.status == 200)
+            #expect(try await leader.status == 200)
+            #expect(echo.requests == 2)
+        }
+    }
+
     @Test func staleWhileRevalidateServesStaleAndRefreshesOnce() async throws {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/swr", ["Cache-Control:max-age=10, stale-while-revalidate=60", "ETag:\"v1\""])

@@ -6,7 +6,7 @@ import Synchronization
 /// A test origin that answers every request with what it received, and with the response
 /// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
 /// `status=N` for another status, `delay=MS` to answer late. A request whose `If-None-Match`
-/// matches the `ETag` it asks for gets a 304. While `failing` is set, everything gets a 503.
+/// matches the `ETag` it asks for gets a 304; `X-Echo-Tag-Count: N` adds a `Surrogate-Key` of N tags. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
     let channel: any Channel
@@ -71,6 +71,9 @@ final class EchoOrigin: Sendable {
                 text += body
                 var headers = HTTPHeaders()
                 for (name, value) in Self.requestedHeaders(head.uri) { headers.add(name: name, value: value) }
+                if let count = head.headers.first(name: "x-echo-tag-count").flatMap({ Int($0) }) {
+                    headers.add(name: "Surrogate-Key", value: (1...count).map { "product:\($0)" }.joined(separator: " "))
+                }
                 var status = HTTPResponseStatus(statusCode: Self.parameter("status", head.uri).flatMap { Int($0) } ?? 200)
                 if counter.failing.load(ordering: .relaxed) {
                     status = .serviceUnavailable

@@ -53,7 +53,7 @@ struct HeaderHandlingTests {
         ["Cache-Control:private, max-age=60"],
         ["Cache-Control:no-store"],
         ["Cache-Control:no-cache, max-age=60"],
-        ["Cache-Control:max-age=60", "Vary:Accept-Language"],
+        ["Cache-Control:max-age=60", "Vary:Accept-Language, *"],
     ])
     func responsesThatMustNotBeSharedAreNeverServedFromCache(_ headers: [String]) async throws {
         try await Self.withEcho { fixture, echo in

@@ -23,11 +23,21 @@ final class CachedResponse: CacheCosted, Sendable {
     let staleWhileRevalidate: UInt64
     /// How long past expiry it may be served when the origin fails, in nanoseconds.
     let staleIfError: UInt64
+    /// The request fields the response varies on (lower-cased), empty for none.
+    let varyFields: [String]
+    /// The normalised values of `varyFields` in the request it answered.
+    let variantID: String
+    /// A marker under a primary key: the real responses are under secondary keys.
+    let isVaryMarker: Bool
 
     init(
         status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String],
-        staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero
+        staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero, varyFields: [String] = [],
+        variantID: String = "", isVaryMarker: Bool = false
     ) {
+        self.varyFields = varyFields
+        self.variantID = variantID
+        self.isVaryMarker = isVaryMarker
         self.status = status
         self.body = body
         self.initialAge = initialAge
@@ -58,6 +68,21 @@ final class CachedResponse: CacheCosted, Sendable {
     ]
 
     var cost: Int { head.readableBytes + notModifiedHead.readableBytes + body.readableBytes }
+
+    /// The marker stored under a primary key whose responses vary on `fields`.
+    static func varyMarker(fields: [String]) -> CachedResponse {
+        CachedResponse(status: .ok, headers: HTTPHeaders(), body: ByteBuffer(), initialAge: 0, tags: [], varyFields: fields, isVaryMarker: true)
+    }
+
+    /// Whether a conditional request can be answered with 304 (RFC 9110 §13.2.2: `If-None-Match`
+    /// when present, else `If-Modified-Since` against `Last-Modified`).
+    func isNotModified(for request: HTTPHeaders) -> Bool {
+        if let ifNoneMatch = request.first(name: "if-none-match") { return matches(ifNoneMatch: ifNoneMatch) }
+        guard let since = request.first(name: "if-modified-since").flatMap(HTTPDate.parse),
+            let modified = lastModified.flatMap(HTTPDate.parse)
+        else { return false }
+        return modified <= since
+    }
 
     /// Whether an `If-None-Match` field value matches this response's ETag (weak comparison,
     /// RFC 9110 §13.1.2).

@@ -5,11 +5,13 @@ import VitrineCore
 /// tier and fan-out to other nodes plug in here.
 final class Invalidator: Sendable {
     private let store: ResponseStore
+    private let router: Router
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
 
-    init(store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics) {
+    init(store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics) {
         self.store = store
+        self.router = router
         self.stats = stats
         self.metrics = metrics
     }
@@ -24,7 +26,11 @@ final class Invalidator: Sendable {
         }
         for key in request.keys {
             guard let target = Self.requestTarget(key) else { continue }
-            result.purged += store.purge(key: CacheKey(target), mode: mode)
+            // The key as the route makes it (sorted query, tracking parameters dropped), and every
+            // variant stored under it (secondary keys carry the primary key as a tag).
+            let cacheKey = router.route(for: target)?.key(target: target, host: Self.host(key)) ?? CacheKey(target)
+            result.purged += store.purge(key: cacheKey, mode: mode)
+            result.purged += store.purge(tag: VaryKey.primaryTag(cacheKey), mode: mode)
             result.keys += 1
         }
         for prefix in request.prefixes where !prefix.isEmpty {
@@ -35,6 +41,12 @@ final class Invalidator: Sendable {
         stats.increment(.purgedEntries, by: result.purged)
         metrics.purges.increment()
         return result
+    }
+
+    /// The host of an absolute URL, nil for a bare target.
+    static func host(_ key: String) -> String? {
+        guard let scheme = key.range(of: "://") else { return nil }
+        return String(key[scheme.upperBound...].prefix { $0 != "/" })
     }
 
     /// `/path?q` as is; `http://host/path?q` as `/path?q`.

@@ -10,6 +10,12 @@ struct Route: Sendable {
     let cacheable: Bool
     let policy: ResponseCachePolicy
     let clientNoCache: ClientRevalidationPolicy
+    let normalizer: CacheKeyNormalizer
+
+    /// The cache key of a request target on this route.
+    func key(target: String, host: String?) -> CacheKey {
+        normalizer.key(target: target, host: host)
+    }
 }
 
 /// Maps a request path to the route with the longest matching prefix.
@@ -33,7 +39,8 @@ struct Router: Sendable {
                     policy: ResponseCachePolicy(
                         defaultTTL: settings.defaultTTL, grace: settings.grace, negativeTTL: settings.negativeTTL,
                         keep: settings.keep),
-                    clientNoCache: settings.clientNoCache
+                    clientNoCache: settings.clientNoCache,
+                    normalizer: settings.key
                 )
             }
     }

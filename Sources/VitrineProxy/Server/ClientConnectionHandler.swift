@@ -29,7 +29,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// Parts of requests that arrived while an earlier one was being answered.
     private var queue = CircularBuffer<Queued>()
     /// A request head arrived and its end has not yet.
-    private var requestOpen = false
+    private(set) var requestOpen = false
     /// The open request was answered without its body: drop the rest of the body.
     private var discardingBody = false
     private var requestBodyBytes = 0

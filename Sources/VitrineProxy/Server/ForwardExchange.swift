@@ -61,8 +61,14 @@ final class ForwardExchange: OriginResponseDelegate {
 
     private var proxy: ProxyContext { client.proxy }
 
-    init(client: any ExchangeClient, request: HTTPRequestHead, route: Route, mode: Mode, pool: OriginPool, keepAlive: Bool) {
+    /// - Parameter requestComplete: the client's request has fully arrived already (a request
+    ///   dispatched again after waiting, or a background refresh): no body or end will follow.
+    init(
+        client: any ExchangeClient, request: HTTPRequestHead, route: Route, mode: Mode, pool: OriginPool, keepAlive: Bool,
+        requestComplete: Bool
+    ) {
         self.client = client
+        self.requestEnded = requestComplete
         self.request = request
         self.route = route
         self.mode = mode
@@ -76,7 +82,6 @@ final class ForwardExchange: OriginResponseDelegate {
         attempts += 1
         startedAt = .now()
         proxy.stats.increment(.originRequests)
-        if client is BackgroundClient { requestEnded = true }
         pool.acquire { [self] result in
             guard !finished else {
                 if case .success(let connection) = result { pool.release(connection) }
@@ -189,7 +194,10 @@ final class ForwardExchange: OriginResponseDelegate {
             }
             clientHeaders.add(name: name, value: value)
         }
-        let tags = SurrogateKeys.parse(tagValues)
+        var tags = SurrogateKeys.parse(tagValues)
+        for group in CacheGroups.parse(head.headers[CacheGroups.membershipField]) where !tags.contains(group) {
+            tags.append(group)
+        }
         let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
 
         noBody = request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200
@@ -205,10 +213,6 @@ final class ForwardExchange: OriginResponseDelegate {
             let fwd = fetch.stale == nil ? "miss" : "stale"
             let decision = route.policy.decide(status: status, headers: head.headers.map { ($0.name, $0.value) }, timing: timing)
             switch decision {
-            case .store(let plan) where !plan.varyFields.isEmpty:
-                // Secondary keys are not implemented yet: a varying response is never shared.
-                uncacheable = true
-                cacheStatus = "vitrine; fwd=\(fwd); detail=vary"
             case .store(let plan) where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
                 storedBody = client.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
                 storedPlan = plan
@@ -239,7 +243,10 @@ final class ForwardExchange: OriginResponseDelegate {
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
             // Purged before the client sees the answer: the writer's next read is fresh.
-            if (200..<400).contains(status) { purgeAfterWrite(responseHeaders: head.headers, tags: tags) }
+            if (200..<400).contains(status) {
+                purgeAfterWrite(
+                    responseHeaders: head.headers, tags: tags + CacheGroups.parse(head.headers[CacheGroups.invalidationField]))
+            }
         }
 
         var buffer = client.allocator.buffer(capacity: 512)
@@ -285,9 +292,7 @@ final class ForwardExchange: OriginResponseDelegate {
         let decisionHeaders = merged.map { ($0.name, $0.value) } + targeted + [("Age", head.headers.first(name: "age") ?? "0")]
         let plan = route.policy.decide(status: Int(stale.status.code), headers: decisionHeaders, timing: timing).plan
             ?? StoragePlan(ttl: .zero)
-        let refreshed = CachedResponse(
-            status: stale.status, headers: merged, body: stale.body, initialAge: plan.initialAge, tags: tags,
-            staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError)
+        let refreshed = makeResponse(status: stale.status, headers: merged, body: stale.body, tags: tags, plan: plan)
         return .revalidated(refreshed, plan)
     }
 
@@ -332,9 +337,7 @@ final class ForwardExchange: OriginResponseDelegate {
             if chunked { client.write(ByteBuffer(staticString: "0\r\n\r\n")) }
             client.flush()
             if case .miss = mode, let body = storedBody {
-                let response = CachedResponse(
-                    status: storedStatus, headers: storedHeaders, body: body, initialAge: storedPlan.initialAge, tags: storedTags,
-                    staleWhileRevalidate: storedPlan.staleWhileRevalidate, staleIfError: storedPlan.staleIfError)
+                let response = makeResponse(status: storedStatus, headers: storedHeaders, body: body, tags: storedTags, plan: storedPlan)
                 let stored = store(response, plan: storedPlan)
                 releaseWaiters(stored ? .stored(response, remainingNanoseconds: Int64(storedPlan.ttl.nanoseconds)) : .retry)
             } else {
@@ -344,12 +347,31 @@ final class ForwardExchange: OriginResponseDelegate {
         finish(keepAlive: keepAlive && requestEnded)
     }
 
+    /// Stores under the primary key, or, for a response that varies, under its secondary key with
+    /// a marker under the primary one.
     private func store(_ response: CachedResponse, plan: StoragePlan) -> Bool {
         guard case .miss(let fetch) = mode else { return false }
-        let outcome = proxy.store.store(
-            response, for: fetch.key, tags: response.tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
+        var key = fetch.key
+        var tags = response.tags
+        if !response.varyFields.isEmpty {
+            key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers)
+            tags.append(VaryKey.primaryTag(fetch.key))
+            proxy.store.store(
+                CachedResponse.varyMarker(fields: response.varyFields), for: fetch.key, ttl: plan.ttl, grace: plan.retention,
+                token: fetch.token)
+        }
+        let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
         if outcome == .stored { proxy.stats.increment(.stored) }
         return outcome == .stored
+    }
+
+    private func makeResponse(
+        status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, tags: [String], plan: StoragePlan
+    ) -> CachedResponse {
+        CachedResponse(
+            status: status, headers: headers, body: body, initialAge: plan.initialAge, tags: tags,
+            staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError, varyFields: plan.varyFields,
+            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers))
     }
 
     func originFailed(_ failure: OriginFailure) {
@@ -412,7 +434,7 @@ final class ForwardExchange: OriginResponseDelegate {
     private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false) {
         guard case .miss(let fetch) = mode, fetch.leader, !waitersReleased else { return }
         waitersReleased = true
-        proxy.collapser.finish(fetch.key, outcome, pass: pass, now: proxy.store.now)
+        proxy.collapser.finish(fetch.collapseKey, outcome, pass: pass, now: proxy.store.now)
     }
 
     private var modeName: String {

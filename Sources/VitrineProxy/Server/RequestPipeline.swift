@@ -30,12 +30,20 @@ extension ClientConnectionHandler {
     /// fetch it waited for could not be shared.
     func lookup(_ head: HTTPRequestHead, route: Route) {
         let keepAlive = head.isKeepAlive
-        let key = CacheKey(head.uri)
+        let primary = route.key(target: head.uri, host: head.headers.first(name: "host"))
+        var key = primary
+        var found = proxy.store.lookup(primary)
+        if case .fresh(let marker) = found, marker.value.isVaryMarker {
+            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
+            found = proxy.store.lookup(key)
+        } else if case .stale(let marker) = found, marker.value.isVaryMarker {
+            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
+            found = proxy.store.lookup(key)
+        }
         let directives = RequestCacheDirectives(
             cacheControl: head.headers[canonicalForm: "cache-control"].map(String.init),
             pragma: head.headers["pragma"])
         let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
-        let found = proxy.store.lookup(key)
 
         switch found {
         case .fresh(let hit) where !wantsOrigin:
@@ -49,7 +57,7 @@ extension ClientConnectionHandler {
                 hit.value, age: hit.age, cacheStatus: "vitrine; hit; ttl=\(hit.ttlSeconds); detail=stale-while-revalidate",
                 ttl: 0, xCache: .stale, for: head, keepAlive: keepAlive)
             if !keepAlive { closeAfterWrites() }
-            refreshInBackground(key, head: head, route: route, stale: hit)
+            refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit)
             return
         default:
             break
@@ -65,14 +73,16 @@ extension ClientConnectionHandler {
         }
         // A HEAD miss is forwarded as a HEAD: there is no body to store or to share.
         guard head.method == .GET else {
-            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
+            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
             return
         }
-        collapse(key, head: head, route: route, stale: stale)
+        collapse(key, primary: primary, head: head, route: route, stale: stale)
     }
 
     /// miss → fetch, once per key: the first request leads, the others wait for its response.
-    private func collapse(_ key: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?) {
+    private func collapse(
+        _ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?
+    ) {
         let id = proxy.collapser.makeWaiterID()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let waiter = RequestCollapser.Waiter(id: id, eventLoop: context.eventLoop) { outcome in
@@ -80,9 +90,9 @@ extension ClientConnectionHandler {
         }
         switch proxy.collapser.join(key, waiter: waiter, now: proxy.store.now) {
         case .lead:
-            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: true)))
+            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)))
         case .pass:
-            fetch(head, route: route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
+            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
         case .wait:
             let timer = context.eventLoop.assumeIsolated().scheduleTask(
                 in: .nanoseconds(Int64(proxy.collapser.maxWait.nanosecondsClamped))
@@ -90,7 +100,9 @@ extension ClientConnectionHandler {
                 // Waited long enough: fetch alone, if the outcome has not arrived meanwhile.
                 guard let waiting = collapseWait, waiting.id == id, proxy.collapser.leave(key, id: id) else { return }
                 collapseWait = nil
-                fetch(waiting.head, route: waiting.route, mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: waiting.stale, leader: false)))
+                fetch(
+                    waiting.head, route: waiting.route,
+                    mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: waiting.stale, leader: false)))
             }
             collapseWait = CollapseWait(id: id, key: key, head: head, route: route, stale: stale, timer: timer)
         }
@@ -103,6 +115,11 @@ extension ClientConnectionHandler {
         waiting.timer.cancel()
         let keepAlive = waiting.head.isKeepAlive
         switch outcome {
+        case .stored(let response, _) where !response.varyFields.isEmpty
+            && response.variantID != VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers):
+            // The fetch stored another variant than this request needs: look up its own.
+            lookup(waiting.head, route: waiting.route)
+            if exchange == nil && collapseWait == nil { exchangeFinished(keepAlive: keepAlive) }
         case .stored(let response, let remaining):
             deliverStored(
                 response, age: response.initialAge,
@@ -147,7 +164,7 @@ extension ClientConnectionHandler {
         _ response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult, for request: HTTPRequestHead,
         keepAlive: Bool
     ) {
-        let notModified = request.headers.first(name: "if-none-match").map { response.matches(ifNoneMatch: $0) } ?? false
+        let notModified = response.isNotModified(for: request.headers)
         var tail = context.channel.allocator.buffer(capacity: 128)
         tail.writeHeader("Age", decimal: age)
         if let cacheStatus {
@@ -179,13 +196,17 @@ extension ClientConnectionHandler {
     /// fetch: hands the request to an exchange with the route's origin.
     func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode) {
         let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
-        let exchange = ForwardExchange(client: self, request: head, route: route, mode: mode, pool: pool, keepAlive: head.isKeepAlive)
+        let exchange = ForwardExchange(
+            client: self, request: head, route: route, mode: mode, pool: pool, keepAlive: head.isKeepAlive,
+            requestComplete: !requestOpen)
         self.exchange = exchange
         exchange.start()
     }
 
     /// Revalidates a stale entry with nobody waiting, unless a fetch for it is already under way.
-    private func refreshInBackground(_ key: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>) {
+    private func refreshInBackground(
+        _ key: CacheKey, primaryKey: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>
+    ) {
         guard proxy.collapser.lead(key) else { return }
         let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
         var request = head
@@ -194,8 +215,8 @@ extension ClientConnectionHandler {
         request.headers.remove(name: "if-modified-since")
         let refresh = ForwardExchange(
             client: BackgroundClient(proxy: proxy), request: request, route: route,
-            mode: .miss(MissFetch(key: key, token: proxy.store.fetchToken(), stale: stale, leader: true)), pool: pool,
-            keepAlive: true)
+            mode: .miss(MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)), pool: pool,
+            keepAlive: true, requestComplete: true)
         refresh.start()
     }
 
@@ -239,7 +260,10 @@ struct CollapseWait {
 /// A fetch for a cacheable request: its key, the store's token from when it began, the stale
 /// entry it may revalidate or fall back to, and whether other requests wait for it.
 struct MissFetch {
+    /// The primary key (the route's normalised target).
     let key: CacheKey
+    /// The key the fetch is collapsed on: the secondary key when the variant fields are known.
+    let collapseKey: CacheKey
     let token: FetchToken
     let stale: CacheHit<CachedResponse>?
     let leader: Bool

@@ -1,0 +1,42 @@
+import NIOHTTP1
+import VitrineCore
+
+/// Secondary cache keys (RFC 9111 §4.1): a response that varies on request fields is stored under
+/// its primary key plus the normalised values of those fields. The primary key holds a marker
+/// naming the fields, so a lookup knows which secondary key to build.
+enum VaryKey {
+    /// The tag every variant carries, so that purging the primary key purges all variants.
+    static func primaryTag(_ key: CacheKey) -> String { "vitrine-key:" + key.value }
+
+    /// The normalised value of `field` in `headers`. `Accept-Encoding` reduces to whether gzip
+    /// is acceptable, so the thousands of spellings browsers send make two variants, not thousands.
+    static func normalizedValue(_ field: String, in headers: HTTPHeaders) -> String {
+        if field == "accept-encoding" { return acceptsGzip(headers) ? "gzip" : "identity" }
+        return headers[field].map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+            .joined(separator: ",")
+    }
+
+    /// The secondary key for a request, given the fields the stored response varies on.
+    static func secondaryKey(_ primary: CacheKey, fields: [String], headers: HTTPHeaders) -> CacheKey {
+        CacheKey(primary.value + "\u{1F}" + variantID(fields: fields, headers: headers))
+    }
+
+    static func variantID(fields: [String], headers: HTTPHeaders) -> String {
+        fields.map { "\($0)=\(normalizedValue($0, in: headers))" }.joined(separator: "\u{1E}")
+    }
+
+    /// Whether the request's `Accept-Encoding` allows gzip (q > 0).
+    static func acceptsGzip(_ headers: HTTPHeaders) -> Bool {
+        for value in headers["accept-encoding"] {
+            for coding in value.split(separator: ",") {
+                let parts = coding.split(separator: ";")
+                let name = parts[0].trimmingCharacters(in: " \t").lowercased()
+                guard name == "gzip" || name == "x-gzip" || name == "*" else { continue }
+                let quality = parts.dropFirst().first { $0.trimmingCharacters(in: " \t").hasPrefix("q=") }
+                    .flatMap { Double($0.trimmingCharacters(in: " \t").dropFirst(2)) } ?? 1
+                if quality > 0 { return true }
+            }
+        }
+        return false
+    }
+}

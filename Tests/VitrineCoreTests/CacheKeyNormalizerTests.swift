@@ -1,0 +1,28 @@
+import Testing
+import VitrineCore
+
+@Suite struct CacheKeyNormalizerTests {
+    @Test(arguments: [
+        ("/p?b=2&a=1", "/p?a=1&b=2"),
+        ("/p?utm_source=x&id=3&gclid=y&utm_medium=z", "/p?id=3"),
+        ("/p?utm_source=x", "/p"),
+        ("/p?b=2&a=1&b=1", "/p?a=1&b=2&b=1"),
+        ("/p", "/p"),
+        ("/p?", "/p"),
+    ])
+    func normalises(_ target: String, _ expected: String) {
+        #expect(CacheKeyNormalizer().normalizedTarget(target) == expected)
+    }
+
+    @Test func identityAndHost() {
+        #expect(CacheKeyNormalizer.identity.normalizedTarget("/p?b=2&a=1&utm_x=1") == "/p?b=2&a=1&utm_x=1")
+        let withHost = CacheKeyNormalizer(includeHost: true)
+        #expect(withHost.normalizedTarget("/p", host: "Shop.Example:80") == "shop.example/p")
+        #expect(withHost.normalizedTarget("/p", host: "shop.example:8080") == "shop.example:8080/p")
+    }
+
+    @Test func cacheGroupsAreStructuredStrings() {
+        #expect(CacheGroups.parse([#""product:1", "listing" ;p=1, token, "product:1""#, #""x""#]) == ["product:1", "listing", "x"])
+        #expect(CacheGroups.parse(["nope"]) == [])
+    }
+}
