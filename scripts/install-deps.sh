@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
+want zlib1g-dev   # gzip of stored responses (compress-nio links libz)
 case "${1:-build}" in
   test) want redis-server; want postgresql; want postgresql-contrib ;;
   bench) want wrk; want nginx; want varnish; want varnish-modules ;;

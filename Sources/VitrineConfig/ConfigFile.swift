@@ -86,9 +86,10 @@ struct ConfigFile: Decodable {
         var keep: ConfigDuration?
         var clientNoCache: String?
         var key: Key?
+        var compress: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case prefix, origin, grace, cacheable, keep, key
+            case prefix, origin, grace, cacheable, keep, key, compress
             case defaultTTL = "default_ttl"
             case negativeTTL = "negative_ttl"
             case clientNoCache = "client_no_cache"
@@ -106,6 +107,7 @@ struct ConfigFile: Decodable {
             keep = try container.decodeIfPresent(ConfigDuration.self, forKey: .keep)
             clientNoCache = try container.decodeIfPresent(String.self, forKey: .clientNoCache)
             key = try container.decodeIfPresent(Key.self, forKey: .key)
+            compress = try container.decodeIfPresent(Bool.self, forKey: .compress)
         }
     }
 
@@ -265,6 +267,7 @@ struct ConfigFile: Decodable {
                 }
                 settings.clientNoCache = policy
             }
+            if let compress = route.compress { settings.compress = compress }
             if let key = route.key {
                 if let sort = key.sortQuery { settings.key.sortQuery = sort }
                 if let drop = key.dropParams { settings.key.dropParameters = drop }

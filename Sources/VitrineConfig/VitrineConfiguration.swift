@@ -148,6 +148,8 @@ public struct RouteSettings: Sendable, Equatable {
     public var clientNoCache: ClientRevalidationPolicy = .ignore
     /// How request targets become cache keys.
     public var key = CacheKeyNormalizer()
+    /// Keep a gzip copy of compressible responses for clients that accept gzip.
+    public var compress = true
 
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
         self.prefix = prefix

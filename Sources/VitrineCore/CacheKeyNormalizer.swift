@@ -25,6 +25,9 @@ public struct CacheKeyNormalizer: Sendable, Equatable {
     }
 
     public func normalizedTarget(_ target: String, host: String? = nil) -> String {
+        if !includeHost && (!target.utf8.contains(UInt8(ascii: "?")) || (!sortQuery && dropParameters.isEmpty)) {
+            return target
+        }
         var result = ""
         if includeHost, let host {
             var folded = host.lowercased()

@@ -1,3 +1,4 @@
+import CompressNIO
 import NIOCore
 import NIOHTTP1
 import VitrineCore
@@ -12,6 +13,9 @@ final class CachedResponse: CacheCosted, Sendable {
     /// The head of a 304 answer to a matching conditional request (RFC 9110 §15.4.5 fields).
     let notModifiedHead: ByteBuffer
     let body: ByteBuffer
+    /// The gzip representation, for clients that accept it: its head (with `Content-Encoding`,
+    /// `Content-Length` and a weak ETag) and body. Nil when the response is not worth compressing.
+    let gzip: (head: ByteBuffer, body: ByteBuffer)?
     let etag: String?
     let lastModified: String?
     /// Seconds of age the response had when it arrived (RFC 9111 §4.2.3's corrected initial age).
@@ -33,7 +37,7 @@ final class CachedResponse: CacheCosted, Sendable {
     init(
         status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String],
         staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero, varyFields: [String] = [],
-        variantID: String = "", isVaryMarker: Bool = false
+        variantID: String = "", isVaryMarker: Bool = false, compress: Bool = false
     ) {
         self.varyFields = varyFields
         self.variantID = variantID
@@ -48,18 +52,55 @@ final class CachedResponse: CacheCosted, Sendable {
         self.staleWhileRevalidate = staleWhileRevalidate.nanoseconds
         self.staleIfError = staleIfError.nanoseconds
 
+        var gzipBody: ByteBuffer?
+        if compress && status == .ok
+            && !varyFields.contains("accept-encoding")
+            && Compressibility.isCompressible(
+                contentType: headers.first(name: "content-type"), contentEncoding: headers.first(name: "content-encoding"),
+                size: body.readableBytes)
+        {
+            var source = body
+            if let compressed = try? source.compress(with: .gzip(), allocator: ByteBufferAllocator()),
+                compressed.readableBytes < body.readableBytes
+            {
+                gzipBody = compressed
+            }
+        }
+        // Both representations say they vary on Accept-Encoding, for caches further down.
+        var stored = headers
+        if gzipBody != nil { stored.add(name: "Vary", value: "Accept-Encoding") }
+
         var head = ByteBuffer()
-        head.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        head.reserveCapacity(256 + stored.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         head.writeStatusLine(status)
         var notModified = ByteBuffer()
         notModified.writeStatusLine(.notModified)
-        for (name, value) in headers {
+        for (name, value) in stored {
             head.writeHeader(name, value)
             if Self.notModifiedFields.contains(name.lowercased()) { notModified.writeHeader(name, value) }
         }
         head.writeHeader("Content-Length", decimal: body.readableBytes)
         self.head = head
         self.notModifiedHead = notModified
+
+        if let gzipBody {
+            var gzipHead = ByteBuffer()
+            gzipHead.writeStatusLine(status)
+            for (name, value) in stored {
+                // A different content coding is a different representation: its strong ETag is
+                // weakened (as nginx does) so that it never matches the identity bytes strongly.
+                if name.caseInsensitiveEquals("etag"), !value.hasPrefix("W/") {
+                    gzipHead.writeHeader(name, "W/" + value)
+                } else {
+                    gzipHead.writeHeader(name, value)
+                }
+            }
+            gzipHead.writeStaticString("Content-Encoding: gzip\r\n")
+            gzipHead.writeHeader("Content-Length", decimal: gzipBody.readableBytes)
+            self.gzip = (gzipHead, gzipBody)
+        } else {
+            self.gzip = nil
+        }
     }
 
     /// Fields a 304 repeats from the full response.
@@ -67,7 +108,10 @@ final class CachedResponse: CacheCosted, Sendable {
         "cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified",
     ]
 
-    var cost: Int { head.readableBytes + notModifiedHead.readableBytes + body.readableBytes }
+    var cost: Int {
+        head.readableBytes + notModifiedHead.readableBytes + body.readableBytes
+            + (gzip.map { $0.head.readableBytes + $0.body.readableBytes } ?? 0)
+    }
 
     /// The marker stored under a primary key whose responses vary on `fields`.
     static func varyMarker(fields: [String]) -> CachedResponse {

@@ -11,6 +11,8 @@ struct Route: Sendable {
     let policy: ResponseCachePolicy
     let clientNoCache: ClientRevalidationPolicy
     let normalizer: CacheKeyNormalizer
+    /// Store a gzip copy of compressible responses.
+    let compress: Bool
 
     /// The cache key of a request target on this route.
     func key(target: String, host: String?) -> CacheKey {
@@ -40,7 +42,8 @@ struct Router: Sendable {
                         defaultTTL: settings.defaultTTL, grace: settings.grace, negativeTTL: settings.negativeTTL,
                         keep: settings.keep),
                     clientNoCache: settings.clientNoCache,
-                    normalizer: settings.key
+                    normalizer: settings.key,
+                    compress: settings.compress
                 )
             }
     }

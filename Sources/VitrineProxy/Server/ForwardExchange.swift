@@ -371,7 +371,7 @@ final class ForwardExchange: OriginResponseDelegate {
         CachedResponse(
             status: status, headers: headers, body: body, initialAge: plan.initialAge, tags: tags,
             staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError, varyFields: plan.varyFields,
-            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers))
+            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers), compress: route.compress)
     }
 
     func originFailed(_ failure: OriginFailure) {

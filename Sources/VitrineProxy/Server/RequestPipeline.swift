@@ -30,7 +30,7 @@ extension ClientConnectionHandler {
     /// fetch it waited for could not be shared.
     func lookup(_ head: HTTPRequestHead, route: Route) {
         let keepAlive = head.isKeepAlive
-        let primary = route.key(target: head.uri, host: head.headers.first(name: "host"))
+        let primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
         var key = primary
         var found = proxy.store.lookup(primary)
         if case .fresh(let marker) = found, marker.value.isVaryMarker {
@@ -40,9 +40,11 @@ extension ClientConnectionHandler {
             key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
             found = proxy.store.lookup(key)
         }
-        let directives = RequestCacheDirectives(
-            cacheControl: head.headers[canonicalForm: "cache-control"].map(String.init),
-            pragma: head.headers["pragma"])
+        // Most storefront requests carry neither field: skip the parsing (and its allocations).
+        let directives =
+            head.headers.contains(name: "cache-control") || head.headers.contains(name: "pragma")
+            ? RequestCacheDirectives(cacheControl: head.headers["cache-control"], pragma: head.headers["pragma"])
+            : RequestCacheDirectives()
         let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
 
         switch found {
@@ -185,6 +187,10 @@ extension ClientConnectionHandler {
             write(response.notModifiedHead)
             write(tail)
             proxy.stats.increment(.notModified)
+        } else if let gzip = response.gzip, VaryKey.acceptsGzip(request.headers) {
+            write(gzip.head)
+            write(tail)
+            if request.method != .HEAD { write(gzip.body) }
         } else {
             write(response.head)
             write(tail)
