@@ -121,6 +121,12 @@ struct HeaderHandlingTests {
             #expect(try await fixture.get(collection).header("X-Cache") == "MISS")
             #expect(try await fixture.get("/echo/items/1").header("X-Cache") == "MISS")
             #expect(try await fixture.get("/echo/items/2").header("X-Cache") == "HIT")
+            // An absolute Location on the same host counts; another host's does not.
+            _ = try await fixture.get("/echo/items/1")
+            _ = try await fixture.send("PUT", Self.target("/echo/x", ["Content-Location:http://shop.test/echo/items/2"]), body: "{}")
+            _ = try await fixture.send("PUT", Self.target("/echo/y", ["Content-Location:http://elsewhere.test/echo/items/1"]), body: "{}")
+            #expect(try await fixture.get("/echo/items/2").header("X-Cache") == "MISS")
+            #expect(try await fixture.get("/echo/items/1").header("X-Cache") == "HIT")
         }
     }
 }

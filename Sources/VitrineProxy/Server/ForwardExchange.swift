@@ -446,9 +446,16 @@ final class ForwardExchange: OriginResponseDelegate {
 
     private func purgeAfterWrite(responseHeaders: HTTPHeaders, tags: [String]) {
         var keys = [request.uri]
-        // RFC 9111 §4.4: Location and Content-Location are invalidated too when same-origin.
+        // RFC 9111 §4.4: Location and Content-Location are invalidated too when same-origin
+        // (a path, or an absolute URL naming the request's own host).
+        let host = request.headers.first(name: "host")?.lowercased()
         for name in ["location", "content-location"] {
-            if let value = responseHeaders.first(name: name), value.hasPrefix("/") { keys.append(value) }
+            guard let value = responseHeaders.first(name: name) else { continue }
+            if value.hasPrefix("/") {
+                keys.append(value)
+            } else if let host, Invalidator.host(value)?.lowercased() == host, let target = Invalidator.requestTarget(value) {
+                keys.append(target)
+            }
         }
         proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys))
     }
