@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "vitrine", targets: ["vitrine"]),
         .library(name: "VitrineCore", targets: ["VitrineCore"]),
         .library(name: "VitrineProxy", targets: ["VitrineProxy"]),
+        .library(name: "VitrineRedis", targets: ["VitrineRedis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -29,6 +30,20 @@ let package = Package(
         .target(
             name: "VitrineConfig",
             dependencies: ["VitrineCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // hiredis, for RESP encoding and parsing (never its blocking I/O).
+        // Not through pkg-config: its Cflags carry -D_FILE_OFFSET_BITS, which SwiftPM refuses.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // A non-blocking, pipelined Redis client on SwiftNIO: where Redis is spoken.
+        .target(
+            name: "VitrineRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // The data path and the admin API on SwiftNIO.
@@ -71,6 +86,16 @@ let package = Package(
         ),
         .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
         .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "VitrineRedisTests",
+            dependencies: [
+                "VitrineRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "VitrineProxyTests",
             dependencies: [

@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
-want zlib1g-dev   # gzip of stored responses (compress-nio links libz)
+want zlib1g-dev       # gzip of stored responses (compress-nio links libz)
+want libhiredis-dev   # RESP encoding and parsing for the Redis client
 case "${1:-build}" in
   test) want redis-server; want postgresql; want postgresql-contrib ;;
   bench) want wrk; want nginx; want varnish; want varnish-modules ;;

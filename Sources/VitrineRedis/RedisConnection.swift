@@ -1,0 +1,100 @@
+import NIOCore
+import NIOPosix
+
+/// One pipelined connection to Redis. Commands may be sent from any thread; replies come back in
+/// order. `AUTH` and `SELECT` from the URL are sent when it connects.
+public final class RedisConnection: Sendable {
+    public let channel: any Channel
+    public var eventLoop: any EventLoop { channel.eventLoop }
+    public var isActive: Bool { channel.isActive }
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Connects, authenticates and selects the database.
+    public static func connect(
+        to url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
+        commandTimeout: TimeAmount = .seconds(1)
+    ) async throws -> RedisConnection {
+        let channel = try await ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler()) }
+            }
+            .connect(host: url.host, port: url.port).get()
+        let connection = RedisConnection(channel: channel)
+        do {
+            if let password = url.password {
+                let arguments: [RESPArgument] = url.user.map { ["AUTH", .string($0), .string(password)] } ?? ["AUTH", .string(password)]
+                _ = try await connection.send(arguments, timeout: commandTimeout).get()
+            }
+            if url.database != 0 {
+                _ = try await connection.send(["SELECT", .string(String(url.database))], timeout: commandTimeout).get()
+            }
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command; the future fails with `RedisError.server` for an error reply.
+    public func send(_ arguments: [RESPArgument], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, timeout: timeout), promise: nil)
+        return promise.futureResult
+    }
+
+    /// Sends many commands with one flush (one system call for the lot, where it fits).
+    public func pipeline(_ commands: [[RESPArgument]], timeout: TimeAmount? = nil) -> [EventLoopFuture<RESPValue>] {
+        let channel = self.channel
+        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
+        let requests = zip(commands, promises).map { RedisRequest(arguments: $0, promise: $1, timeout: timeout) }
+        channel.eventLoop.execute {
+            for request in requests { channel.write(request, promise: nil) }
+            channel.flush()
+        }
+        return promises.map(\.futureResult)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// A connection subscribed to channels: each published message is handed to `onMessage`, on the
+/// connection's event loop.
+public final class RedisSubscription: Sendable {
+    public let channel: any Channel
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    public static func subscribe(
+        to channels: [String], url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+    ) async throws -> RedisSubscription {
+        // AUTH first on a plain connection, then switch the pipeline to the subscription handler.
+        let connection = try await RedisConnection.connect(to: url, on: eventLoop, connectTimeout: connectTimeout)
+        let channel = connection.channel
+        try await channel.eventLoop.submit {
+            let handler = try channel.pipeline.syncOperations.handler(type: RedisConnectionHandler.self)
+            // Removal is synchronous for this handler: nothing is in flight after AUTH/SELECT.
+            channel.pipeline.syncOperations.removeHandler(handler, promise: nil)
+            try channel.pipeline.syncOperations.addHandler(RedisSubscriptionHandler(onMessage: onMessage))
+            var buffer = channel.allocator.buffer(capacity: 64)
+            RESPEncoder.encode(["SUBSCRIBE"] + channels.map { .string($0) }, into: &buffer)
+            channel.writeAndFlush(buffer, promise: nil)
+        }.get()
+        return RedisSubscription(channel: channel)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+import Testing
+@testable import VitrineRedis
+
+@Suite struct RESPCodecTests {
+    @Test func encodesWithHiredis() {
+        var buffer = ByteBuffer()
+        RESPEncoder.encode(["SET", "key", .bytes(ByteBuffer(bytes: [0, 13, 10, 255]))], into: &buffer)
+        #expect(Array(buffer.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$4\r\n".utf8) + [0, 13, 10, 255] + Array("\r\n".utf8))
+        var empty = ByteBuffer()
+        RESPEncoder.encode(["GET", ""], into: &empty)
+        #expect(String(buffer: empty) == "*2\r\n$3\r\nGET\r\n$0\r\n\r\n")
+    }
+
+    @Test func decodesEveryReplyTypeAcrossPartialReads() throws {
+        let decoder = RESPDecoder()
+        let wire = "+OK\r\n-ERR nope\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n:7\r\n*-1\r\n"
+        var values: [RESPValue] = []
+        // One byte at a time: the reader must keep partial replies.
+        for byte in wire.utf8 {
+            try decoder.feed(ByteBuffer(bytes: [byte]))
+            while let value = try decoder.next() { values.append(value) }
+        }
+        #expect(values == [
+            .simpleString("OK"), .error("ERR nope"), .integer(42), .bulkString(ByteBuffer(string: "hello")), .null,
+            .array([.bulkString(ByteBuffer(string: "a")), .integer(7)]), .null,
+        ])
+    }
+
+    @Test func garbageIsAProtocolError() throws {
+        let decoder = RESPDecoder()
+        try decoder.feed(ByteBuffer(string: "?what\r\n"))
+        #expect(throws: RedisError.self) { try decoder.next() }
+    }
+
+    @Test func commandQueueMatchesInOrderAndKeepsAbandonedPlaces() {
+        var queue = RedisCommandQueue<String>()
+        let first = queue.enqueue("a").ticket
+        _ = queue.enqueue("b")
+        _ = queue.enqueue("c")
+        #expect(queue.abandon(first + 1) == "b")
+        #expect(queue.receive().waiter == "a")
+        let second = queue.receive()
+        #expect(second.waiter == nil && !second.unexpected, "b's reply is consumed by b's place")
+        #expect(queue.receive().waiter == "c")
+        #expect(queue.receive().unexpected)
+        _ = queue.enqueue("d")
+        #expect(queue.close() == ["d"])
+        #expect(queue.isClosed)
+        if case .fail = queue.enqueue("e").0 {} else { Issue.record("a closed queue must refuse commands") }
+    }
+
+    @Test func commandQueueTicketsSurviveCompaction() {
+        var queue = RedisCommandQueue<Int>()
+        for value in 0..<5_000 { _ = queue.enqueue(value) }
+        for _ in 0..<3_000 { _ = queue.receive() }
+        let ticket = queue.nextTicket
+        _ = queue.enqueue(99)
+        #expect(queue.abandon(ticket) == 99)
+        #expect(queue.inFlight == 2_001)
+    }
+
+    @Test func urls() throws {
+        #expect(try RedisURL(parsing: "redis://127.0.0.1:6380/2") == RedisURL(host: "127.0.0.1", port: 6380, database: 2))
+        #expect(try RedisURL(parsing: "redis://:secret@cache:6379") == RedisURL(host: "cache", port: 6379, password: "secret"))
+        #expect(try RedisURL(parsing: "redis://app:secret@cache/1") == RedisURL(host: "cache", port: 6379, user: "app", password: "secret", database: 1))
+        #expect(throws: RedisError.self) { try RedisURL(parsing: "http://x") }
+        #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://x:99999") }
+        #expect(try RedisURL(parsing: "redis://app:secret@cache/1").description == "redis://app:***@cache:6379/1")
+    }
+}

@@ -1,0 +1,59 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import VitrineRedis
+
+@Suite struct RedisConnectionHandlerTests {
+    func makeChannel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler())
+        return channel
+    }
+
+    @Test func pipelinedRepliesReachTheirCommandsInOrder() throws {
+        let channel = try makeChannel()
+        let loop = channel.embeddedEventLoop
+        let promises = (0..<3).map { _ in loop.makePromise(of: RESPValue.self) }
+        for (index, promise) in promises.enumerated() {
+            try channel.writeOutbound(RedisRequest(arguments: ["GET", .string("k\(index)")], promise: promise, timeout: nil))
+        }
+        var written = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written += String(buffer: buffer) }
+        #expect(written == "*2\r\n$3\r\nGET\r\n$2\r\nk0\r\n*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n")
+        try channel.writeInbound(ByteBuffer(string: "$2\r\nv0\r\n$-1\r\n-ERR wrong"))
+        #expect(try promises[0].futureResult.wait() == .bulkString(ByteBuffer(string: "v0")))
+        #expect(try promises[1].futureResult.wait() == .null)
+        try channel.writeInbound(ByteBuffer(string: " type\r\n"))
+        #expect(throws: RedisError.server("ERR wrong type")) { try promises[2].futureResult.wait() }
+    }
+
+    @Test func aTimedOutCommandDoesNotStealTheNextReply() throws {
+        let channel = try makeChannel()
+        let loop = channel.embeddedEventLoop
+        let slow = loop.makePromise(of: RESPValue.self)
+        let next = loop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: slow, timeout: .milliseconds(10)))
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: next, timeout: nil))
+        loop.advanceTime(by: .milliseconds(20))
+        #expect(throws: RedisError.timeout) { try slow.futureResult.wait() }
+        try channel.writeInbound(ByteBuffer(string: "$1\r\na\r\n$1\r\nb\r\n"))
+        #expect(try next.futureResult.wait() == .bulkString(ByteBuffer(string: "b")))
+    }
+
+    @Test func closingFailsEverythingInFlight() throws {
+        let channel = try makeChannel()
+        let promise = channel.embeddedEventLoop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, timeout: nil))
+        _ = try? channel.finish()
+        #expect(throws: RedisError.connectionClosed) { try promise.futureResult.wait() }
+    }
+
+    @Test func aBrokenStreamClosesTheConnection() throws {
+        let channel = try makeChannel()
+        let promise = channel.embeddedEventLoop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, timeout: nil))
+        try channel.writeInbound(ByteBuffer(string: "!nonsense\r\n"))
+        #expect(throws: RedisError.self) { try promise.futureResult.wait() }
+        #expect(!channel.isActive)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import VitrineRedis
+
+/// Against the real redis-server that `make test` starts (`VITRINE_TEST_REDIS_URL`). In CI a
+/// missing server is a failure.
+@Suite(.timeLimit(.minutes(1)))
+struct RedisServerTests {
+    static func url() -> RedisURL? {
+        guard let text = ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_URL"] else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                Issue.record("VITRINE_TEST_REDIS_URL is not set: run the tests with `make test`")
+            }
+            return nil
+        }
+        return try? RedisURL(parsing: text)
+    }
+
+    static var loop: any EventLoop { MultiThreadedEventLoopGroup.singleton.next() }
+
+    @Test func setGetAndErrors() async throws {
+        guard let url = Self.url() else { return }
+        let connection = try await RedisConnection.connect(to: url, on: Self.loop)
+        let key = "vitrine-test:\(UUID().uuidString)"
+        #expect(try await connection.send(["SET", .string(key), "value", "PX", "60000"]).get() == .simpleString("OK"))
+        #expect(try await connection.send(["GET", .string(key)]).get().string == "value")
+        #expect(try await connection.send(["GET", .string(key + ":missing")]).get() == .null)
+        await #expect(throws: RedisError.self) { try await connection.send(["INCR", .string(key)]).get() }
+        // The connection is still usable after an error reply.
+        #expect(try await connection.send(["DEL", .string(key)]).get() == .integer(1))
+        await connection.close()
+    }
+
+    @Test func tenThousandCommandsInFlightComeBackInOrder() async throws {
+        guard let url = Self.url() else { return }
+        let connection = try await RedisConnection.connect(to: url, on: Self.loop)
+        let prefix = "vitrine-test:\(UUID().uuidString):"
+        let sets = connection.pipeline((0..<10_000).map { ["SET", .string(prefix + String($0)), .string("v\($0)"), "PX", "60000"] })
+        for future in sets { #expect(try await future.get() == .simpleString("OK")) }
+        let gets = connection.pipeline((0..<10_000).map { ["GET", .string(prefix + String($0))] })
+        for (index, future) in gets.enumerated() {
+            let value = try await future.get().string
+            if value != "v\(index)" {
+                Issue.record("reply \(index) was \(value ?? "nil")")
+                break
+            }
+        }
+        await connection.close()
+    }
+
+    @Test func selectsTheDatabaseFromTheURL() async throws {
+        guard var url = Self.url() else { return }
+        url.database = 3
+        let connection = try await RedisConnection.connect(to: url, on: Self.loop)
+        let key = "vitrine-test:db:\(UUID().uuidString)"
+        _ = try await connection.send(["SET", .string(key), "3", "PX", "60000"]).get()
+        url.database = 0
+        let other = try await RedisConnection.connect(to: url, on: Self.loop)
+        #expect(try await other.send(["GET", .string(key)]).get() == .null)
+        #expect(try await connection.send(["GET", .string(key)]).get().string == "3")
+        await connection.close()
+        await other.close()
+    }
+
+    @Test func publishedMessagesReachSubscribers() async throws {
+        guard let url = Self.url() else { return }
+        let channelName = "vitrine-test:\(UUID().uuidString)"
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let subscription = try await RedisSubscription.subscribe(to: [channelName], url: url, on: Self.loop) { _, payload in
+            continuation.yield(String(buffer: payload))
+        }
+        let publisher = try await RedisConnection.connect(to: url, on: Self.loop)
+        // The subscription is confirmed asynchronously: publish until someone listens.
+        var receivers: Int64 = 0
+        for _ in 0..<100 where receivers == 0 {
+            receivers = try await publisher.send(["PUBLISH", .string(channelName), "hello"]).get().integer ?? 0
+            if receivers == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        _ = try await publisher.send(["PUBLISH", .string(channelName), "world"]).get()
+        var iterator = stream.makeAsyncIterator()
+        #expect(await iterator.next() == "hello")
+        #expect(await iterator.next() == "world")
+        await subscription.close()
+        await publisher.close()
+    }
+}
