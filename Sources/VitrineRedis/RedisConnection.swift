@@ -18,27 +18,37 @@ public final class RedisConnection: Sendable {
         to url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
         commandTimeout: TimeAmount = .seconds(1)
     ) async throws -> RedisConnection {
-        let channel = try await ClientBootstrap(group: eventLoop)
+        try await connectFuture(to: url, on: eventLoop, connectTimeout: connectTimeout, commandTimeout: commandTimeout).get()
+    }
+
+    /// `connect` as a future, completed on `eventLoop`.
+    public static func connectFuture(
+        to url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
+        commandTimeout: TimeAmount = .seconds(1)
+    ) -> EventLoopFuture<RedisConnection> {
+        ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler()) }
             }
-            .connect(host: url.host, port: url.port).get()
-        let connection = RedisConnection(channel: channel)
-        do {
-            if let password = url.password {
-                let arguments: [RESPArgument] = url.user.map { ["AUTH", .string($0), .string(password)] } ?? ["AUTH", .string(password)]
-                _ = try await connection.send(arguments, timeout: commandTimeout).get()
+            .connect(host: url.host, port: url.port)
+            .flatMap { channel in
+                let connection = RedisConnection(channel: channel)
+                var setup = channel.eventLoop.makeSucceededVoidFuture()
+                if let password = url.password {
+                    let arguments: [RESPArgument] =
+                        url.user.map { ["AUTH", .string($0), .string(password)] } ?? ["AUTH", .string(password)]
+                    setup = connection.send(arguments, timeout: commandTimeout).map { _ in }
+                }
+                if url.database != 0 {
+                    setup = setup.flatMap { connection.send(["SELECT", .string(String(url.database))], timeout: commandTimeout).map { _ in } }
+                }
+                return setup.map { connection }.flatMapError { error in
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
             }
-            if url.database != 0 {
-                _ = try await connection.send(["SELECT", .string(String(url.database))], timeout: commandTimeout).get()
-            }
-        } catch {
-            try? await channel.close()
-            throw error
-        }
-        return connection
     }
 
     /// Sends one command; the future fails with `RedisError.server` for an error reply.

@@ -1,0 +1,75 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// A subscription that survives Redis going away: it resubscribes with backoff, and tells its
+/// owner (`onResubscribed`) that messages may have been missed while it was gone.
+public final class RedisSubscriber: Sendable {
+    private let url: RedisURL
+    private let channels: [String]
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    private let onMessage: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+    private let onResubscribed: @Sendable () -> Void
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let current = Mutex<RedisSubscription?>(nil)
+    private let subscribed = Atomic<Bool>(false)
+
+    public init(
+        url: RedisURL, channels: [String], eventLoop: any EventLoop, logger: Logger = Logger(label: "vitrine.redis"),
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
+        onResubscribed: @escaping @Sendable () -> Void = {}
+    ) {
+        self.url = url
+        self.channels = channels
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.onMessage = onMessage
+        self.onResubscribed = onResubscribed
+    }
+
+    /// Whether the subscription is live now.
+    public var isSubscribed: Bool { subscribed.load(ordering: .relaxed) }
+
+    public func start() {
+        task.withLock { task in
+            guard task == nil else { return }
+            task = Task { await self.run() }
+        }
+    }
+
+    public func shutdown() async {
+        task.withLock { $0?.cancel() }
+        let subscription = current.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        await subscription?.close()
+    }
+
+    private func run() async {
+        var failures = 0
+        var everSubscribed = false
+        while !Task.isCancelled {
+            do {
+                let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, onMessage: onMessage)
+                current.withLock { $0 = subscription }
+                subscribed.store(true, ordering: .relaxed)
+                if everSubscribed {
+                    logger.info("redis subscription restored", metadata: ["channels": "\(channels)"])
+                    onResubscribed()
+                }
+                everSubscribed = true
+                failures = 0
+                try? await subscription.closeFuture.get()
+                subscribed.store(false, ordering: .relaxed)
+                if Task.isCancelled { return }
+                logger.warning("redis subscription lost; resubscribing", metadata: ["channels": "\(channels)"])
+            } catch {
+                failures += 1
+            }
+            let backoff = min(2_000, 50 << min(failures, 6))
+            try? await Task.sleep(for: .milliseconds(backoff))
+        }
+    }
+}

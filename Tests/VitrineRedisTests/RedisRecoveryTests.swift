@@ -1,0 +1,106 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+@testable import VitrineRedis
+
+/// A redis-server of the test's own, killed and restarted under a client.
+@Suite(.timeLimit(.minutes(1)))
+struct RedisRecoveryTests {
+    /// Starts `redis-server` on `port`; nil (and an issue in CI) when it is not installed.
+    static func startServer(port: Int) throws -> Process? {
+        let paths = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        guard let path = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("redis-server is not installed") }
+            return nil
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// SIGKILL, as a crash would: SIGTERM may be blocked in the child, and `waitUntilExit` spins.
+    static func kill(_ process: Process) async throws {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        return port
+    }
+
+    static func waitUntil(_ condition: () async -> Bool) async throws -> Bool {
+        for _ in 0..<300 {
+            if await condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    @Test func clientSurvivesRedisDyingAndComingBack() async throws {
+        let port = try await Self.freePort()
+        guard let first = try Self.startServer(port: port) else { return }
+        let url = RedisURL(host: "127.0.0.1", port: port)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let client = RedisClient(url: url, group: group, commandTimeout: .milliseconds(200))
+        client.warmUp()
+        #expect(try await Self.waitUntil { client.state == .up })
+        let loop = group.next()
+        #expect(try await client.send(["SET", "k", "1"], on: loop).string == "OK")
+
+        try await Self.kill(first)
+        #expect(try await Self.waitUntil { client.state == .down })
+        // While Redis is gone, calls fail fast instead of hanging.
+        let started = ContinuousClock.now
+        for _ in 0..<20 {
+            await #expect(throws: RedisError.self) { try await client.send(["GET", "k"], on: loop) }
+        }
+        #expect(ContinuousClock.now - started < .seconds(1))
+
+        guard let second = try Self.startServer(port: port) else { return }
+        #expect(try await Self.waitUntil { client.state == .up }, "the client reconnects by itself")
+        #expect(try await Self.waitUntil { (try? await client.send(["PING"], on: loop))?.string == "PONG" })
+        await client.shutdown()
+        try await Self.kill(second)
+    }
+
+    @Test func subscriberResubscribesAfterARestart() async throws {
+        let port = try await Self.freePort()
+        guard let first = try Self.startServer(port: port) else { return }
+        let url = RedisURL(host: "127.0.0.1", port: port)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let received = Mutex<[String]>([])
+        let restored = Atomic<Int>(0)
+        let subscriber = RedisSubscriber(
+            url: url, channels: ["purges"], eventLoop: loop,
+            onMessage: { _, payload in received.withLock { $0.append(String(buffer: payload)) } },
+            onResubscribed: { restored.add(1, ordering: .relaxed) })
+        // The server may need a moment before it accepts connections.
+        try await Task.sleep(for: .milliseconds(100))
+        subscriber.start()
+        #expect(try await Self.waitUntil { subscriber.isSubscribed })
+        try await Self.kill(first)
+        #expect(try await Self.waitUntil { !subscriber.isSubscribed })
+        guard let second = try Self.startServer(port: port) else { return }
+        #expect(try await Self.waitUntil { subscriber.isSubscribed && restored.load(ordering: .relaxed) == 1 })
+        let publisher = try await RedisConnection.connect(to: url, on: loop)
+        #expect(try await Self.waitUntil {
+            _ = try? await publisher.send(["PUBLISH", "purges", "after-restart"]).get()
+            return received.withLock { $0.contains("after-restart") }
+        })
+        await publisher.close()
+        await subscriber.shutdown()
+        try await Self.kill(second)
+    }
+}
