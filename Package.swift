@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "VitrineProxy",
             dependencies: [
-                "VitrineCore", "VitrineConfig",
+                "VitrineCore", "VitrineConfig", "VitrineRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

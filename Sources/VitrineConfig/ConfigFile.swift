@@ -198,12 +198,15 @@ struct ConfigFile: Decodable {
 
     struct Redis: Decodable {
         var url: String
+        var channel: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case url }
+        enum CodingKeys: String, CodingKey, CaseIterable { case url, channel }
 
         init(from decoder: any Decoder) throws {
             try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            url = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .url)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            url = try container.decode(String.self, forKey: .url)
+            channel = try container.decodeIfPresent(String.self, forKey: .channel)
         }
     }
 
@@ -302,7 +305,9 @@ struct ConfigFile: Decodable {
             guard url.hasPrefix("redis://") || url.hasPrefix("rediss://") else {
                 throw ConfigError(key: "redis.url", "'\(url)' is not a redis:// URL")
             }
-            configuration.redis = RedisSettings(url: url)
+            var settings = RedisSettings(url: url)
+            if let channel = redis.channel { settings.channel = channel }
+            configuration.redis = settings
         }
         if let postgres {
             let url = try Self.expand(postgres.url, key: "postgres.url", environment: environment)

@@ -193,6 +193,8 @@ public struct ServerSettings: Sendable, Equatable {
 /// The shared Redis tier.
 public struct RedisSettings: Sendable, Equatable {
     public var url: String
+    /// The pub/sub channel purges are fanned out on (nodes of one fleet share it).
+    public var channel = "vitrine:purges"
     public init(url: String) { self.url = url }
 }
 

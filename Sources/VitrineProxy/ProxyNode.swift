@@ -4,8 +4,10 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import Foundation
 import VitrineConfig
 import VitrineCore
+import VitrineRedis
 
 /// One Vitrine node: the proxy listener, the admin listener and everything they share.
 ///
@@ -24,6 +26,10 @@ public final class ProxyNode: Service, Sendable {
     private let context: ProxyContext
     private let adminAPI: AdminAPI
     private let channels = Mutex<[any Channel]>([])
+    private let redis: RedisClient?
+    private let subscriber: RedisSubscriber?
+    /// This node's identity in purge fan-out messages.
+    public let nodeID = UUID().uuidString
 
     /// - Throws: `ConfigError` when no admin token is configured.
     public init(
@@ -48,12 +54,42 @@ public final class ProxyNode: Service, Sendable {
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
         let router = Router(configuration: configuration)
-        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics)
+        var tier: RedisTier?
+        var subscriber: RedisSubscriber?
+        if let settings = configuration.redis {
+            let url: RedisURL
+            do { url = try RedisURL(parsing: settings.url) } catch { throw ConfigError(key: "redis.url", "\(error)") }
+            let client = RedisClient(url: url, group: group, logger: logger)
+            tier = RedisTier(client: client, nodeID: nodeID, channel: settings.channel, logger: logger)
+            redis = client
+        } else {
+            redis = nil
+        }
+        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier)
+        if let client = redis {
+            let nodeID = self.nodeID
+            subscriber = RedisSubscriber(
+                url: client.url, channels: [configuration.redis!.channel], eventLoop: group.next(), logger: logger,
+                onMessage: { _, payload in
+                    guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)),
+                        message.node != nodeID
+                    else { return }
+                    invalidator.applyRemote(message.request)
+                },
+                onResubscribed: {
+                    // Purges published while the subscription was down were missed: nothing in L1
+                    // can be trusted to be fresh any more.
+                    logger.warning("purge fan-out was interrupted: dropping L1 (L2 still serves)")
+                    store.removeAll()
+                })
+        }
+        self.subscriber = subscriber
         self.context = ProxyContext(
             store: store,
             router: router,
             origins: OriginClient(group: group, router: router, configuration: configuration),
             invalidator: invalidator,
+            tier: tier,
             stats: stats,
             metrics: metrics,
             configuration: configuration,
@@ -74,6 +110,8 @@ public final class ProxyNode: Service, Sendable {
             throw error
         }
         channels.withLock { $0 = [proxyChannel, adminChannel] }
+        redis?.warmUp()
+        subscriber?.start()
         adminAPI.markReady(true)
         let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
         logger.info(
@@ -91,6 +129,8 @@ public final class ProxyNode: Service, Sendable {
         }
         for channel in open { try? await channel.close() }
         context.origins.shutdown()
+        await subscriber?.shutdown()
+        await redis?.shutdown()
     }
 
     public func run() async throws {

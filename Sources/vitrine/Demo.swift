@@ -19,7 +19,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
-        do { try refuseUnavailable(redis: redis, postgres: postgres) } catch { throw failConfiguration(error) }
+        do { try refuseUnavailable(postgres: postgres) } catch { throw failConfiguration(error) }
         let group = makeEventLoopGroup(threads: 0)
         let origin = DemoOrigin(port: originPort, productCount: products, group: group, logger: logger)
         let originAddress = try await origin.start()
@@ -27,7 +27,8 @@ struct Demo: AsyncParsableCommand {
         let originURL = OriginURL(parsing: "http://127.0.0.1:\(originAddress.port!)")!
         let environmentToken = ProcessInfo.processInfo.environment["VITRINE_ADMIN_TOKEN"]
         let token = environmentToken ?? randomToken()
-        let configuration = VitrineConfiguration.demo(origin: originURL, port: port, adminPort: adminPort, token: token)
+        var configuration = VitrineConfiguration.demo(origin: originURL, port: port, adminPort: adminPort, token: token)
+        if let redis { configuration.redis = RedisSettings(url: redis) }
         let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
         try await node.start()
         // Written unbuffered: the banner must show even when stdout is a file or a pipe.

@@ -14,7 +14,7 @@ struct Origin: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
-        do { try refuseUnavailable(redis: nil, postgres: postgres) } catch { throw failConfiguration(error) }
+        do { try refuseUnavailable(postgres: postgres) } catch { throw failConfiguration(error) }
         let group = makeEventLoopGroup(threads: 0)
         let origin = DemoOrigin(port: port, productCount: products, group: group, logger: logger)
         let services = ServiceGroup(

@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
         let configuration: VitrineConfiguration
         do {
             configuration = try resolveConfiguration()
-            try refuseUnavailable(redis: configuration.redis?.url, postgres: configuration.postgres?.url)
+            try refuseUnavailable(postgres: configuration.postgres?.url)
         } catch {
             throw failConfiguration(error)
         }

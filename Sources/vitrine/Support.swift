@@ -33,10 +33,7 @@ func makeEventLoopGroup(threads: Int) -> MultiThreadedEventLoopGroup {
 }
 
 /// Features whose flags the contract names but that this build does not have yet.
-func refuseUnavailable(redis: String?, postgres: String?) throws {
-    if redis != nil {
-        throw ConfigError(key: "redis.url", "the shared Redis tier is not in this build yet; run without --redis")
-    }
+func refuseUnavailable(postgres: String?) throws {
     if postgres != nil {
         throw ConfigError(key: "postgres.url", "the Postgres change feed is not in this build yet; run without --postgres")
     }

@@ -10,6 +10,8 @@ struct AdminRequest {
     var uri: String
     var headers: HTTPHeaders
     var body: ByteBuffer
+    /// The loop the request arrived on, for calls to the shared tier.
+    var eventLoop: (any EventLoop)? = nil
 }
 
 /// An answer from the admin API.
@@ -55,9 +57,9 @@ final class AdminAPI: Sendable {
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
         switch (request.method, path) {
         case (.POST, "/purge"):
-            return purge(body: request.body)
+            return purge(body: request.body, on: request.eventLoop)
         case (.PURGE, _):
-            let result = invalidator.purge(PurgeRequest(keys: [request.uri]))
+            let result = invalidator.purge(PurgeRequest(keys: [request.uri]), on: request.eventLoop).0
             return .json(.ok, "{\"purged\":\(result.purged),\"keys\":1}")
         case (.GET, "/stats"):
             return .json(.ok, statsJSON())
@@ -70,16 +72,17 @@ final class AdminAPI: Sendable {
             return .json(.ok, "{\"status\":\"ok\"}")
         case (.GET, "/readyz"):
             let isReady = ready.load(ordering: .acquiring)
+            // Redis down degrades service (L1 and the origin carry on): it does not make the node unready.
             return .json(
                 isReady ? .ok : .serviceUnavailable,
-                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"off\",\"feed\":\"off\"}"
+                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"\(redisState)\",\"feed\":\"off\"}"
             )
         default:
             return .error(.notFound, "not_found", "no admin call \(request.method.rawValue) \(path)")
         }
     }
 
-    private func purge(body: ByteBuffer) -> AdminResponse {
+    private func purge(body: ByteBuffer, on eventLoop: (any EventLoop)?) -> AdminResponse {
         let request: PurgeRequest
         do {
             request = try JSONDecoder().decode(PurgeRequest.self, from: Data(body.readableBytesView))
@@ -89,7 +92,7 @@ final class AdminAPI: Sendable {
         guard !request.isEmpty else {
             return .error(.badRequest, "empty_purge", "name at least one tag, key or prefix")
         }
-        let result = invalidator.purge(request)
+        let result = invalidator.purge(request, on: eventLoop).0
         return .json(
             .ok,
             "{\"purged\":\(result.purged),\"tags\":\(result.tags),\"keys\":\(result.keys),\"prefixes\":\(result.prefixes),\"soft\":\(request.soft)}"
@@ -118,12 +121,17 @@ final class AdminAPI: Sendable {
             ("origin_errors", "\(stats.value(.originErrors))"),
             ("client_errors", "\(stats.value(.clientErrors))"),
             ("hit_ratio", String(format: "%.4f", ratio)),
-            ("redis", "{\"state\":\"off\"}"),
+            (
+                "redis",
+                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges))}"
+            ),
             ("feed", "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}"),
             ("listings", "{\"count\":0,\"warm\":true}"),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
+
+    private var redisState: String { invalidator.tier?.state ?? "off" }
 
     private func isAuthorized(_ headers: HTTPHeaders) -> Bool {
         guard let value = headers.first(name: "authorization"), value.hasPrefix("Bearer ") else { return false }

@@ -36,7 +36,8 @@ final class AdminConnectionHandler: ChannelInboundHandler {
             let response =
                 tooLarge
                 ? AdminResponse.error(.payloadTooLarge, "body_too_large", "admin request bodies are limited to 1 MiB")
-                : api.handle(AdminRequest(method: head.method, uri: head.uri, headers: head.headers, body: body))
+                : api.handle(
+                    AdminRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, eventLoop: context.eventLoop))
             write(response, keepAlive: head.isKeepAlive && !tooLarge, context: context)
         }
     }

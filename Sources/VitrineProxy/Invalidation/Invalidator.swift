@@ -1,3 +1,4 @@
+import NIOCore
 import VitrineCore
 
 /// Where every purge goes: the admin API, writes passing through and (later) the Postgres change
@@ -8,16 +9,41 @@ final class Invalidator: Sendable {
     private let router: Router
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
+    /// The shared tier, which also fans purges out to the other nodes.
+    let tier: (any SharedTier)?
 
-    init(store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics) {
+    init(store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil) {
         self.store = store
         self.router = router
+        self.tier = tier
         self.stats = stats
         self.metrics = metrics
     }
 
+    /// Purges this node's L1 at once, then the shared tier and every other node (through the
+    /// tier's fan-out); the future completes when the tier has it (at once without a tier).
     @discardableResult
-    func purge(_ request: PurgeRequest) -> PurgeResult {
+    func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
+        let result = purgeLocally(request)
+        guard let tier, let loop else { return (result, nil) }
+        let keys = request.keys.compactMap { primaryKey($0) }
+        let implicitTags = keys.map { sharedTierKeyTag($0) }
+        return (result, tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop))
+    }
+
+    /// A purge another node published: this node's L1 only.
+    func applyRemote(_ request: PurgeRequest) {
+        stats.increment(.remotePurges)
+        purgeLocally(request)
+    }
+
+    private func primaryKey(_ key: String) -> CacheKey? {
+        guard let target = Self.requestTarget(key) else { return nil }
+        return router.route(for: target)?.key(target: target, host: Self.host(key)) ?? CacheKey(target)
+    }
+
+    @discardableResult
+    private func purgeLocally(_ request: PurgeRequest) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
         for tag in request.tags where !tag.isEmpty {
@@ -25,10 +51,9 @@ final class Invalidator: Sendable {
             result.tags += 1
         }
         for key in request.keys {
-            guard let target = Self.requestTarget(key) else { continue }
             // The key as the route makes it (sorted query, tracking parameters dropped), and every
             // variant stored under it (secondary keys carry the primary key as a tag).
-            let cacheKey = router.route(for: target)?.key(target: target, host: Self.host(key)) ?? CacheKey(target)
+            guard let cacheKey = primaryKey(key) else { continue }
             result.purged += store.purge(key: cacheKey, mode: mode)
             result.purged += store.purge(tag: VaryKey.primaryTag(cacheKey), mode: mode)
             result.keys += 1

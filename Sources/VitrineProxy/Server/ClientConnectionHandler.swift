@@ -24,8 +24,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     var exchange: ForwardExchange?
     /// The request waiting for a collapsed fetch of the same key, if any.
     var collapseWait: CollapseWait?
+    /// The shared tier is being asked for the request being answered.
+    var sharedLookupPending = false
     /// A request is being answered asynchronously: later pipelined requests wait.
-    private var busy: Bool { exchange != nil || collapseWait != nil }
+    var busy: Bool { exchange != nil || collapseWait != nil || sharedLookupPending }
     /// Parts of requests that arrived while an earlier one was being answered.
     private var queue = CircularBuffer<Queued>()
     /// A request head arrived and its end has not yet.
@@ -158,7 +160,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// Called once an asynchronously answered request's response is completely written.
     func exchangeFinished(keepAlive: Bool) {
         exchange = nil
-        guard collapseWait == nil else { return }
+        guard collapseWait == nil, !sharedLookupPending else { return }
         if !keepAlive || closing {
             closeAfterWrites()
             return

@@ -353,16 +353,28 @@ final class ForwardExchange: OriginResponseDelegate {
         guard case .miss(let fetch) = mode else { return false }
         var key = fetch.key
         var tags = response.tags
+        let wall = proxy.store.clock.wallSeconds()
         if !response.varyFields.isEmpty {
             key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers)
             tags.append(VaryKey.primaryTag(fetch.key))
-            proxy.store.store(
-                CachedResponse.varyMarker(fields: response.varyFields), for: fetch.key, ttl: plan.ttl, grace: plan.retention,
-                token: fetch.token)
+            let marker = CachedResponse.varyMarker(fields: response.varyFields)
+            proxy.store.store(marker, for: fetch.key, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
+            storeShared(fetch.key, L2Entry(marker, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         }
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
-        if outcome == .stored { proxy.stats.increment(.stored) }
-        return outcome == .stored
+        guard outcome == .stored else { return false }
+        proxy.stats.increment(.stored)
+        storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
+        return true
+    }
+
+    /// Writes to the shared tier in the background, never delaying the client. Only for fetches
+    /// that looked the tier up first: its sequence from then makes the write race-free.
+    private func storeShared(_ key: CacheKey, _ entry: L2Entry, fetch: MissFetch, plan: StoragePlan) {
+        guard let tier = proxy.tier, let sequence = fetch.sharedSequence else { return }
+        tier.store(
+            key, entry: entry, extraTags: [sharedTierKeyTag(fetch.key)], sequence: sequence, ttl: plan.ttl + plan.retention,
+            on: pool.eventLoop)
     }
 
     private func makeResponse(
@@ -457,6 +469,6 @@ final class ForwardExchange: OriginResponseDelegate {
                 keys.append(target)
             }
         }
-        proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys))
+        proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys), on: pool.eventLoop)
     }
 }

@@ -10,6 +10,8 @@ final class ProxyContext: Sendable {
     let origins: OriginClient
     let invalidator: Invalidator
     let collapser: RequestCollapser
+    /// The shared second tier, when configured.
+    let tier: (any SharedTier)?
     let stats: ProxyStats
     let metrics: ProxyMetrics
     let limits: LimitSettings
@@ -18,7 +20,8 @@ final class ProxyContext: Sendable {
     let logger: Logger
 
     init(
-        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
+        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, tier: (any SharedTier)? = nil,
+        stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
     ) {
         self.store = store
@@ -26,6 +29,7 @@ final class ProxyContext: Sendable {
         self.origins = origins
         self.invalidator = invalidator
         self.collapser = RequestCollapser(maxWait: configuration.cache.collapseWait)
+        self.tier = tier
         self.stats = stats
         self.metrics = metrics
         self.limits = configuration.limits

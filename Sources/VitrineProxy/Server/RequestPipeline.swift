@@ -92,7 +92,7 @@ extension ClientConnectionHandler {
         }
         switch proxy.collapser.join(key, waiter: waiter, now: proxy.store.now) {
         case .lead:
-            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)))
+            leadMiss(key, primary: primary, head: head, route: route, stale: stale)
         case .pass:
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
         case .wait:
@@ -107,6 +107,57 @@ extension ClientConnectionHandler {
                     mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: waiting.stale, leader: false)))
             }
             collapseWait = CollapseWait(id: id, key: key, head: head, route: route, stale: stale, timer: timer)
+        }
+    }
+
+    /// miss, as the one request that fetches for the key: the shared tier first (another node may
+    /// have fetched it), then the origin.
+    private func leadMiss(_ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?) {
+        // Taken before the tier is asked, so a purge landing meanwhile keeps what comes back out of L1.
+        let token = proxy.store.fetchToken()
+        guard let tier = proxy.tier else {
+            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)))
+            return
+        }
+        sharedLookupPending = true
+        let loop = context.eventLoop
+        tier.lookup(key, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
+            sharedLookupPending = false
+            guard !closing else {
+                proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                return
+            }
+            if let entry = found?.entry, let local = entry.localCopy(now: proxy.store.clock.wallSeconds(), compress: route.compress) {
+                var tags = local.response.tags
+                if !entry.varyFields.isEmpty && !entry.isVaryMarker { tags.append(VaryKey.primaryTag(primary)) }
+                proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
+                if entry.isVaryMarker {
+                    // This URL varies: release the flight on the primary key, and look up the variant.
+                    proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                    lookup(head, route: route)
+                    if !busy { exchangeFinished(keepAlive: head.isKeepAlive) }
+                    flush()
+                    return
+                }
+                if local.ttl > .zero {
+                    proxy.stats.increment(.l2Hits)
+                    proxy.stats.increment(.hits)
+                    proxy.metrics.hits.increment()
+                    let remaining = Int64(local.ttl.nanoseconds)
+                    deliverStored(
+                        local.response, age: local.response.initialAge,
+                        cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=l2", ttl: 0, xCache: .hit,
+                        for: head, keepAlive: head.isKeepAlive)
+                    proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now)
+                    exchangeFinished(keepAlive: head.isKeepAlive)
+                    flush()
+                    return
+                }
+            }
+            proxy.stats.increment(.l2Misses)
+            var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
+            fetch.sharedSequence = found?.sequence
+            self.fetch(head, route: route, mode: .miss(fetch))
         }
     }
 
@@ -273,6 +324,8 @@ struct MissFetch {
     let token: FetchToken
     let stale: CacheHit<CachedResponse>?
     let leader: Bool
+    /// The shared tier's purge sequence, when the tier was looked up before this fetch.
+    var sharedSequence: Int64? = nil
 }
 
 extension CacheHit where Value == CachedResponse {

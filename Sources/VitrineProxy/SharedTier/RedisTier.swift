@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import NIOCore
+import VitrineCore
+import VitrineRedis
+
+/// The shared tier on Redis.
+///
+/// Keys: `vt:e:KEY` holds the encoded entry, `vt:m:KEY` its metadata (the purge sequence its
+/// fetch began at, then its tags, one a line), `vt:tag:TAG` the sequence of the tag's last purge,
+/// `vt:seq` the global purge sequence. A purge of any size is one `INCR` and one `SET` per tag; a
+/// lookup reads the entry and checks its tags in the same round trip (a Lua script), so an entry
+/// fetched before a purge of one of its tags is never served, whichever node stored it.
+final class RedisTier: SharedTier {
+    /// The longest anything is kept in L2, and how long a tag's purge is remembered.
+    static let maxLifetime: Duration = .seconds(86_400)
+
+    let client: RedisClient
+    let nodeID: String
+    /// The pub/sub channel purges are fanned out on.
+    let channel: String
+    private let logger: Logger
+
+    init(client: RedisClient, nodeID: String, channel: String, logger: Logger) {
+        self.client = client
+        self.channel = channel
+        self.nodeID = nodeID
+        self.logger = logger
+    }
+
+    var state: String { client.state.rawValue }
+
+    private static let lookupScript = """
+        local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+        local entry = redis.call('GET', KEYS[1])
+        if not entry then return {false, seq} end
+        local meta = redis.call('GET', KEYS[2])
+        if not meta then return {false, seq} end
+        local born = nil
+        for line in string.gmatch(meta, '[^\\n]+') do
+          if born == nil then
+            born = tonumber(line)
+          else
+            local purged = redis.call('GET', 'vt:tag:' .. line)
+            if purged and tonumber(purged) > born then
+              redis.call('DEL', KEYS[1], KEYS[2])
+              return {false, seq}
+            end
+          end
+        end
+        return {entry, seq}
+        """
+
+    private static let storeScript = """
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+        redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+        return 1
+        """
+
+    private static let purgeScript = """
+        local seq = redis.call('INCR', KEYS[1])
+        for i = 2, #ARGV do redis.call('SET', 'vt:tag:' .. ARGV[i], seq, 'EX', ARGV[1]) end
+        return seq
+        """
+
+    func lookup(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
+        client.send(
+            ["EVAL", .string(Self.lookupScript), "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq"],
+            on: loop
+        ).map { reply -> SharedTierLookup? in
+            guard let parts = reply.array, parts.count == 2, let sequence = parts[1].integer else { return nil }
+            return SharedTierLookup(entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence)
+        }.recover { _ in nil }
+    }
+
+    func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
+        let lifetime = min(ttl, Self.maxLifetime).milliseconds
+        guard lifetime > 0 else { return }
+        let meta = ([String(sequence)] + entry.tags + extraTags).joined(separator: "\n")
+        _ = client.send(
+            [
+                "EVAL", .string(Self.storeScript), "2", .string("vt:e:" + key.value), .string("vt:m:" + key.value),
+                .bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime)),
+            ], on: loop)
+    }
+
+    func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        var futures: [EventLoopFuture<RESPValue>] = []
+        let tags = request.tags + implicitTags
+        if !tags.isEmpty {
+            futures.append(
+                client.send(
+                    ["EVAL", .string(Self.purgeScript), "1", "vt:seq", .string(String(Self.maxLifetime.components.seconds))]
+                        + tags.map { .string($0) }, on: loop))
+        }
+        for key in keys where !request.soft {
+            futures.append(client.send(["DEL", .string("vt:e:" + key.value), .string("vt:m:" + key.value)], on: loop))
+        }
+        if !request.prefixes.isEmpty && !request.soft {
+            for prefix in request.prefixes { deletePrefix(prefix, cursor: "0", on: loop) }
+        }
+        // Tell every node; they apply it to their L1 (this node has already).
+        if let payload = try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request)) {
+            futures.append(client.send(["PUBLISH", .string(channel), .bytes(ByteBuffer(bytes: payload))], on: loop))
+        }
+        return EventLoopFuture.whenAllComplete(futures, on: loop).map { _ in }
+    }
+
+    /// Prefix purges scan: they are operator tools, and cost what the keyspace holds.
+    private func deletePrefix(_ prefix: String, cursor: String, on loop: any EventLoop) {
+        let pattern = "vt:e:" + prefix.replacingOccurrences(of: "*", with: "\\*").replacingOccurrences(of: "?", with: "\\?") + "*"
+        client.send(["SCAN", .string(cursor), "MATCH", .string(pattern), "COUNT", "1000"], on: loop).whenSuccess { reply in
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else { return }
+            let names = keys.compactMap(\.string)
+            if !names.isEmpty {
+                _ = self.client.send(["DEL"] + names.flatMap { [RESPArgument.string($0), .string("vt:m:" + $0.dropFirst(5))] }, on: loop)
+            }
+            if next != "0" { self.deletePrefix(prefix, cursor: next, on: loop) }
+        }
+    }
+}
+
+/// A purge as published to every node.
+struct FanoutMessage: Codable {
+    var node: String
+    var tags: [String]
+    var keys: [String]
+    var prefixes: [String]
+    var soft: Bool
+
+    init(node: String, request: PurgeRequest) {
+        self.node = node
+        self.tags = request.tags
+        self.keys = request.keys
+        self.prefixes = request.prefixes
+        self.soft = request.soft
+    }
+
+    var request: PurgeRequest { PurgeRequest(tags: tags, keys: keys, prefixes: prefixes, soft: soft) }
+}
+
+extension PurgeRequest: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(keys, forKey: .keys)
+        try container.encode(prefixes, forKey: .prefixes)
+        try container.encode(soft, forKey: .soft)
+    }
+}

@@ -1,0 +1,27 @@
+import NIOCore
+import VitrineCore
+
+/// What an L2 lookup found: the entry if there is a valid one, and the tier's purge sequence at
+/// the time of the lookup, to hand back when the fetched response is stored (so that a purge
+/// landing between the two makes the stored entry invalid: race-free across nodes).
+struct SharedTierLookup {
+    var entry: L2Entry?
+    var sequence: Int64
+}
+
+/// The second tier, shared by every node: Redis in production. Every call is best effort: when
+/// the tier is down or slow, lookups answer "nothing" quickly and the proxy carries on with L1
+/// and the origin.
+protocol SharedTier: Sendable {
+    /// "up", "down" (configured, unreachable) or "off".
+    var state: String { get }
+    func lookup(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
+    /// Stores in the background; `extraTags` are the implicit tags (the primary key's).
+    func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop)
+    /// Purges in the tier and tells every other node (fan-out). Returns when the tier has it.
+    func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void>
+}
+
+/// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
+/// that a key purge there is a tag purge: O(1) and race-free like any other.
+func sharedTierKeyTag(_ primary: CacheKey) -> String { "#k:" + primary.value }

@@ -1,0 +1,171 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import VitrineConfig
+import VitrineCore
+import VitrineDemoOrigin
+@testable import VitrineProxy
+@testable import VitrineRedis
+
+/// Two proxy nodes sharing the real Redis that `make test` starts, in front of one demo origin.
+@Suite(.timeLimit(.minutes(1)))
+struct SharedTierTests {
+    static let nextDatabase = Atomic<Int>(0)
+
+    /// A Redis URL on a database of its own (1...15), emptied, or nil (an issue in CI) without Redis.
+    static func isolatedRedis() async throws -> (url: String, channel: String)? {
+        guard let text = ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_URL"] else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("VITRINE_TEST_REDIS_URL is not set: use `make test`") }
+            return nil
+        }
+        var url = try RedisURL(parsing: text)
+        url.database = Self.nextDatabase.add(1, ordering: .relaxed).newValue % 15 + 1
+        let connection = try await RedisConnection.connect(to: url, on: MultiThreadedEventLoopGroup.singleton.next())
+        _ = try await connection.send(["FLUSHDB"]).get()
+        await connection.close()
+        return ("redis://\(url.host):\(url.port)/\(url.database)", "vitrine-test:\(UUID().uuidString)")
+    }
+
+    /// Node A with its own demo origin, node B in front of the same origin, both on one Redis.
+    static func withTwoNodes(_ body: (ProxyFixture, ProxyFixture, DemoOrigin) async throws -> Void) async throws {
+        guard let redis = try await isolatedRedis() else { return }
+        let configure: (inout VitrineConfiguration) -> Void = { configuration in
+            var settings = RedisSettings(url: redis.url)
+            settings.channel = redis.channel
+            configuration.redis = settings
+        }
+        let a = try await ProxyFixture.start(configure: configure)
+        let origin = a.origin!
+        let b = try await ProxyFixture.start(originURL: "http://127.0.0.1:\(a.originPort)", configure: configure)
+        do {
+            try await waitUntil {
+                let stateA = try await a.redisState()
+                let stateB = try await b.redisState()
+                return stateA == "up" && stateB == "up"
+            }
+            try await body(a, b, origin)
+        } catch {
+            await a.stop()
+            await b.stop()
+            throw error
+        }
+        await a.stop()
+        await b.stop()
+    }
+
+    static func waitUntil(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<300 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("condition not met in time")
+    }
+
+    @Test func nodeBAnswersFromL2WhatNodeAFetched() async throws {
+        try await Self.withTwoNodes { a, b, origin in
+            #expect(try await a.get("/catalog/products/42").header("X-Cache") == "MISS")
+            // The write to L2 happens in the background, just after the answer.
+            try await Self.waitUntil { try await b.get("/catalog/products/42").header("Cache-Status")?.hasSuffix("detail=l2") == true }
+            let again = try await b.get("/catalog/products/42")
+            #expect(again.header("Cache-Status")?.hasPrefix("vitrine; hit; ttl=") == true)
+            #expect(origin.api.requests == 1, "one origin request for both nodes")
+        }
+    }
+
+    @Test func aPurgeOnAIsAMissOnB() async throws {
+        try await Self.withTwoNodes { a, b, origin in
+            _ = try await a.get("/catalog/products/7")
+            try await Self.waitUntil { try await b.get("/catalog/products/7").header("X-Cache") == "HIT" }
+            #expect(try await b.get("/catalog/products/7").header("X-Cache") == "HIT")
+            let purge = try await a.admin("POST", "/purge", body: #"{"tags":["product:7"]}"#)
+            #expect(purge.status == 200)
+            // Fan-out reaches B's L1; L2 no longer serves the entry either.
+            try await Self.waitUntil { try await b.get("/catalog/products/7").header("X-Cache") == "MISS" }
+            #expect(origin.api.requests >= 2)
+        }
+    }
+
+    @Test func aWriteThroughOneNodeIsFreshOnTheOther() async throws {
+        try await Self.withTwoNodes { a, b, _ in
+            _ = try await b.get("/catalog/products/9")
+            #expect(try await b.get("/catalog/products/9").header("X-Cache") == "HIT")
+            let write = try await a.send("PATCH", "/catalog/products/9", body: #"{"price_cents": 777}"#)
+            #expect(write.status == 200)
+            try await Self.waitUntil { try await b.get("/catalog/products/9").text.contains(#""price_cents":777"#) }
+        }
+    }
+
+    /// The stale-set race across nodes, made deterministic: a lookup (miss, sequence s), then a
+    /// purge of a tag, then the store of what was fetched before the purge: never served.
+    @Test func aResponseFetchedBeforeAPurgeIsNeverServedFromL2() async throws {
+        guard let redis = try await Self.isolatedRedis() else { return }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loop = group.next()
+        let client = RedisClient(url: try RedisURL(parsing: redis.url), group: group)
+        let tier = RedisTier(client: client, nodeID: "test", channel: redis.channel, logger: .init(label: "test"))
+        client.warmUp()
+        try await Self.waitUntil { client.state == .up }
+        let key = CacheKey("/catalog/products/5")
+        let entry = L2Entry(
+            isVaryMarker: false, status: .ok, initialAge: 0, storedAt: Int(Date().timeIntervalSince1970), ttlMilliseconds: 60_000,
+            retentionMilliseconds: 0, staleWhileRevalidateMilliseconds: 0, staleIfErrorMilliseconds: 0, varyFields: [],
+            variantID: "", tags: ["product:5"], headers: ["Content-Type": "application/json"], body: ByteBuffer(string: "{}"))
+
+        let before = try #require(try await tier.lookup(key, on: loop).get())
+        #expect(before.entry == nil)
+        try await tier.purge(PurgeRequest(tags: ["product:5"]), keys: [], implicitTags: [], on: loop).get()
+        tier.store(key, entry: entry, extraTags: [sharedTierKeyTag(key)], sequence: before.sequence, ttl: .seconds(60), on: loop)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await tier.lookup(key, on: loop).get()?.entry == nil, "stored after the purge began: never served")
+
+        // Fetched after the purge: served; a key purge then removes it.
+        let after = try #require(try await tier.lookup(key, on: loop).get())
+        tier.store(key, entry: entry, extraTags: [sharedTierKeyTag(key)], sequence: after.sequence, ttl: .seconds(60), on: loop)
+        try await Self.waitUntil { try await tier.lookup(key, on: loop).get()?.entry != nil }
+        let found = try await tier.lookup(key, on: loop).get()?.entry
+        #expect(found.map { String(buffer: $0.body) } == "{}")
+        try await tier.purge(PurgeRequest(keys: [key.value]), keys: [key], implicitTags: [sharedTierKeyTag(key)], on: loop).get()
+        #expect(try await tier.lookup(key, on: loop).get()?.entry == nil)
+        await client.shutdown()
+    }
+
+    @Test func entriesOfAnotherVersionAreMisses() {
+        var bytes = L2EntryCodec.encode(
+            L2Entry(
+                isVaryMarker: false, status: .ok, initialAge: 3, storedAt: 100, ttlMilliseconds: 1, retentionMilliseconds: 2,
+                staleWhileRevalidateMilliseconds: 3, staleIfErrorMilliseconds: 4, varyFields: ["accept-language"], variantID: "v",
+                tags: ["a", "b"], headers: ["ETag": "\"x\""], body: ByteBuffer(string: "body")))
+        let decoded = L2EntryCodec.decode(bytes)
+        #expect(decoded?.tags == ["a", "b"])
+        #expect(decoded?.headers.first(name: "etag") == "\"x\"")
+        #expect(decoded.map { String(buffer: $0.body) } == "body")
+        #expect(decoded?.varyFields == ["accept-language"])
+        bytes.setInteger(UInt8(2), at: 4)
+        #expect(L2EntryCodec.decode(bytes) == nil)
+        #expect(L2EntryCodec.decode(ByteBuffer(string: "garbage")) == nil)
+        var truncated = L2EntryCodec.encode(decoded!)
+        truncated.moveWriterIndex(to: truncated.writerIndex - 2)
+        #expect(L2EntryCodec.decode(truncated) == nil)
+    }
+
+    @Test func statsShowTheTier() async throws {
+        try await Self.withTwoNodes { a, _, _ in
+            let stats = try await a.admin("GET", "/stats")
+            let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as! [String: Any]
+            let redis = json["redis"] as! [String: Any]
+            #expect(redis["state"] as? String == "up")
+            let ready = try await a.admin("GET", "/readyz")
+            #expect(ready.text.contains(#""redis":"up""#))
+        }
+    }
+}
+
+extension ProxyFixture {
+    func redisState() async throws -> String? {
+        let stats = try await admin("GET", "/stats")
+        let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
+        return (json?["redis"] as? [String: Any])?["state"] as? String
+    }
+}
