@@ -82,6 +82,8 @@ public final class RedisClient: Sendable {
         var reconnectTask: Scheduled<Void>?
         /// Counted in `connectedLoops`.
         var counted = false
+        /// Commands sent while the connection was being made; sent when it is up.
+        var waiting: [(arguments: [RESPArgument], promise: EventLoopPromise<RESPValue>)] = []
 
         init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
     }
@@ -91,6 +93,12 @@ public final class RedisClient: Sendable {
         let now = UInt64(NIODeadline.now().uptimeNanoseconds)
         guard let connection = slot.connection, connection.isActive else {
             connectIfNeeded(slot)
+            if slot.connecting && slot.waiting.count < 1024 {
+                // Bounded by the connect timeout: the wait ends when the connection is made or fails.
+                let promise = loop.makePromise(of: RESPValue.self)
+                slot.waiting.append((arguments, promise))
+                return promise.futureResult
+            }
             return loop.makeFailedFuture(slot.breaker.allows(now: now) ? RedisError.connectionClosed : RedisError.unavailable)
         }
         guard slot.breaker.allows(now: now) else { return loop.makeFailedFuture(RedisError.unavailable) }
@@ -125,11 +133,16 @@ public final class RedisClient: Sendable {
                 case .success(let connection):
                     guard !slot.stopped else {
                         connection.channel.close(promise: nil)
+                        for command in slot.waiting { command.promise.fail(RedisError.connectionClosed) }
+                        slot.waiting.removeAll()
                         return
                     }
                     slot.connection = connection
                     slot.breaker.recordSuccess()
                     self.updateState(slot, connected: true)
+                    let waiting = slot.waiting
+                    slot.waiting.removeAll()
+                    for command in waiting { self.send(command.arguments, slot: slot).cascade(to: command.promise) }
                     connection.closeFuture.whenComplete { _ in
                         slot.eventLoop.execute {
                             if slot.connection === connection { slot.connection = nil }
@@ -138,6 +151,9 @@ public final class RedisClient: Sendable {
                         }
                     }
                 case .failure(let error):
+                    let waiting = slot.waiting
+                    slot.waiting.removeAll()
+                    for command in waiting { command.promise.fail(RedisError.connectionClosed) }
                     slot.breaker.recordFailure(now: UInt64(NIODeadline.now().uptimeNanoseconds))
                     self.logger.debug("redis connect failed", metadata: ["url": "\(self.url)", "error": "\(error)"])
                     self.updateState(slot, connected: false)
