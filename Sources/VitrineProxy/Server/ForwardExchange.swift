@@ -38,8 +38,8 @@ final class ForwardExchange: OriginResponseDelegate {
     private var requestHadBody = false
     private var attempts = 0
     private var startedAt: NIODeadline = .now()
-    /// Wall-clock seconds when the request was sent, for the age calculation.
-    private var requestWallTime = 0
+    /// Monotonic nanoseconds when the request was sent, for the age calculation.
+    private var requestSentAt: UInt64 = 0
 
     private(set) var responseStarted = false
     private var responseStatus = 0
@@ -98,7 +98,7 @@ final class ForwardExchange: OriginResponseDelegate {
 
     private func send(on origin: OriginConnection) {
         self.origin = origin
-        requestWallTime = proxy.store.clock.wallSeconds()
+        requestSentAt = proxy.store.clock.nanoseconds()
         let settings = pool.settings
         origin.execute(
             originRequestHead(),
@@ -169,7 +169,9 @@ final class ForwardExchange: OriginResponseDelegate {
         responseStarted = true
         responseStatus = Int(head.status.code)
         let status = responseStatus
-        let timing = ResponseTiming(requestTime: requestWallTime, responseTime: proxy.store.clock.wallSeconds())
+        let timing = ResponseTiming(
+            responseTime: proxy.store.clock.wallSeconds(),
+            responseDelay: Int((proxy.store.clock.nanoseconds() &- requestSentAt) / 1_000_000_000))
 
         if case .miss(let fetch) = mode, let stale = fetch.stale {
             if head.status == .notModified {
