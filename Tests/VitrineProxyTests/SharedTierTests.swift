@@ -31,22 +31,27 @@ struct SharedTierTests {
 
     /// Node A with its own demo origin, node B in front of the same origin, both on one Redis.
     static func withTwoNodes(_ body: (ProxyFixture, ProxyFixture, DemoOrigin) async throws -> Void) async throws {
+        try await withTwoNodes(originURL: nil) { a, b in try await body(a, b, a.origin!) }
+    }
+
+    /// Two nodes on one Redis, in front of `originURL` (or of node A's own demo origin).
+    static func withTwoNodes(originURL: String?, _ body: (ProxyFixture, ProxyFixture) async throws -> Void) async throws {
         guard let redis = try await isolatedRedis() else { return }
         let configure: (inout VitrineConfiguration) -> Void = { configuration in
             var settings = RedisSettings(url: redis.url)
             settings.channel = redis.channel
             configuration.redis = settings
+            configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
         }
-        let a = try await ProxyFixture.start(configure: configure)
-        let origin = a.origin!
-        let b = try await ProxyFixture.start(originURL: "http://127.0.0.1:\(a.originPort)", configure: configure)
+        let a = try await ProxyFixture.start(originURL: originURL, configure: configure)
+        let b = try await ProxyFixture.start(originURL: originURL ?? "http://127.0.0.1:\(a.originPort)", configure: configure)
         do {
             try await waitUntil {
                 let stateA = try await a.redisState()
                 let stateB = try await b.redisState()
                 return stateA == "up" && stateB == "up"
             }
-            try await body(a, b, origin)
+            try await body(a, b)
         } catch {
             await a.stop()
             await b.stop()
@@ -114,21 +119,21 @@ struct SharedTierTests {
             retentionMilliseconds: 0, staleWhileRevalidateMilliseconds: 0, staleIfErrorMilliseconds: 0, varyFields: [],
             variantID: "", tags: ["product:5"], headers: ["Content-Type": "application/json"], body: ByteBuffer(string: "{}"))
 
-        let before = try #require(try await tier.lookup(key, on: loop).get())
+        let before = try #require(try await tier.lookup(key, lease: nil, on: loop).get())
         #expect(before.entry == nil)
         try await tier.purge(PurgeRequest(tags: ["product:5"]), keys: [], implicitTags: [], on: loop).get()
         tier.store(key, entry: entry, extraTags: [sharedTierKeyTag(key)], sequence: before.sequence, ttl: .seconds(60), on: loop)
         try await Task.sleep(for: .milliseconds(50))
-        #expect(try await tier.lookup(key, on: loop).get()?.entry == nil, "stored after the purge began: never served")
+        #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil, "stored after the purge began: never served")
 
         // Fetched after the purge: served; a key purge then removes it.
-        let after = try #require(try await tier.lookup(key, on: loop).get())
+        let after = try #require(try await tier.lookup(key, lease: nil, on: loop).get())
         tier.store(key, entry: entry, extraTags: [sharedTierKeyTag(key)], sequence: after.sequence, ttl: .seconds(60), on: loop)
-        try await Self.waitUntil { try await tier.lookup(key, on: loop).get()?.entry != nil }
-        let found = try await tier.lookup(key, on: loop).get()?.entry
+        try await Self.waitUntil { try await tier.lookup(key, lease: nil, on: loop).get()?.entry != nil }
+        let found = try await tier.lookup(key, lease: nil, on: loop).get()?.entry
         #expect(found.map { String(buffer: $0.body) } == "{}")
         try await tier.purge(PurgeRequest(keys: [key.value]), keys: [key], implicitTags: [sharedTierKeyTag(key)], on: loop).get()
-        #expect(try await tier.lookup(key, on: loop).get()?.entry == nil)
+        #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil)
         await client.shutdown()
     }
 
@@ -151,8 +156,40 @@ struct SharedTierTests {
         #expect(L2EntryCodec.decode(truncated) == nil)
     }
 
+    @Test func oneOriginRequestAcrossTheFleet() async throws {
+        let echo = try await EchoOrigin.start()
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+            let target = CachingSemanticsTests.target("/echo/hot", ["Cache-Control:max-age=60"], "&delay=300")
+            let responses = try await withThrowingTaskGroup(of: WireResponse.self) { group in
+                for index in 0..<8 { group.addTask { try await (index % 2 == 0 ? a : b).get(target) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(responses.allSatisfy { $0.status == 200 })
+            #expect(echo.requests == 1, "one origin request for the whole fleet")
+        }
+        await echo.stop()
+    }
+
+    @Test func aDeadRedisDegradesServiceNotStopsIt() async throws {
+        let port = try await ProxyEndToEndTests.closedPort()
+        try await ProxyFixture.with(configure: { configuration in
+            configuration.redis = RedisSettings(url: "redis://127.0.0.1:\(port)/0")
+        }) { (fixture: ProxyFixture) async throws -> Void in
+            let started = ContinuousClock.now
+            #expect(try await fixture.get("/catalog/products/1").header("X-Cache") == "MISS")
+            #expect(try await fixture.get("/catalog/products/1").header("X-Cache") == "HIT")
+            for id in 2...20 { #expect(try await fixture.get("/catalog/products/\(id)").status == 200) }
+            #expect(ContinuousClock.now - started < .seconds(5), "no request waits long on a dead Redis")
+            #expect(try await fixture.redisState() == "down")
+            #expect(try await fixture.admin("GET", "/readyz").status == 200)
+            #expect(try await fixture.admin("POST", "/purge", body: #"{"tags":["product:1"]}"#).status == 200)
+            #expect(try await fixture.get("/catalog/products/1").header("X-Cache") == "MISS")
+        }
+    }
+
     @Test func statsShowTheTier() async throws {
         try await Self.withTwoNodes { a, _, _ in
+            _ = try await a.get("/catalog/products/1")
             let stats = try await a.admin("GET", "/stats")
             let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as! [String: Any]
             let redis = json["redis"] as! [String: Any]

@@ -448,6 +448,9 @@ final class ForwardExchange: OriginResponseDelegate {
     private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false) {
         guard case .miss(let fetch) = mode, fetch.leader, !waitersReleased else { return }
         waitersReleased = true
+        if case .stored = outcome {} else if fetch.sharedSequence != nil {
+            proxy.tier?.releaseLease(fetch.collapseKey, on: pool.eventLoop)
+        }
         proxy.collapser.finish(fetch.collapseKey, outcome, pass: pass, now: proxy.store.now)
     }
 

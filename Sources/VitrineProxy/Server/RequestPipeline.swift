@@ -110,9 +110,12 @@ extension ClientConnectionHandler {
         }
     }
 
-    /// miss, as the one request that fetches for the key: the shared tier first (another node may
-    /// have fetched it), then the origin.
-    private func leadMiss(_ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?) {
+    /// miss, as the one request that fetches for the key on this node: the shared tier first
+    /// (another node may have fetched it, or be fetching it), then the origin.
+    private func leadMiss(
+        _ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?,
+        leaseWaitUntil: NIODeadline? = nil
+    ) {
         // Taken before the tier is asked, so a purge landing meanwhile keeps what comes back out of L1.
         let token = proxy.store.fetchToken()
         guard let tier = proxy.tier else {
@@ -121,7 +124,8 @@ extension ClientConnectionHandler {
         }
         sharedLookupPending = true
         let loop = context.eventLoop
-        tier.lookup(key, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
+        let lease = leaseWaitUntil == nil ? Self.leaseDuration(proxy) : nil
+        tier.lookup(key, lease: lease, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
             sharedLookupPending = false
             guard !closing else {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
@@ -154,11 +158,45 @@ extension ClientConnectionHandler {
                     return
                 }
             }
+            if let found, !found.mayFetch {
+                // Another node holds the lease and is fetching: serve stale if allowed, else wait
+                // briefly for L2 to fill.
+                if let stale, stale.isWithinStaleWhileRevalidate || stale.isWithinStaleIfError {
+                    proxy.stats.increment(.stale)
+                    deliverStored(
+                        stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=stale-while-leased",
+                        ttl: 0, xCache: .stale, for: head, keepAlive: head.isKeepAlive)
+                    proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                    exchangeFinished(keepAlive: head.isKeepAlive)
+                    flush()
+                    return
+                }
+                let deadline = leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
+                if NIODeadline.now() < deadline {
+                    sharedLookupPending = true
+                    loop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
+                        sharedLookupPending = false
+                        guard !closing else {
+                            proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                            return
+                        }
+                        leadMiss(key, primary: primary, head: head, route: route, stale: stale, leaseWaitUntil: deadline)
+                    }
+                    return
+                }
+                // Waited long enough: fetch without the lease.
+            }
             proxy.stats.increment(.l2Misses)
             var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
             fetch.sharedSequence = found?.sequence
             self.fetch(head, route: route, mode: .miss(fetch))
         }
+    }
+
+    /// How long a fetch lease is held: long enough for an origin answer, never long enough to
+    /// stall the fleet if the holder dies.
+    static func leaseDuration(_ proxy: ProxyContext) -> Duration {
+        min(proxy.collapser.maxWait, .seconds(2))
     }
 
     /// The fetch a waiting request was collapsed into has ended.

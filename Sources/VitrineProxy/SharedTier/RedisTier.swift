@@ -30,12 +30,22 @@ final class RedisTier: SharedTier {
 
     var state: String { client.state.rawValue }
 
+    /// KEYS: entry, meta, sequence, lease. ARGV: node id, lease milliseconds (0: take none, only
+    /// tell whether another node holds it). Returns {entry or nil, sequence, 1 when this node may fetch}.
     private static let lookupScript = """
         local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+        local function missing()
+          if tonumber(ARGV[2]) == 0 then
+            if redis.call('EXISTS', KEYS[4]) == 1 then return {false, seq, 0} end
+            return {false, seq, 1}
+          end
+          if redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, seq, 1} end
+          return {false, seq, 0}
+        end
         local entry = redis.call('GET', KEYS[1])
-        if not entry then return {false, seq} end
+        if not entry then return missing() end
         local meta = redis.call('GET', KEYS[2])
-        if not meta then return {false, seq} end
+        if not meta then return missing() end
         local born = nil
         for line in string.gmatch(meta, '[^\\n]+') do
           if born == nil then
@@ -44,17 +54,23 @@ final class RedisTier: SharedTier {
             local purged = redis.call('GET', 'vt:tag:' .. line)
             if purged and tonumber(purged) > born then
               redis.call('DEL', KEYS[1], KEYS[2])
-              return {false, seq}
+              return missing()
             end
           end
         end
-        return {entry, seq}
+        return {entry, seq, 1}
         """
 
     private static let storeScript = """
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
         redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+        redis.call('DEL', KEYS[3])
         return 1
+        """
+
+    private static let releaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
         """
 
     private static let purgeScript = """
@@ -63,14 +79,22 @@ final class RedisTier: SharedTier {
         return seq
         """
 
-    func lookup(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
+    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
         client.send(
-            ["EVAL", .string(Self.lookupScript), "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq"],
+            [
+                "EVAL", .string(Self.lookupScript), "4", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
+                .string("vt:l:" + key.value), .string(nodeID), .string(String(lease?.milliseconds ?? 0)),
+            ],
             on: loop
         ).map { reply -> SharedTierLookup? in
-            guard let parts = reply.array, parts.count == 2, let sequence = parts[1].integer else { return nil }
-            return SharedTierLookup(entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence)
+            guard let parts = reply.array, parts.count == 3, let sequence = parts[1].integer else { return nil }
+            return SharedTierLookup(
+                entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence, mayFetch: parts[2].integer != 0)
         }.recover { _ in nil }
+    }
+
+    func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
+        _ = client.send(["EVAL", .string(Self.releaseScript), "1", .string("vt:l:" + key.value), .string(nodeID)], on: loop)
     }
 
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
@@ -79,7 +103,8 @@ final class RedisTier: SharedTier {
         let meta = ([String(sequence)] + entry.tags + extraTags).joined(separator: "\n")
         _ = client.send(
             [
-                "EVAL", .string(Self.storeScript), "2", .string("vt:e:" + key.value), .string("vt:m:" + key.value),
+                "EVAL", .string(Self.storeScript), "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value),
+                .string("vt:l:" + key.value),
                 .bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime)),
             ], on: loop)
     }

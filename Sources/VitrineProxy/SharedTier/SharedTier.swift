@@ -7,6 +7,9 @@ import VitrineCore
 struct SharedTierLookup {
     var entry: L2Entry?
     var sequence: Int64
+    /// False when the entry is missing and another node holds the lease to fetch it: wait for L2
+    /// to fill instead of going to the origin too.
+    var mayFetch = true
 }
 
 /// The second tier, shared by every node: Redis in production. Every call is best effort: when
@@ -15,7 +18,11 @@ struct SharedTierLookup {
 protocol SharedTier: Sendable {
     /// "up", "down" (configured, unreachable) or "off".
     var state: String { get }
-    func lookup(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
+    /// Looks `key` up; when it is missing and `lease` is given, takes the key's fetch lease for
+    /// that long (fleet-wide collapsing).
+    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
+    /// Gives the lease back early (the fetch ended without storing).
+    func releaseLease(_ key: CacheKey, on loop: any EventLoop)
     /// Stores in the background; `extraTags` are the implicit tags (the primary key's).
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop)
     /// Purges in the tier and tells every other node (fan-out). Returns when the tier has it.
