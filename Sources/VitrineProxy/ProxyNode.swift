@@ -54,7 +54,7 @@ public final class ProxyNode: Service, Sendable {
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
         let router = Router(configuration: configuration)
-        var tier: RedisTier?
+        var tier: (any SharedTier)?
         var subscriber: RedisSubscriber?
         if let settings = configuration.redis {
             let url: RedisURL
@@ -63,6 +63,8 @@ public final class ProxyNode: Service, Sendable {
             tier = RedisTier(client: client, nodeID: nodeID, channel: settings.channel, logger: logger)
             redis = client
         } else {
+            // No Redis: an in-process L2 with the same semantics, a quarter of L1's budget.
+            tier = InProcessTier(budget: configuration.cache.memory.bytes / 4, clock: clock)
             redis = nil
         }
         let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier)

@@ -113,6 +113,13 @@ struct SharedTierTests {
         let tier = RedisTier(client: client, nodeID: "test", channel: redis.channel, logger: .init(label: "test"))
         client.warmUp()
         try await Self.waitUntil { client.state == .up }
+        try await Self.exerciseTier(tier, on: loop)
+        await client.shutdown()
+    }
+
+    /// What every tier must do: never serve what was fetched before a purge of its tags, serve
+    /// what was fetched after, purge keys, and lease a missing key to one fetcher.
+    static func exerciseTier(_ tier: any SharedTier, on loop: any EventLoop) async throws {
         let key = CacheKey("/catalog/products/5")
         let entry = L2Entry(
             isVaryMarker: false, status: .ok, initialAge: 0, storedAt: Int(Date().timeIntervalSince1970), ttlMilliseconds: 60_000,
@@ -134,7 +141,18 @@ struct SharedTierTests {
         #expect(found.map { String(buffer: $0.body) } == "{}")
         try await tier.purge(PurgeRequest(keys: [key.value]), keys: [key], implicitTags: [sharedTierKeyTag(key)], on: loop).get()
         #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil)
-        await client.shutdown()
+        // Leases: the first to miss may fetch, the second waits, until the first stores or gives up.
+        let leased = CacheKey("/catalog/products/6")
+        #expect(try await tier.lookup(leased, lease: .seconds(2), on: loop).get()?.mayFetch == true)
+        #expect(try await tier.lookup(leased, lease: .seconds(2), on: loop).get()?.mayFetch == false)
+        #expect(try await tier.lookup(leased, lease: nil, on: loop).get()?.mayFetch == false)
+        tier.releaseLease(leased, on: loop)
+        try await waitUntil { try await tier.lookup(leased, lease: nil, on: loop).get()?.mayFetch == true }
+    }
+
+    @Test func theInProcessTierKeepsTheSameContract() async throws {
+        let tier = InProcessTier(budget: 1 << 20, clock: SystemClock())
+        try await Self.exerciseTier(tier, on: MultiThreadedEventLoopGroup.singleton.next())
     }
 
     @Test func entriesOfAnotherVersionAreMisses() {

@@ -78,12 +78,13 @@ extension ClientConnectionHandler {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
             return
         }
-        collapse(key, primary: primary, head: head, route: route, stale: stale)
+        collapse(key, primary: primary, head: head, route: route, stale: stale, consultSharedTier: !wantsOrigin)
     }
 
     /// miss → fetch, once per key: the first request leads, the others wait for its response.
     private func collapse(
-        _ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?
+        _ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?,
+        consultSharedTier: Bool
     ) {
         let id = proxy.collapser.makeWaiterID()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -92,7 +93,7 @@ extension ClientConnectionHandler {
         }
         switch proxy.collapser.join(key, waiter: waiter, now: proxy.store.now) {
         case .lead:
-            leadMiss(key, primary: primary, head: head, route: route, stale: stale)
+            leadMiss(key, primary: primary, head: head, route: route, stale: stale, consultSharedTier: consultSharedTier)
         case .pass:
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
         case .wait:
@@ -114,11 +115,12 @@ extension ClientConnectionHandler {
     /// (another node may have fetched it, or be fetching it), then the origin.
     private func leadMiss(
         _ key: CacheKey, primary: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>?,
-        leaseWaitUntil: NIODeadline? = nil
+        consultSharedTier: Bool = true, leaseWaitUntil: NIODeadline? = nil
     ) {
         // Taken before the tier is asked, so a purge landing meanwhile keeps what comes back out of L1.
         let token = proxy.store.fetchToken()
-        guard let tier = proxy.tier else {
+        // A client that asked for the origin (and may) is not answered from L2 either.
+        guard let tier = proxy.tier, consultSharedTier else {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)))
             return
         }

@@ -1,0 +1,98 @@
+import NIOCore
+import Synchronization
+import VitrineCore
+
+/// The shared tier when no Redis is configured (the demo): the same semantics as `RedisTier`
+/// (encoded entries, tag purge sequences checked on lookup, leases), in this process's memory and
+/// bounded by bytes. It shares nothing with other nodes, so it fans nothing out.
+final class InProcessTier: SharedTier {
+    private struct Stored {
+        var bytes: ByteBuffer
+        var bornSequence: Int64
+        var tags: [String]
+        var expiresAt: UInt64
+    }
+
+    private struct State {
+        var entries: [CacheKey: Stored] = [:]
+        /// Insertion order, for eviction once over budget.
+        var order: [CacheKey] = []
+        var orderHead = 0
+        var bytes = 0
+        var sequence: Int64 = 0
+        var tagPurges: [String: Int64] = [:]
+        var leases: [CacheKey: UInt64] = [:]
+    }
+
+    private let contents = Mutex(State())
+    private let budget: Int
+    private let clock: any CacheClock
+
+    init(budget: Int, clock: any CacheClock) {
+        self.budget = budget
+        self.clock = clock
+    }
+
+    var state: String { "off" }
+
+    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
+        let now = clock.nanoseconds()
+        let found = contents.withLock { state -> SharedTierLookup in
+            let sequence = state.sequence
+            if let stored = state.entries[key], stored.expiresAt > now,
+                !stored.tags.contains(where: { (state.tagPurges[$0] ?? 0) > stored.bornSequence })
+            {
+                return SharedTierLookup(entry: L2EntryCodec.decode(stored.bytes), sequence: sequence)
+            }
+            state.entries[key] = nil
+            if let held = state.leases[key], held > now { return SharedTierLookup(entry: nil, sequence: sequence, mayFetch: false) }
+            if let lease { state.leases[key] = now &+ lease.nanoseconds }
+            return SharedTierLookup(entry: nil, sequence: sequence)
+        }
+        return loop.makeSucceededFuture(found)
+    }
+
+    func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
+        contents.withLock { _ = $0.leases.removeValue(forKey: key) }
+    }
+
+    func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
+        let bytes = L2EntryCodec.encode(entry)
+        guard bytes.readableBytes <= budget else { return }
+        let expiresAt = clock.nanoseconds() &+ ttl.nanoseconds
+        contents.withLock { state in
+            state.leases[key] = nil
+            if let previous = state.entries[key] { state.bytes -= previous.bytes.readableBytes } else { state.order.append(key) }
+            state.entries[key] = Stored(bytes: bytes, bornSequence: sequence, tags: entry.tags + extraTags, expiresAt: expiresAt)
+            state.bytes += bytes.readableBytes
+            // Oldest first: the tier is a second chance, not the main store.
+            while state.bytes > budget, state.orderHead < state.order.count {
+                let victim = state.order[state.orderHead]
+                state.orderHead += 1
+                if let removed = state.entries.removeValue(forKey: victim) { state.bytes -= removed.bytes.readableBytes }
+            }
+            if state.orderHead > 4096 && state.orderHead * 2 > state.order.count {
+                state.order = state.order[state.orderHead...].filter { state.entries[$0] != nil }
+                state.orderHead = 0
+            }
+        }
+    }
+
+    func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        contents.withLock { state in
+            state.sequence += 1
+            for tag in request.tags + implicitTags { state.tagPurges[tag] = state.sequence }
+            if !request.soft {
+                for key in keys {
+                    if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.bytes.readableBytes }
+                }
+                for prefix in request.prefixes {
+                    for key in state.entries.keys where key.value.hasPrefix(prefix) {
+                        if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.bytes.readableBytes }
+                    }
+                }
+            }
+        }
+        return loop.makeSucceededVoidFuture()
+    }
+}
