@@ -3,38 +3,41 @@ import NIOCore
 
 /// Encodes commands with hiredis's `redisFormatCommandArgv`.
 enum RESPEncoder {
-    /// Appends the RESP encoding of `arguments` to `buffer`.
+    /// Appends the RESP encoding of `arguments` to `buffer`. The argument bytes, pointers and
+    /// lengths hiredis wants live in temporary (stack, when small) storage: no Swift allocation.
     static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        // hiredis wants one pointer and one length per argument: lay the bytes out contiguously.
-        var storage: [UInt8] = []
-        storage.reserveCapacity(arguments.reduce(0) { $0 + $1.byteCount })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            switch argument {
-            case .string(let text): storage.append(contentsOf: text.utf8)
-            case .bytes(let bytes): storage.append(contentsOf: bytes.readableBytesView)
-            }
-            lengths.append(argument.byteCount)
-        }
-        storage.withUnsafeBufferPointer { base in
-            let start = UnsafeRawPointer(base.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-            var offset = 0
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(lengths.count)
-            for length in lengths {
-                pointers.append((start + offset).assumingMemoryBound(to: CChar.self))
-                offset += length
-            }
-            var target: UnsafeMutablePointer<CChar>?
-            let count = pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    redisFormatCommandArgv(&target, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
+        let count = arguments.count
+        let total = arguments.reduce(0) { $0 + $1.byteCount }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { storage in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { pointers in
+                    var offset = 0
+                    for (index, argument) in arguments.enumerated() {
+                        let destination = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(storage)[offset...])
+                        let length: Int
+                        switch argument {
+                        case .string(var text):
+                            length = text.withUTF8 { source in
+                                destination.copyMemory(from: UnsafeRawBufferPointer(source))
+                                return source.count
+                            }
+                        case .bytes(let bytes):
+                            length = bytes.withUnsafeReadableBytes { source in
+                                destination.copyMemory(from: source)
+                                return source.count
+                            }
+                        }
+                        lengths[index] = length
+                        pointers[index] = UnsafeRawPointer(storage.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
+                        offset += length
+                    }
+                    var target: UnsafeMutablePointer<CChar>?
+                    let written = redisFormatCommandArgv(&target, Int32(count), pointers.baseAddress, lengths.baseAddress)
+                    guard let target, written > 0 else { return }
+                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
+                    redisFreeCommand(target)
                 }
             }
-            guard let target, count > 0 else { return }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(count)))
-            redisFreeCommand(target)
         }
     }
 }

@@ -1,10 +1,18 @@
 import NIOCore
 
-/// A command and where its reply goes; what is written into a Redis channel.
+/// A command and where its reply goes; what is written into a Redis channel. Three words, so
+/// that it fits a channel message's inline storage (no box per command).
 struct RedisRequest: Sendable {
     let arguments: [RESPArgument]
     let promise: EventLoopPromise<RESPValue>
-    let timeout: TimeAmount?
+    /// Nanoseconds; 0 for none.
+    let timeoutNanoseconds: Int64
+
+    init(arguments: [RESPArgument], promise: EventLoopPromise<RESPValue>, timeout: TimeAmount?) {
+        self.arguments = arguments
+        self.promise = promise
+        self.timeoutNanoseconds = timeout?.nanoseconds ?? 0
+    }
 }
 
 /// The last handler of a Redis channel: encodes commands (hiredis), parses replies (hiredis),
@@ -21,13 +29,16 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private let decoder = RESPDecoder()
     private var queue = RedisCommandQueue<Pending>()
+    /// Commands encoded since the last flush: written as one buffer (pipelines cost one write).
+    private var output: ByteBuffer?
+    private var outputPromise: EventLoopPromise<Void>?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         let ticket = queue.nextTicket
         var timer: Scheduled<Void>?
-        if let timeout = request.timeout {
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        if request.timeoutNanoseconds > 0 {
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(request.timeoutNanoseconds)) { [self] in
                 queue.abandon(ticket)?.promise.fail(RedisError.timeout)
             }
         }
@@ -37,9 +48,21 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             promise?.fail(RedisError.connectionClosed)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 32)
-        RESPEncoder.encode(request.arguments, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        if output == nil { output = context.channel.allocator.buffer(capacity: 4096) }
+        RESPEncoder.encode(request.arguments, into: &output!)
+        if let promise {
+            if let outputPromise { outputPromise.futureResult.cascade(to: promise) } else { outputPromise = promise }
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if let buffer = output {
+            output = nil
+            let promise = outputPromise
+            outputPromise = nil
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        }
+        context.flush()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,0 +1,53 @@
+import Benchmark
+import Foundation
+import NIOCore
+import NIOPosix
+import VitrineRedis
+
+/// Pipelined GETs through our client against a running Redis (`VITRINE_BENCH_REDIS_URL`,
+/// default redis://127.0.0.1:6379/0). Compare with `redis-benchmark -P 64 -t get` on the same
+/// server: GETs per second = throughput × 64.
+let benchmarks: @Sendable () -> Void = {
+    let url = (try? RedisURL(parsing: ProcessInfo.processInfo.environment["VITRINE_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"))
+        ?? RedisURL()
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+    guard let connection = try? RedisConnection.connectFuture(to: url, on: loop).wait() else {
+        print("no Redis at \(url): start one, or set VITRINE_BENCH_REDIS_URL")
+        return
+    }
+    _ = try? connection.send(["SET", "bench:key", .string(String(repeating: "x", count: 3))]).wait()
+    let batch = [[RESPArgument]](repeating: ["GET", "bench:key"], count: 64)
+
+    Benchmark(
+        "Redis: 64 pipelined GETs (wait for the last)",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(5), maxIterations: 1_000_000)
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            // Replies come in order: when the last is in, all are.
+            let futures = connection.pipeline(batch)
+            blackHole(try? futures.last!.wait())
+        }
+    }
+
+    // As the proxy uses it: commands sent from the connection's own event loop, each batch of 64
+    // sent when the previous one's last reply arrives; the benchmark thread waits once per 100.
+    Benchmark(
+        "Redis: 100 × 64 pipelined GETs from the event loop",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(5), maxIterations: 100_000)
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let done = loop.makePromise(of: Void.self)
+            loop.execute {
+                func send(_ remaining: Int) {
+                    guard remaining > 0 else {
+                        done.succeed()
+                        return
+                    }
+                    connection.pipeline(batch).last!.whenComplete { _ in send(remaining - 1) }
+                }
+                send(100)
+            }
+            try? done.futureResult.wait()
+        }
+    }
+}
