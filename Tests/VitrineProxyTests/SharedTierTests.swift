@@ -160,8 +160,9 @@ struct SharedTierTests {
             L2Entry(
                 isVaryMarker: false, status: .ok, initialAge: 3, storedAt: 100, ttlMilliseconds: 1, retentionMilliseconds: 2,
                 staleWhileRevalidateMilliseconds: 3, staleIfErrorMilliseconds: 4, varyFields: ["accept-language"], variantID: "v",
-                tags: ["a", "b"], headers: ["ETag": "\"x\""], body: ByteBuffer(string: "body")))
+                tags: ["a", "b"], headers: ["ETag": "\"x\""], body: ByteBuffer(string: "body"), gzipBody: ByteBuffer(string: "gz")))
         let decoded = L2EntryCodec.decode(bytes)
+        #expect(decoded?.gzipBody.map { String(buffer: $0) } == "gz")
         #expect(decoded?.tags == ["a", "b"])
         #expect(decoded?.headers.first(name: "etag") == "\"x\"")
         #expect(decoded.map { String(buffer: $0.body) } == "body")

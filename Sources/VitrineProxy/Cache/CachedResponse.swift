@@ -37,7 +37,7 @@ final class CachedResponse: CacheCosted, Sendable {
     init(
         status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, initialAge: Int, tags: [String],
         staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero, varyFields: [String] = [],
-        variantID: String = "", isVaryMarker: Bool = false, compress: Bool = false
+        variantID: String = "", isVaryMarker: Bool = false, compress: Bool = false, precompressed: ByteBuffer? = nil
     ) {
         self.varyFields = varyFields
         self.variantID = variantID
@@ -52,8 +52,8 @@ final class CachedResponse: CacheCosted, Sendable {
         self.staleWhileRevalidate = staleWhileRevalidate.nanoseconds
         self.staleIfError = staleIfError.nanoseconds
 
-        var gzipBody: ByteBuffer?
-        if compress && status == .ok
+        var gzipBody: ByteBuffer? = compress ? precompressed : nil
+        if gzipBody == nil && compress && status == .ok
             && !varyFields.contains("accept-encoding")
             && Compressibility.isCompressible(
                 contentType: headers.first(name: "content-type"), contentEncoding: headers.first(name: "content-encoding"),

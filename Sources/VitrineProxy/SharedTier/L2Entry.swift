@@ -18,6 +18,8 @@ struct L2Entry {
     var tags: [String]
     var headers: HTTPHeaders
     var body: ByteBuffer
+    /// The gzip copy, when the storing node made one: an L2 hit then costs no compression.
+    var gzipBody: ByteBuffer? = nil
 }
 
 /// The entry's bytes: a magic, a version, then fixed fields and length-prefixed strings. An entry
@@ -48,6 +50,8 @@ enum L2EntryCodec {
         }
         buffer.writeInteger(UInt32(entry.body.readableBytes))
         buffer.writeImmutableBuffer(entry.body)
+        buffer.writeInteger(UInt32(entry.gzipBody?.readableBytes ?? 0))
+        if let gzip = entry.gzipBody { buffer.writeImmutableBuffer(gzip) }
         return buffer
     }
 
@@ -67,13 +71,15 @@ enum L2EntryCodec {
             headers.add(name: name, value: value)
         }
         guard let length = buffer.readInteger(as: UInt32.self), let body = buffer.readSlice(length: Int(length)),
+            let gzipLength = buffer.readInteger(as: UInt32.self), let gzip = buffer.readSlice(length: Int(gzipLength)),
             buffer.readableBytes == 0
         else { return nil }
         return L2Entry(
             isVaryMarker: kind == 1, status: HTTPResponseStatus(statusCode: Int(status)), initialAge: Int(initialAge),
             storedAt: Int(storedAt), ttlMilliseconds: ttl, retentionMilliseconds: retention,
             staleWhileRevalidateMilliseconds: staleWhileRevalidate, staleIfErrorMilliseconds: staleIfError,
-            varyFields: varyFields, variantID: variantID, tags: tags, headers: headers, body: body)
+            varyFields: varyFields, variantID: variantID, tags: tags, headers: headers, body: body,
+            gzipBody: gzipLength == 0 ? nil : gzip)
     }
 
     private static func writeString(_ text: String, into buffer: inout ByteBuffer) {
@@ -111,7 +117,8 @@ extension L2Entry {
             ttlMilliseconds: plan.ttl.milliseconds, retentionMilliseconds: plan.retention.milliseconds,
             staleWhileRevalidateMilliseconds: response.staleWhileRevalidate / 1_000_000,
             staleIfErrorMilliseconds: response.staleIfError / 1_000_000, varyFields: response.varyFields,
-            variantID: response.variantID, tags: response.tags, headers: response.headers, body: response.body)
+            variantID: response.variantID, tags: response.tags, headers: response.headers, body: response.body,
+            gzipBody: response.gzip?.body)
     }
 
     /// What this node stores in its L1 for it, `now` wall seconds: the response (aged by the time
@@ -129,7 +136,7 @@ extension L2Entry {
                 status: status, headers: headers, body: body, initialAge: initialAge + Int(elapsed / 1000), tags: tags,
                 staleWhileRevalidate: .milliseconds(Int64(staleWhileRevalidateMilliseconds)),
                 staleIfError: .milliseconds(Int64(staleIfErrorMilliseconds)), varyFields: varyFields, variantID: variantID,
-                compress: compress)
+                compress: compress, precompressed: gzipBody)
         }
         return (response, .milliseconds(Int64(ttl)), .milliseconds(Int64(retention)))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import VitrineCore
 import VitrineRedis
 
@@ -20,6 +21,8 @@ final class RedisTier: SharedTier {
     /// The pub/sub channel purges are fanned out on.
     let channel: String
     private let logger: Logger
+    /// Script text → SHA1 from `SCRIPT LOAD`: scripts are sent once, then called by hash.
+    private let scriptHashes = Mutex<[String: String]>([:])
 
     init(client: RedisClient, nodeID: String, channel: String, logger: Logger) {
         self.client = client
@@ -79,10 +82,29 @@ final class RedisTier: SharedTier {
         return seq
         """
 
+    /// Runs a script by its hash (`EVALSHA`); loads it on first use, and after a Redis restart
+    /// (`NOSCRIPT`) falls back to `EVAL` once.
+    private func evaluate(_ script: String, _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        guard let hash = scriptHashes.withLock({ $0[script] }) else {
+            client.send(["SCRIPT", "LOAD", .string(script)], on: loop).whenSuccess { reply in
+                if let hash = reply.string { self.scriptHashes.withLock { $0[script] = hash } }
+            }
+            return client.send(["EVAL", .string(script)] + arguments, on: loop)
+        }
+        return client.send(["EVALSHA", .string(hash)] + arguments, on: loop).flatMapError { error in
+            guard case RedisError.server(let message) = error, message.hasPrefix("NOSCRIPT") else {
+                return loop.makeFailedFuture(error)
+            }
+            self.scriptHashes.withLock { _ = $0.removeValue(forKey: script) }
+            return self.evaluate(script, arguments, on: loop)
+        }
+    }
+
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
-        client.send(
+        evaluate(
+            Self.lookupScript,
             [
-                "EVAL", .string(Self.lookupScript), "4", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
+                "4", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
                 .string("vt:l:" + key.value), .string(nodeID), .string(String(lease?.milliseconds ?? 0)),
             ],
             on: loop
@@ -94,17 +116,17 @@ final class RedisTier: SharedTier {
     }
 
     func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
-        _ = client.send(["EVAL", .string(Self.releaseScript), "1", .string("vt:l:" + key.value), .string(nodeID)], on: loop)
+        _ = evaluate(Self.releaseScript, ["1", .string("vt:l:" + key.value), .string(nodeID)], on: loop)
     }
 
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
         let lifetime = min(ttl, Self.maxLifetime).milliseconds
         guard lifetime > 0 else { return }
         let meta = ([String(sequence)] + entry.tags + extraTags).joined(separator: "\n")
-        _ = client.send(
+        _ = evaluate(
+            Self.storeScript,
             [
-                "EVAL", .string(Self.storeScript), "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value),
-                .string("vt:l:" + key.value),
+                "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value), .string("vt:l:" + key.value),
                 .bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime)),
             ], on: loop)
     }
@@ -114,9 +136,9 @@ final class RedisTier: SharedTier {
         let tags = request.tags + implicitTags
         if !tags.isEmpty {
             futures.append(
-                client.send(
-                    ["EVAL", .string(Self.purgeScript), "1", "vt:seq", .string(String(Self.maxLifetime.components.seconds))]
-                        + tags.map { .string($0) }, on: loop))
+                evaluate(
+                    Self.purgeScript, ["1", "vt:seq", .string(String(Self.maxLifetime.components.seconds))] + tags.map { .string($0) },
+                    on: loop))
         }
         for key in keys where !request.soft {
             futures.append(client.send(["DEL", .string("vt:e:" + key.value), .string("vt:m:" + key.value)], on: loop))
