@@ -116,18 +116,14 @@ public final class DemoOriginAPI: Sendable {
             return error(400, "invalid_per_page", "per_page must be 1...100")
         }
         let (items, total) = catalog.listing(category: id, sort: sort, page: page, perPage: perPage)
-        var writer = JSONWriter(capacity: 40_000)
-        writer.beginObject()
-        writer.beginArray("items")
-        for item in items { writer.raw(Self.productJSON(item)) }
-        writer.endArray()
-        writer.field("page", page)
-        writer.field("per_page", perPage)
-        writer.field("total", total)
-        writer.field("sort", sort.rawValue)
-        writer.endObject()
+        let text = Self.pageJSON(items) { writer in
+            writer.field("page", page)
+            writer.field("per_page", perPage)
+            writer.field("total", total)
+            writer.field("sort", sort.rawValue)
+        }
         return json(
-            200, writer.text, cacheControl: "public, max-age=120",
+            200, text, cacheControl: "public, max-age=120",
             tags: ["category:\(id)", "listing:category:\(id)"] + items.map { "product:\($0.id)" })
     }
 
@@ -135,19 +131,27 @@ public final class DemoOriginAPI: Sendable {
         let text = query["q"] ?? ""
         guard let page = Int(query["page"] ?? "1"), page >= 1 else { return error(400, "invalid_page", "page must be 1 or more") }
         let (items, total) = catalog.search(text, page: page, perPage: Self.searchPerPage)
-        var writer = JSONWriter(capacity: 30_000)
-        writer.beginObject()
-        writer.beginArray("items")
-        for item in items { writer.raw(Self.productJSON(item)) }
-        writer.endArray()
-        writer.field("page", page)
-        writer.field("total", total)
-        writer.field("q", text)
-        writer.endObject()
-        return json(200, writer.text, cacheControl: "public, max-age=60", tags: ["search"] + items.map { "product:\($0.id)" })
+        let body = Self.pageJSON(items) { writer in
+            writer.field("page", page)
+            writer.field("total", total)
+            writer.field("q", text)
+        }
+        return json(200, body, cacheControl: "public, max-age=60", tags: ["search"] + items.map { "product:\($0.id)" })
     }
 
     // MARK: Encoding
+
+    /// `{"items": [...products], <fields>}`, as listings and search answer.
+    static func pageJSON(_ items: [DemoProduct], fields: (inout JSONWriter) -> Void) -> String {
+        var writer = JSONWriter(capacity: 1_600 * items.count + 128)
+        writer.beginObject()
+        writer.beginArray("items")
+        for item in items { writer.raw(productJSON(item)) }
+        writer.endArray()
+        fields(&writer)
+        writer.endObject()
+        return writer.text
+    }
 
     static func productJSON(_ product: DemoProduct) -> String {
         var writer = JSONWriter(capacity: 1600)
