@@ -47,11 +47,20 @@ public struct CollapsingTable<Waiter> {
         flights.removeValue(forKey: key) ?? []
     }
 
-    /// Remembers `key` as uncacheable until `until`.
-    public mutating func markPass(_ key: CacheKey, until: UInt64) {
+    /// Remembers `key` as uncacheable until `until`; forgets expired ones once there are many.
+    public mutating func markPass(_ key: CacheKey, until: UInt64, now: UInt64) {
         passUntil[key] = until
-        if passUntil.count > 10_000 { passUntil = passUntil.filter { $0.value > until / 2 } }
+        if passUntil.count >= nextPrune {
+            passUntil = passUntil.filter { $0.value > now }
+            nextPrune = max(10_000, passUntil.count * 2)
+        }
     }
+
+    /// Size at which expired pass marks are next swept (amortised).
+    private var nextPrune = 10_000
+
+    /// Keys currently remembered as pass (for tests and stats).
+    public var passCount: Int { passUntil.count }
 
     /// Removes a waiter that gave up; true when it was still waiting.
     public mutating func leave(_ key: CacheKey, where matches: (Waiter) -> Bool) -> Bool {

@@ -54,7 +54,7 @@ final class RequestCollapser: Sendable {
     /// is fetched without collapsing for `passDuration`.
     func finish(_ key: CacheKey, _ outcome: CollapseOutcome, pass: Bool = false, now: UInt64) {
         let waiters = table.withLock { table in
-            if pass { table.markPass(key, until: now &+ passDuration.nanoseconds) }
+            if pass { table.markPass(key, until: now &+ passDuration.nanoseconds, now: now) }
             return table.finish(key)
         }
         for waiter in waiters {
