@@ -86,6 +86,8 @@ let package = Package(
         ),
         .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
         .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
+        // The SQL in config/postgres/, against a real Postgres through psql.
+        .testTarget(name: "PostgresSchemaTests", swiftSettings: strict),
         .testTarget(
             name: "VitrineRedisTests",
             dependencies: [
