@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure cache logic: keys, the L1 store and its eviction policy, tags, HTTP cache policy.
@@ -46,11 +47,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The Postgres change feed: LISTEN for wake-ups, the outbox after a cursor for the truth.
+        .target(
+            name: "VitrineFeed",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // The data path and the admin API on SwiftNIO.
         .target(
             name: "VitrineProxy",
             dependencies: [
-                "VitrineCore", "VitrineConfig", "VitrineRedis",
+                "VitrineCore", "VitrineConfig", "VitrineRedis", "VitrineFeed",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -86,8 +97,8 @@ let package = Package(
         ),
         .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
         .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
-        // The SQL in config/postgres/, against a real Postgres through psql.
-        .testTarget(name: "PostgresSchemaTests", swiftSettings: strict),
+        // The SQL in config/postgres/ and the change feed, against a real Postgres.
+        .testTarget(name: "VitrineFeedTests", dependencies: ["VitrineFeed"], swiftSettings: strict),
         .testTarget(
             name: "VitrineRedisTests",
             dependencies: [

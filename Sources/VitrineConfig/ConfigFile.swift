@@ -213,14 +213,19 @@ struct ConfigFile: Decodable {
     struct Postgres: Decodable {
         var url: String
         var channel: String?
+        var cursorFile: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case url, channel }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case url, channel
+            case cursorFile = "cursor_file"
+        }
 
         init(from decoder: any Decoder) throws {
             try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             url = try container.decode(String.self, forKey: .url)
             channel = try container.decodeIfPresent(String.self, forKey: .channel)
+            cursorFile = try container.decodeIfPresent(String.self, forKey: .cursorFile)
         }
     }
 
@@ -316,6 +321,7 @@ struct ConfigFile: Decodable {
             }
             var settings = PostgresSettings(url: url)
             if let channel = postgres.channel { settings.channel = channel }
+            if let file = postgres.cursorFile { settings.cursorFile = file }
             configuration.postgres = settings
         }
         return configuration

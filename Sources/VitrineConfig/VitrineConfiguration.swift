@@ -202,6 +202,8 @@ public struct RedisSettings: Sendable, Equatable {
 public struct PostgresSettings: Sendable, Equatable {
     public var url: String
     public var channel = "vitrine_invalidations"
+    /// Where the feed's cursor is kept across restarts: put it somewhere that survives them.
+    public var cursorFile = "vitrine-feed.cursor"
     public init(url: String) { self.url = url }
 }
 

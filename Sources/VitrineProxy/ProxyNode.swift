@@ -7,6 +7,7 @@ import Synchronization
 import Foundation
 import VitrineConfig
 import VitrineCore
+import VitrineFeed
 import VitrineRedis
 
 /// One Vitrine node: the proxy listener, the admin listener and everything they share.
@@ -28,6 +29,8 @@ public final class ProxyNode: Service, Sendable {
     private let channels = Mutex<[any Channel]>([])
     private let redis: RedisClient?
     private let subscriber: RedisSubscriber?
+    private let feed: ChangeFeed?
+    private let feedTask = Mutex<Task<Void, Never>?>(nil)
     /// This node's identity in purge fan-out messages.
     public let nodeID = UUID().uuidString
 
@@ -86,6 +89,24 @@ public final class ProxyNode: Service, Sendable {
                 })
         }
         self.subscriber = subscriber
+        if let settings = configuration.postgres {
+            let url: PostgresURL
+            do { url = try PostgresURL(parsing: settings.url) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
+            let loop = group.next()
+            feed = ChangeFeed(
+                url: url, channel: settings.channel, cursorStore: FileCursorStore(path: settings.cursorFile), logger: logger,
+                apply: { tags in
+                    let (_, shared) = invalidator.purge(PurgeRequest(tags: tags), on: loop)
+                    try? await shared?.get()
+                },
+                purgeEverything: {
+                    store.removeAll()
+                    let (_, shared) = invalidator.purge(PurgeRequest(prefixes: ["/"]), on: loop)
+                    try? await shared?.get()
+                })
+        } else {
+            feed = nil
+        }
         self.context = ProxyContext(
             store: store,
             router: router,
@@ -97,7 +118,9 @@ public final class ProxyNode: Service, Sendable {
             configuration: configuration,
             logger: logger
         )
-        self.adminAPI = AdminAPI(token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics)
+        let feed = self.feed
+        self.adminAPI = AdminAPI(
+            token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics, feedStatus: { feed?.status })
     }
 
     /// Binds both listeners.
@@ -114,6 +137,9 @@ public final class ProxyNode: Service, Sendable {
         channels.withLock { $0 = [proxyChannel, adminChannel] }
         redis?.warmUp()
         subscriber?.start()
+        if let feed {
+            feedTask.withLock { $0 = Task { try? await feed.run() } }
+        }
         adminAPI.markReady(true)
         let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
         logger.info(
@@ -133,6 +159,10 @@ public final class ProxyNode: Service, Sendable {
         context.origins.shutdown()
         await subscriber?.shutdown()
         await redis?.shutdown()
+        feedTask.withLock { task in
+            task?.cancel()
+            task = nil
+        }
     }
 
     public func run() async throws {

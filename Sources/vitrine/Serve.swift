@@ -25,7 +25,6 @@ struct Serve: AsyncParsableCommand {
         let configuration: VitrineConfiguration
         do {
             configuration = try resolveConfiguration()
-            try refuseUnavailable(postgres: configuration.postgres?.url)
         } catch {
             throw failConfiguration(error)
         }

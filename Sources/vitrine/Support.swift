@@ -35,7 +35,9 @@ func makeEventLoopGroup(threads: Int) -> MultiThreadedEventLoopGroup {
 /// Features whose flags the contract names but that this build does not have yet.
 func refuseUnavailable(postgres: String?) throws {
     if postgres != nil {
-        throw ConfigError(key: "postgres.url", "the Postgres change feed is not in this build yet; run without --postgres")
+        throw ConfigError(
+            key: "postgres.url",
+            "the Postgres-backed demo catalog is not in this build yet; use `vitrine serve --postgres` for the change feed")
     }
 }
 

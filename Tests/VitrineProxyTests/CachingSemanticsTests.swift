@@ -49,7 +49,10 @@ struct CachingSemanticsTests {
             }
             #expect(echo.requests == 1)
             #expect(responses.allSatisfy { $0.status == 200 && $0.text.hasPrefix("GET /echo/hot") })
-            #expect(responses.filter { $0.header("Cache-Status")?.hasSuffix("detail=collapsed") == true }.count == 9)
+            // One fetched; the others waited for it (collapsed) or, arriving later, hit the cache.
+            #expect(responses.filter { $0.header("X-Cache") == "MISS" }.count == 1)
+            #expect(responses.filter { $0.header("X-Cache") == "HIT" }.count == 9)
+            #expect(responses.contains { $0.header("Cache-Status")?.hasSuffix("detail=collapsed") == true })
         }
     }
 
@@ -57,15 +60,14 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, echo, _ in
             let target = Self.target("/echo/personal", ["Cache-Control:no-store"], "&delay=200")
             _ = try await fixture.get(target)
-            let started = ContinuousClock.now
             let responses = try await withThrowingTaskGroup(of: WireResponse.self) { group in
                 for _ in 0..<6 { group.addTask { try await fixture.get(target) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(echo.requests == 7)
             #expect(responses.allSatisfy { $0.header("Cache-Status") == "vitrine; fwd=miss; detail=no-store" })
-            // In parallel, not one after the other (6 × 200 ms).
-            #expect(ContinuousClock.now - started < .milliseconds(1000))
+            // In parallel, not one after the other.
+            #expect(echo.maxConcurrent > 1)
         }
     }
 

@@ -15,6 +15,8 @@ final class EchoOrigin: Sendable {
     var port: Int { channel.localAddress!.port! }
     /// Requests answered so far.
     var requests: Int { counter.value.load(ordering: .relaxed) }
+    /// The most requests it was answering at the same time.
+    var maxConcurrent: Int { counter.maxInFlight.load(ordering: .relaxed) }
 
     private init(channel: any Channel, counter: Counter) {
         self.channel = channel
@@ -44,6 +46,8 @@ final class EchoOrigin: Sendable {
     final class Counter: Sendable {
         let value = Atomic<Int>(0)
         let failing = Atomic<Bool>(false)
+        let inFlight = Atomic<Int>(0)
+        let maxInFlight = Atomic<Int>(0)
     }
 
     final class Handler: ChannelInboundHandler {
@@ -66,6 +70,8 @@ final class EchoOrigin: Sendable {
             case .end:
                 guard let head else { return }
                 counter.value.add(1, ordering: .relaxed)
+                let now = counter.inFlight.add(1, ordering: .relaxed).newValue
+                counter.maxInFlight.max(now, ordering: .relaxed)
                 var text = "\(head.method.rawValue) \(head.uri)\n"
                 for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
                 text += body
@@ -84,7 +90,9 @@ final class EchoOrigin: Sendable {
                 }
                 headers.add(name: "Content-Length", value: String(text.utf8.count))
                 let responseHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+                let counter = self.counter
                 let answer = { [text] in
+                    counter.inFlight.subtract(1, ordering: .relaxed)
                     context.write(self.wrapOutboundOut(.head(responseHead)), promise: nil)
                     if !text.isEmpty { context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
                     context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)

@@ -66,7 +66,7 @@ struct RedisRecoveryTests {
         for _ in 0..<20 {
             await #expect(throws: RedisError.self) { try await client.send(["GET", "k"], on: loop) }
         }
-        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(ContinuousClock.now - started < .seconds(3), "a generous bound: each call fails at once")
 
         guard let second = try Self.startServer(port: port) else { return }
         #expect(try await Self.waitUntil { client.state == .up }, "the client reconnects by itself")

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import VitrineCore
+import VitrineFeed
 
 /// A request to the admin API, body already read.
 struct AdminRequest {
@@ -38,8 +39,14 @@ final class AdminAPI: Sendable {
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
     private let ready = Atomic<Bool>(false)
+    /// The change feed's status; nil (off) without Postgres.
+    private let feedStatus: @Sendable () -> ChangeFeed.Status?
 
-    init(token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics) {
+    init(
+        token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics,
+        feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil }
+    ) {
+        self.feedStatus = feedStatus
         self.token = Array(token.utf8)
         self.invalidator = invalidator
         self.store = store
@@ -75,7 +82,7 @@ final class AdminAPI: Sendable {
             // Redis down degrades service (L1 and the origin carry on): it does not make the node unready.
             return .json(
                 isReady ? .ok : .serviceUnavailable,
-                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"\(redisState)\",\"feed\":\"off\"}"
+                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"\(redisState)\",\"feed\":\"\(feedStatus()?.state ?? "off")\"}"
             )
         default:
             return .error(.notFound, "not_found", "no admin call \(request.method.rawValue) \(path)")
@@ -125,13 +132,20 @@ final class AdminAPI: Sendable {
                 "redis",
                 "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges))}"
             ),
-            ("feed", "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}"),
+            ("feed", feedJSON),
             ("listings", "{\"count\":0,\"warm\":true}"),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
     private var redisState: String { invalidator.tier?.state ?? "off" }
+
+    private var feedJSON: String {
+        guard let status = feedStatus() else { return "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}" }
+        return "{\"state\":\"\(status.state)\",\"cursor\":\(status.cursor),\"lag_ms\":\(status.lagMilliseconds),"
+            + "\"applied\":\(status.appliedRows),\"replayed\":\(status.replayedRows),\"reconnects\":\(status.reconnects),"
+            + "\"full_purges\":\(status.fullPurges)}"
+    }
 
     private func isAuthorized(_ headers: HTTPHeaders) -> Bool {
         guard let value = headers.first(name: "authorization"), value.hasPrefix("Bearer ") else { return false }

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import VitrineFeed
+
+/// The change feed against the real Postgres: commits reach it, it survives a killed backend and
+/// its own restart, and it purges everything when purges were pruned unread.
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct ChangeFeedTests {
+    /// Tags applied by a feed, in order, and how many full purges it asked for.
+    final class Applied: Sendable {
+        let tags = Mutex<[[String]]>([])
+        let fullPurges = Atomic<Int>(0)
+    }
+
+    static func makeFeed(_ url: String, cursorFile: String, applied: Applied) throws -> ChangeFeed {
+        var logger = Logger(label: "feed-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] == nil ? .critical : .debug
+        return ChangeFeed(
+            url: try PostgresURL(parsing: url), channel: "vitrine_invalidations", cursorStore: FileCursorStore(path: cursorFile),
+            logger: logger, heartbeatInterval: .milliseconds(200), heartbeatTimeout: .milliseconds(500), pollInterval: .milliseconds(200),
+            apply: { tags in applied.tags.withLock { $0.append(tags) } },
+            purgeEverything: { applied.fullPurges.add(1, ordering: .relaxed) })
+    }
+
+    static func eventually(_ condition: () throws -> Bool) async throws {
+        for _ in 0..<500 {
+            if try condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("condition not met in time")
+    }
+
+    static func cursorFile() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-feed-test-\(UUID().uuidString).cursor").path
+    }
+
+    @Test func committedChangesReachTheFeedAndRolledBackOnesDoNot() async throws {
+        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_basic") else { return }
+        let applied = Applied()
+        let feed = try Self.makeFeed(url, cursorFile: Self.cursorFile(), applied: applied)
+        let task = Task { try await feed.run() }
+        try await Self.eventually { feed.status.state == "connected" }
+        try ChangeFeedSQLTests.psql(url, "INSERT INTO categories VALUES (7, 'Tents'); INSERT INTO products VALUES (42, 'Tent', '', 100, 1, 7)")
+        try ChangeFeedSQLTests.psql(url, "BEGIN; UPDATE products SET stock = 0 WHERE id = 42; ROLLBACK;")
+        try ChangeFeedSQLTests.psql(url, "UPDATE products SET price_cents = 90 WHERE id = 42")
+        try await Self.eventually { applied.tags.withLock { $0.count } == 3 }
+        #expect(applied.tags.withLock { $0 }.last?.sorted() == ["listing:category:7", "product:42"])
+        // The rolled-back transaction took outbox id 3 from the sequence: the cursor is at 4.
+        #expect(feed.status.cursor == 4)
+        task.cancel()
+    }
+
+    @Test func aKilledBackendAndARestartLoseNothing() async throws {
+        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_recovery") else { return }
+        let cursorFile = Self.cursorFile()
+        let applied = Applied()
+        let feed = try Self.makeFeed(url, cursorFile: cursorFile, applied: applied)
+        let task = Task { try await feed.run() }
+        try await Self.eventually { feed.status.state == "connected" }
+
+        // Every connection of the feed killed, then changes committed while it reconnects.
+        try ChangeFeedSQLTests.psql(
+            url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'vitrine_feed_recovery' AND pid <> pg_backend_pid()")
+        for id in 1...5 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        try await Self.eventually { applied.tags.withLock { $0.count } == 5 }
+        #expect(feed.status.reconnects >= 1)
+
+        // The proxy stopped; changes committed; a new one resumes from the saved cursor.
+        task.cancel()
+        try await Task.sleep(for: .milliseconds(100))
+        for id in 6...8 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        let restarted = Applied()
+        let second = try Self.makeFeed(url, cursorFile: cursorFile, applied: restarted)
+        let secondTask = Task { try await second.run() }
+        try await Self.eventually { restarted.tags.withLock { $0.count } == 3 }
+        #expect(restarted.tags.withLock { $0 } == [["product:6"], ["product:7"], ["product:8"]])
+        #expect(second.status.replayedRows == 3)
+        secondTask.cancel()
+    }
+
+    @Test func aCursorOlderThanTheOutboxPurgesEverything() async throws {
+        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_gap") else { return }
+        let cursorFile = Self.cursorFile()
+        FileCursorStore(path: cursorFile).save(1)
+        for id in 1...4 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        // Rows 2 and 3 pruned before this node read them.
+        try ChangeFeedSQLTests.psql(url, "DELETE FROM vitrine_outbox WHERE id <= 3")
+        let applied = Applied()
+        let feed = try Self.makeFeed(url, cursorFile: cursorFile, applied: applied)
+        let task = Task { try await feed.run() }
+        try await Self.eventually { applied.fullPurges.load(ordering: .relaxed) == 1 }
+        #expect(feed.status.fullPurges == 1)
+        #expect(feed.status.cursor == 4)
+        task.cancel()
+    }
+
+    @Test func cursorDecisions() throws {
+        #expect(OutboxCursor(position: 10).resume(oldestRetained: 5, newest: 20) == .replay)
+        #expect(OutboxCursor(position: 10).resume(oldestRetained: 11, newest: 20) == .replay)
+        #expect(OutboxCursor(position: 10).resume(oldestRetained: 12, newest: 20) == .purgeEverything(newPosition: 20))
+        #expect(OutboxCursor(position: 10).resume(oldestRetained: nil, newest: 10) == .replay)
+        #expect(OutboxCursor(position: 10).resume(oldestRetained: nil, newest: 15) == .purgeEverything(newPosition: 15))
+        #expect(try PostgresURL(parsing: "postgres://app:s3cret@db:6543/shop").description == "postgres://app@db:6543/shop")
+        #expect(throws: FeedError.self) { try PostgresURL(parsing: "mysql://x") }
+    }
+}
