@@ -117,7 +117,11 @@ import Testing
         #expect(!files.isEmpty)
         for file in files {
             _ = try VitrineConfiguration.load(
-                path: directory.appendingPathComponent(file).path, environment: ["VITRINE_ADMIN_TOKEN": "example-token-0123456789"])
+                path: directory.appendingPathComponent(file).path,
+                environment: [
+                    "VITRINE_ADMIN_TOKEN": "example-token-0123456789", "VITRINE_REDIS_URL": "redis://127.0.0.1:6379/0",
+                    "VITRINE_POSTGRES_URL": "postgres://vitrine@127.0.0.1:5432/catalog",
+                ])
         }
     }
 }
