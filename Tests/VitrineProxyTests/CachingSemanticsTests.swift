@@ -95,6 +95,21 @@ struct CachingSemanticsTests {
         }
     }
 
+    /// The stale-set race (issue 5): a purge lands while the origin is still answering; what that
+    /// fetch brings back must not be served afterwards.
+    @Test func aPurgeDuringAFetchIsNotUndoneByIt() async throws {
+        try await Self.withEcho { fixture, echo, _ in
+            let target = Self.target("/echo/racy", ["Cache-Control:max-age=60", "Surrogate-Key:product:5"], "&delay=400")
+            async let slow = fixture.get(target)
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await fixture.admin("POST", "/purge", body: #"{"tags":["product:5"]}"#).status == 200)
+            #expect(try await slow.status == 200)
+            // Fetched before the purge: never served from the cache.
+            #expect(try await fixture.get(target).header("X-Cache") == "MISS")
+            #expect(echo.requests == 2)
+        }
+    }
+
     @Test func staleWhileRevalidateServesStaleAndRefreshesOnce() async throws {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/swr", ["Cache-Control:max-age=10, stale-while-revalidate=60", "ETag:\"v1\""])
