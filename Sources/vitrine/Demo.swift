@@ -58,12 +58,12 @@ struct Demo: AsyncParsableCommand {
 
             Try:
               curl -si \(proxy)/catalog/products/42 | grep -iE '^(x-cache|cache-status|age):'   # MISS, then HIT
-              curl -s -X POST -H 'Authorization: Bearer \(shownToken)' -d '{"tags":["product:42"]}' \(admin)/purge
+              curl -s -X POST -H "Authorization: Bearer \(shownToken)" -d '{"tags":["product:42"]}' \(admin)/purge
               curl -s -X PATCH -d '{"price_cents": 1999}' \(proxy)/catalog/products/42
               curl -s \(proxy)/catalog/products/42 | head -c 200; echo
               curl -s \(proxy)/catalog/categories/3/products?sort=price_asc | head -c 200; echo
               curl -s '\(proxy)/search/products?q=merino+jacket' | head -c 200; echo
-              curl -s -H 'Authorization: Bearer \(shownToken)' \(admin)/stats; echo
+              curl -s -H "Authorization: Bearer \(shownToken)" \(admin)/stats; echo
 
             Ctrl-C stops it.
             """
