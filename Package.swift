@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "VitrineProxyTests",
             dependencies: [
-                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore",
+                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -35,6 +35,12 @@ public final class ChangeFeed: Service, Sendable {
     private let heartbeatTimeout: Duration
     private let pollInterval: Duration
     private let state: Mutex<Status>
+    /// Whether a cursor was saved before (else this is the node's first start).
+    private var hasSavedCursor: Bool {
+        get { savedCursor.load(ordering: .relaxed) }
+        set { savedCursor.store(newValue, ordering: .relaxed) }
+    }
+    private let savedCursor = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - apply: purges the tags of one outbox row (L1, L2, fan-out).
@@ -54,15 +60,23 @@ public final class ChangeFeed: Service, Sendable {
         self.pollInterval = pollInterval
         self.apply = apply
         self.purgeEverything = purgeEverything
-        self.state = Mutex(Status(cursor: cursorStore.load() ?? 0))
+        self.state = Mutex(Status())
     }
 
     public var status: Status { state.withLock { $0 } }
 
     public func run() async throws {
         var failures = 0
+        // The saved cursor, once: a store that cannot answer now is retried with the connection.
+        var loaded = false
         while !Task.isCancelled {
             do {
+                if !loaded {
+                    let saved = try await cursorStore.load()
+                    state.withLock { $0.cursor = saved ?? 0 }
+                    hasSavedCursor = saved != nil
+                    loaded = true
+                }
                 try await runConnected()
             } catch is CancellationError {
                 return
@@ -160,10 +174,11 @@ public final class ChangeFeed: Service, Sendable {
         if let row = rows.first { (oldestOrZero, newest) = try row.decode((Int64, Int64).self) }
         let oldest: Int64? = oldestOrZero == 0 ? nil : oldestOrZero
         var cursor = OutboxCursor(position: status.cursor)
-        if cursor.position == 0 && cursorStore.load() == nil {
+        if !hasSavedCursor {
             // First start: what happened before this node existed is not its concern.
             cursor.advance(to: oldest == nil ? 0 : newest)
-            save(cursor.position)
+            await save(cursor.position)
+            hasSavedCursor = true
             return
         }
         if case .purgeEverything(let position) = cursor.resume(oldestRetained: oldest, newest: newest) {
@@ -173,7 +188,7 @@ public final class ChangeFeed: Service, Sendable {
             await purgeEverything()
             state.withLock { $0.fullPurges += 1 }
             cursor.advance(to: position)
-            save(cursor.position)
+            await save(cursor.position)
         }
         try await drain(reader, replay: true)
     }
@@ -197,7 +212,7 @@ public final class ChangeFeed: Service, Sendable {
                 last = id
                 lag = age
             }
-            save(last)
+            await save(last)
             state.withLock {
                 $0.lagMilliseconds = lag
                 $0.appliedRows += rows.count
@@ -207,9 +222,9 @@ public final class ChangeFeed: Service, Sendable {
         }
     }
 
-    private func save(_ position: Int64) {
+    private func save(_ position: Int64) async {
         state.withLock { $0.cursor = position }
-        cursorStore.save(position)
+        await cursorStore.save(position)
     }
 
     /// Runs `body`, throwing `heartbeatTimeout` if it has not finished after `timeout`. It does not

@@ -2,8 +2,9 @@ import Foundation
 
 /// Where the feed's cursor survives restarts.
 public protocol CursorStore: Sendable {
-    func load() -> Int64?
-    func save(_ position: Int64)
+    /// The saved position; nil when there is none (this node's first start).
+    func load() async throws -> Int64?
+    func save(_ position: Int64) async
 }
 
 /// The cursor in a small file, written atomically (write to a temporary file, then rename).
@@ -14,12 +15,12 @@ public struct FileCursorStore: CursorStore {
         self.path = path
     }
 
-    public func load() -> Int64? {
+    public func load() async throws -> Int64? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         return Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    public func save(_ position: Int64) {
+    public func save(_ position: Int64) async {
         let temporary = path + ".tmp"
         do {
             try String(position).write(toFile: temporary, atomically: false, encoding: .utf8)

@@ -93,8 +93,15 @@ public final class ProxyNode: Service, Sendable {
             let url: PostgresURL
             do { url = try PostgresURL(parsing: settings.url) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
             let loop = group.next()
+            // With Redis the cursor lives there (per node), else in `postgres.cursor_file`.
+            let cursorStore: any CursorStore =
+                redis.map {
+                    RedisCursorStore(
+                        client: $0, channel: settings.channel,
+                        node: "\(ProcessInfo.processInfo.hostName):\(configuration.listen.port)")
+                } ?? FileCursorStore(path: settings.cursorFile)
             feed = ChangeFeed(
-                url: url, channel: settings.channel, cursorStore: FileCursorStore(path: settings.cursorFile), logger: logger,
+                url: url, channel: settings.channel, cursorStore: cursorStore, logger: logger,
                 apply: { tags in
                     let (_, shared) = invalidator.purge(PurgeRequest(tags: tags), on: loop)
                     try? await shared?.get()

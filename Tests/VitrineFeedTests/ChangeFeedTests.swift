@@ -83,7 +83,7 @@ struct ChangeFeedTests {
     @Test func aCursorOlderThanTheOutboxPurgesEverything() async throws {
         guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_gap") else { return }
         let cursorFile = Self.cursorFile()
-        FileCursorStore(path: cursorFile).save(1)
+        await FileCursorStore(path: cursorFile).save(1)
         for id in 1...4 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
         // Rows 2 and 3 pruned before this node read them.
         try ChangeFeedSQLTests.psql(url, "DELETE FROM vitrine_outbox WHERE id <= 3")

@@ -85,9 +85,10 @@ struct CachingSemanticsTests {
 
     @Test func aWaiterThatWaitsTooLongFetchesAlone() async throws {
         try await Self.withEcho(configure: { $0.cache.collapseWait = .milliseconds(100) }) { fixture, echo, _ in
-            let slow = Self.target("/echo/slow", ["Cache-Control:max-age=60"], "&delay=600")
+            let slow = Self.target("/echo/slow", ["Cache-Control:max-age=60"], "&delay=1500")
             async let leader = fixture.get(slow)
-            try await Task.sleep(for: .milliseconds(50))
+            // The leader's fetch is at the origin: the next request waits 100 ms, then goes alone.
+            try await Self.eventually { echo.requests == 1 }
             let waiter = try await fixture.get(slow)
             #expect(waiter.status == 200)
             #expect(try await leader.status == 200)
@@ -101,7 +102,8 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, echo, _ in
             let target = Self.target("/echo/racy", ["Cache-Control:max-age=60", "Surrogate-Key:product:5"], "&delay=400")
             async let slow = fixture.get(target)
-            try await Task.sleep(for: .milliseconds(150))
+            // Purge once the origin has the request (so the fetch has begun), before it answers.
+            try await Self.eventually { echo.requests == 1 }
             #expect(try await fixture.admin("POST", "/purge", body: #"{"tags":["product:5"]}"#).status == 200)
             #expect(try await slow.status == 200)
             // Fetched before the purge: never served from the cache.

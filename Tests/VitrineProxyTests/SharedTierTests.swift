@@ -8,6 +8,7 @@ import VitrineCore
 import VitrineDemoOrigin
 @testable import VitrineProxy
 @testable import VitrineRedis
+import VitrineFeed
 
 /// Two proxy nodes sharing the real Redis that `make test` starts, in front of one demo origin.
 @Suite(.timeLimit(.minutes(1)))
@@ -148,6 +149,28 @@ struct SharedTierTests {
         #expect(try await tier.lookup(leased, lease: nil, on: loop).get()?.mayFetch == false)
         tier.releaseLease(leased, on: loop)
         try await waitUntil { try await tier.lookup(leased, lease: nil, on: loop).get()?.mayFetch == true }
+    }
+
+    @Test func theFeedCursorCanLiveInRedis() async throws {
+        guard let redis = try await Self.isolatedRedis() else { return }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let client = RedisClient(url: try RedisURL(parsing: redis.url), group: group)
+        client.warmUp()
+        try await Self.waitUntil { client.state == .up }
+        let store = RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-a:8080")
+        #expect(try await store.load() == nil, "nothing saved yet: a first start")
+        await store.save(42)
+        #expect(try await store.load() == 42)
+        #expect(try await RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-b:8080").load() == nil)
+        await client.shutdown()
+
+        // Redis unreachable: an error (the feed retries), never "no cursor" (which would skip history).
+        let port = try await ProxyEndToEndTests.closedPort()
+        let dead = RedisClient(url: RedisURL(host: "127.0.0.1", port: port), group: group)
+        await #expect(throws: (any Error).self) {
+            try await RedisCursorStore(client: dead, channel: "c", node: "n").load()
+        }
+        await dead.shutdown()
     }
 
     @Test func theInProcessTierKeepsTheSameContract() async throws {

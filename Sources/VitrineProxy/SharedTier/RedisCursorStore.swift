@@ -1,0 +1,24 @@
+import Foundation
+import VitrineFeed
+import VitrineRedis
+
+/// The change feed's cursor in Redis, per node (its host name and listen port), for nodes that
+/// keep nothing on disk between restarts.
+struct RedisCursorStore: CursorStore {
+    let client: RedisClient
+    let key: String
+
+    init(client: RedisClient, channel: String, node: String) {
+        self.client = client
+        self.key = "vt:feed:cursor:\(channel):\(node)"
+    }
+
+    func load() async throws -> Int64? {
+        // Redis unreachable is an error (the feed retries), not "no cursor" (which would skip history).
+        try await client.send(["GET", .string(key)]).string.flatMap { Int64($0) }
+    }
+
+    func save(_ position: Int64) async {
+        _ = try? await client.send(["SET", .string(key), .string(String(position))])
+    }
+}
