@@ -23,6 +23,16 @@ public enum CacheLookup<Value: Sendable>: Sendable {
     case miss
 }
 
+extension CacheLookup {
+    /// The entry found, fresh or stale.
+    public var hit: CacheHit<Value>? {
+        switch self {
+        case .fresh(let hit), .stale(let hit): return hit
+        case .miss: return nil
+        }
+    }
+}
+
 /// The outcome of a store.
 public enum StoreOutcome: Sendable, Equatable {
     case stored

@@ -33,10 +33,7 @@ extension ClientConnectionHandler {
         let primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
         var key = primary
         var found = proxy.store.lookup(primary)
-        if case .fresh(let marker) = found, marker.value.isVaryMarker {
-            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
-            found = proxy.store.lookup(key)
-        } else if case .stale(let marker) = found, marker.value.isVaryMarker {
+        if let marker = found.hit, marker.value.isVaryMarker {
             key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
             found = proxy.store.lookup(key)
         }
@@ -53,11 +50,7 @@ extension ClientConnectionHandler {
             return
         case .stale(let hit) where !wantsOrigin && hit.isWithinStaleWhileRevalidate:
             // stale-while-revalidate: answer now, refresh once in the background.
-            proxy.stats.increment(.stale)
-            proxy.metrics.stale.increment()
-            deliverStored(
-                hit.value, age: hit.age, cacheStatus: "vitrine; hit; ttl=\(hit.ttlSeconds); detail=stale-while-revalidate",
-                ttl: 0, xCache: .stale, for: head, keepAlive: keepAlive)
+            deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: keepAlive)
             if !keepAlive { closeAfterWrites() }
             refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit)
             return
@@ -68,11 +61,7 @@ extension ClientConnectionHandler {
             respond(.notCached, keepAlive: keepAlive)
             return
         }
-        var stale: CacheHit<CachedResponse>?
-        switch found {
-        case .fresh(let hit), .stale(let hit): stale = hit
-        case .miss: stale = nil
-        }
+        let stale = found.hit
         // A HEAD miss is forwarded as a HEAD: there is no body to store or to share.
         guard head.method == .GET else {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
@@ -147,8 +136,7 @@ extension ClientConnectionHandler {
                 }
                 if local.ttl > .zero {
                     proxy.stats.increment(.l2Hits)
-                    proxy.stats.increment(.hits)
-                    proxy.metrics.hits.increment()
+                    countHit()
                     let remaining = Int64(local.ttl.nanoseconds)
                     deliverStored(
                         local.response, age: local.response.initialAge,
@@ -164,10 +152,7 @@ extension ClientConnectionHandler {
                 // Another node holds the lease and is fetching: serve stale if allowed, else wait
                 // briefly for L2 to fill.
                 if let stale, stale.isWithinStaleWhileRevalidate || stale.isWithinStaleIfError {
-                    proxy.stats.increment(.stale)
-                    deliverStored(
-                        stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=stale-while-leased",
-                        ttl: 0, xCache: .stale, for: head, keepAlive: head.isKeepAlive)
+                    deliverStale(stale, detail: "stale-while-leased", for: head, keepAlive: head.isKeepAlive)
                     proxy.collapser.finish(key, .retry, now: proxy.store.now)
                     exchangeFinished(keepAlive: head.isKeepAlive)
                     flush()
@@ -218,8 +203,7 @@ extension ClientConnectionHandler {
                 response, age: response.initialAge,
                 cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=collapsed", ttl: 0,
                 xCache: .hit, for: waiting.head, keepAlive: keepAlive)
-            proxy.stats.increment(.hits)
-            proxy.metrics.hits.increment()
+            countHit()
             exchangeFinished(keepAlive: keepAlive)
         case .retry:
             lookup(waiting.head, route: waiting.route)
@@ -238,17 +222,26 @@ extension ClientConnectionHandler {
     /// A fresh hit: the stored head, three dynamic lines and the stored body, written as they are.
     private func deliverHit(_ hit: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
         deliverStored(hit.value, age: hit.age, cacheStatus: nil, ttl: hit.ttlSeconds, xCache: .hit, for: head, keepAlive: keepAlive)
-        proxy.stats.increment(.hits)
-        proxy.metrics.hits.increment()
+        countHit()
         if !keepAlive { closeAfterWrites() }
     }
 
     func deliverStaleIfError(_ stale: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
+        deliverStale(stale, detail: "stale-if-error", for: head, keepAlive: keepAlive)
+    }
+
+    /// Serves a stale entry (`X-Cache: STALE`), saying why in `Cache-Status`, and counts it.
+    private func deliverStale(_ stale: CacheHit<CachedResponse>, detail: String, for head: HTTPRequestHead, keepAlive: Bool) {
         proxy.stats.increment(.stale)
         proxy.metrics.stale.increment()
         deliverStored(
-            stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=stale-if-error", ttl: 0,
+            stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=\(detail)", ttl: 0,
             xCache: .stale, for: head, keepAlive: keepAlive)
+    }
+
+    private func countHit() {
+        proxy.stats.increment(.hits)
+        proxy.metrics.hits.increment()
     }
 
     /// deliver: writes a stored response as it is kept, with `Age`, `Cache-Status` and `X-Cache`.
