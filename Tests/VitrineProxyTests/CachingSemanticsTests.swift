@@ -144,6 +144,20 @@ struct CachingSemanticsTests {
         }
     }
 
+    /// A 304 names the entry's tags again: its cache groups as much as its surrogate keys.
+    @Test func aRevalidatedEntryKeepsItsCacheGroups() async throws {
+        try await Self.withEcho { fixture, _, clock in
+            let target = Self.target(
+                "/echo/grouped", ["Cache-Control:max-age=10", "ETag:\"v1\"", "Surrogate-Key:product:3", #"Cache-Groups:"shoes""#])
+            _ = try await fixture.get(target)
+            clock.advance(by: .seconds(11))
+            #expect(try await fixture.get(target).header("Cache-Status") == "vitrine; fwd=stale; fwd-status=304; stored")
+            #expect(try await fixture.get(target).header("X-Cache") == "HIT")
+            _ = try await fixture.admin("POST", "/purge", body: #"{"tags":["shoes"]}"#)
+            #expect(try await fixture.get(target).header("X-Cache") == "MISS")
+        }
+    }
+
     @Test func staleIfErrorStandsInForAFailingOrigin() async throws {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/fragile", ["Cache-Control:max-age=10, stale-if-error=300"])

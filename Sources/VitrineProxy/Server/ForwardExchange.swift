@@ -124,8 +124,8 @@ final class ForwardExchange: OriginResponseDelegate {
             stale = fetch.stale?.value
         }
         for (name, value) in request.headers {
-            if HopByHop.isHopByHop(name, connectionTokens: tokens) { continue }
             let lower = name.lowercased()
+            if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
             if lower == "x-forwarded-for" {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
@@ -184,22 +184,9 @@ final class ForwardExchange: OriginResponseDelegate {
             }
         }
 
-        let tokens = HopByHop.connectionTokens(head.headers)
-        var clientHeaders = HTTPHeaders()
-        var tagValues: [String] = []
-        for (name, value) in head.headers {
-            if HopByHop.isHopByHop(name, connectionTokens: tokens) { continue }
-            if ResponseCachePolicy.targetedFields.contains(name.lowercased()) { continue }
-            if SurrogateKeys.isTagHeader(name) {
-                tagValues.append(value)
-                continue
-            }
-            clientHeaders.add(name: name, value: value)
-        }
-        var tags = SurrogateKeys.parse(tagValues)
-        for group in CacheGroups.parse(head.headers[CacheGroups.membershipField]) where !tags.contains(group) {
-            tags.append(group)
-        }
+        let fields = OriginFields(head.headers)
+        let clientHeaders = fields.visible
+        let tags = fields.tags
         let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
 
         noBody = request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200
@@ -270,28 +257,18 @@ final class ForwardExchange: OriginResponseDelegate {
 
     /// RFC 9111 §4.3.4: the 304's fields replace the stored ones; the body is kept.
     private func revalidate(_ stale: CachedResponse, with head: HTTPResponseHead, timing: ResponseTiming) -> Handling {
-        let tokens = HopByHop.connectionTokens(head.headers)
+        let fields = OriginFields(head.headers)
         var merged = stale.headers
-        var tagValues: [String] = []
-        var targeted: [(name: String, value: String)] = []
         var replaced = Set<String>()
-        for (name, value) in head.headers {
+        for (name, value) in fields.visible {
             let lower = name.lowercased()
-            if HopByHop.isHopByHop(name, connectionTokens: tokens) || lower == "content-length" { continue }
-            if ResponseCachePolicy.targetedFields.contains(lower) {
-                targeted.append((name, value))
-                continue
-            }
-            if SurrogateKeys.isTagHeader(name) {
-                tagValues.append(value)
-                continue
-            }
+            if lower == "content-length" { continue }
             if replaced.insert(lower).inserted { merged.remove(name: name) }
             merged.add(name: name, value: value)
         }
         merged.remove(name: "age")
-        let tags = tagValues.isEmpty ? stale.tags : SurrogateKeys.parse(tagValues)
-        let decisionHeaders = merged.map { ($0.name, $0.value) } + targeted + [("Age", head.headers.first(name: "age") ?? "0")]
+        let tags = fields.tags.isEmpty ? stale.tags : fields.tags
+        let decisionHeaders = merged.map { ($0.name, $0.value) } + fields.targeted + [("Age", head.headers.first(name: "age") ?? "0")]
         let plan = route.policy.decide(status: Int(stale.status.code), headers: decisionHeaders, timing: timing).plan
             ?? StoragePlan(ttl: .zero)
         let refreshed = makeResponse(status: stale.status, headers: merged, body: stale.body, tags: tags, plan: plan)

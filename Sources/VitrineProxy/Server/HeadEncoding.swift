@@ -61,11 +61,10 @@ enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// The fields to drop from `headers`: the standard hop-by-hop ones and any that its
-    /// `Connection` field names.
-    static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
-        let lower = name.lowercased()
-        return names.contains(lower) || connectionTokens.contains(lower)
+    /// Whether a field (its name already lower-cased) is dropped: a standard hop-by-hop field, or
+    /// one the message's `Connection` field names.
+    static func isHopByHop(lowercased name: String, connectionTokens: [String]) -> Bool {
+        names.contains(name) || connectionTokens.contains(name)
     }
 
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {

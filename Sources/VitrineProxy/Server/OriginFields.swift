@@ -1,0 +1,31 @@
+import NIOHTTP1
+import VitrineCore
+
+/// An origin response's header fields, sorted: what a client may see, the tags the response
+/// names (surrogate keys and cache groups), and the cache-control fields targeted at this cache.
+/// Hop-by-hop fields are dropped.
+struct OriginFields {
+    var visible = HTTPHeaders()
+    var tags: [String] = []
+    var targeted: [(name: String, value: String)] = []
+
+    init(_ headers: HTTPHeaders) {
+        let tokens = HopByHop.connectionTokens(headers)
+        var tagValues: [String] = []
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
+            if ResponseCachePolicy.targetedFields.contains(lower) {
+                targeted.append((name, value))
+            } else if SurrogateKeys.headerNames.contains(lower) {
+                tagValues.append(value)
+            } else {
+                visible.add(name: name, value: value)
+            }
+        }
+        tags = SurrogateKeys.parse(tagValues)
+        for group in CacheGroups.parse(headers[CacheGroups.membershipField]) where !tags.contains(group) {
+            tags.append(group)
+        }
+    }
+}
