@@ -1,23 +1,14 @@
-/// The primary key of a cached response: the case-folded host and the request target.
+/// The key of a cached response: the request target as the route normalised it (see
+/// `CacheKeyNormalizer`), with the case-folded host in front where the route keys on it.
 ///
 /// GET and HEAD share a key (a HEAD is answered from a cached GET). The shard hash is
 /// computed once, when the key is made, so a lookup hashes the key's bytes only once more
 /// (for the shard's dictionary).
 public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
-    /// `host` + the request target, e.g. `shop.example/catalog/products/42`.
+    /// The normalised target, e.g. `/catalog/products/42` or `shop.example/catalog/products/42`.
     public let value: String
     /// FNV-1a of `value`: picks the shard.
     public let shardHash: UInt64
-
-    public init(host: String, target: Substring) {
-        var value = host.lowercased()
-        value += target
-        self.init(value)
-    }
-
-    public init(host: String, target: String) {
-        self.init(host: host, target: target[...])
-    }
 
     /// A key from its full text (as written by `value`).
     public init(_ value: String) {

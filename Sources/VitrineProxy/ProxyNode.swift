@@ -119,7 +119,6 @@ public final class ProxyNode: Service, Sendable {
             router: router,
             origins: OriginClient(group: group, router: router, configuration: configuration),
             invalidator: invalidator,
-            tier: tier,
             stats: stats,
             metrics: metrics,
             configuration: configuration,

@@ -31,11 +31,6 @@ public enum StorageDecision: Sendable, Equatable {
     /// Do not store it; `reason` is for logs and `Cache-Status`'s `detail`.
     case doNotStore(reason: String)
 
-    public var isStorable: Bool {
-        if case .store = self { return true }
-        return false
-    }
-
     public var plan: StoragePlan? {
         if case .store(let plan) = self { return plan }
         return nil

@@ -62,5 +62,4 @@ final class RequestCollapser: Sendable {
         }
     }
 
-    var inFlight: Int { table.withLock { $0.inFlight } }
 }

@@ -29,9 +29,6 @@ final class OriginPool {
         self.maxHeaderBytes = maxHeaderBytes
     }
 
-    var openConnections: Int { openCount }
-    var idleConnections: Int { idle.count }
-
     /// Hands a connection to `callback`: an idle one, a new one, or the next one released
     /// within the connect timeout.
     func acquire(_ callback: @escaping (Result<OriginConnection, OriginFailure>) -> Void) {

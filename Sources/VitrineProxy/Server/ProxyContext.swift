@@ -10,8 +10,6 @@ final class ProxyContext: Sendable {
     let origins: OriginClient
     let invalidator: Invalidator
     let collapser: RequestCollapser
-    /// The shared second tier, when configured.
-    let tier: (any SharedTier)?
     let stats: ProxyStats
     let metrics: ProxyMetrics
     let limits: LimitSettings
@@ -20,8 +18,7 @@ final class ProxyContext: Sendable {
     let logger: Logger
 
     init(
-        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, tier: (any SharedTier)? = nil,
-        stats: ProxyStats,
+        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
     ) {
         self.store = store
@@ -29,7 +26,6 @@ final class ProxyContext: Sendable {
         self.origins = origins
         self.invalidator = invalidator
         self.collapser = RequestCollapser(maxWait: configuration.cache.collapseWait)
-        self.tier = tier
         self.stats = stats
         self.metrics = metrics
         self.limits = configuration.limits
@@ -37,4 +33,7 @@ final class ProxyContext: Sendable {
         self.accessLog = configuration.server.accessLog
         self.logger = logger
     }
+
+    /// The shared second tier (the invalidator purges it too).
+    var tier: (any SharedTier)? { invalidator.tier }
 }
