@@ -82,11 +82,15 @@ public final class ChangeFeed: Service, Sendable {
                 return
             } catch {
                 if Task.isCancelled { return }
-                failures += 1
-                state.withLock {
-                    $0.state = "disconnected"
-                    $0.reconnects += 1
+                let wasConnected = state.withLock { state in
+                    defer {
+                        state.state = "disconnected"
+                        state.reconnects += 1
+                    }
+                    return state.state == "connected"
                 }
+                // Backoff grows with failures in a row, not with incidents over the node's life.
+                failures = wasConnected ? 1 : failures + 1
                 logger.warning("change feed disconnected; reconnecting", metadata: ["error": "\(error)", "postgres": "\(url)"])
             }
             try? await Task.sleep(for: .milliseconds(min(5_000, 100 << min(failures, 6))))
