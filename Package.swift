@@ -73,7 +73,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The embedded demo origin: generated catalog, search and writes.
+        // The embedded demo origin: generated catalog (in memory or in Postgres), search and writes.
         .target(
             name: "VitrineDemoOrigin",
             dependencies: [
@@ -82,23 +82,28 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            // Symbolic links to config/postgres/: the binary carries the SQL it installs.
+            resources: [.embedInCode("SQL/catalog-schema.sql"), .embedInCode("SQL/vitrine.sql"), .embedInCode("SQL/catalog-triggers.sql")],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vitrine",
             dependencies: [
-                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin",
+                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin", "VitrineFeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
+        // Test helpers shared by the test targets: psql, Postgres servers of a test's own.
+        .target(name: "VitrineTestSupport", path: "Tests/VitrineTestSupport", swiftSettings: strict),
         .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
         .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
         // The SQL in config/postgres/ and the change feed, against a real Postgres.
-        .testTarget(name: "VitrineFeedTests", dependencies: ["VitrineFeed"], swiftSettings: strict),
+        .testTarget(name: "VitrineFeedTests", dependencies: ["VitrineFeed", "VitrineTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "VitrineRedisTests",
             dependencies: [
@@ -112,12 +117,13 @@ let package = Package(
         .testTarget(
             name: "VitrineProxyTests",
             dependencies: [
-                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed",
+                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed", "VitrineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts throwaway Redis and Postgres servers on free loopback ports, or stops them.
-#   scripts/test-services.sh start DIR   # writes DIR/env with VITRINE_TEST_REDIS_URL, VITRINE_TEST_POSTGRES_URL
+#   scripts/test-services.sh start DIR             # writes DIR/env with VITRINE_TEST_REDIS_URL, VITRINE_TEST_POSTGRES_URL
 #   scripts/test-services.sh stop DIR
+# Tests that restart a server get one of their own:
+#   scripts/test-services.sh postgres DIR          # Postgres only; prints its URL
+#   scripts/test-services.sh postgres-restart DIR  # immediate stop, start on the same port
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?state directory}
@@ -20,7 +23,33 @@ as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+start_postgres() {
+  local port=$1 bin
+  bin=$(pg_bin)
+  mkdir -p "$dir/pg"
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$dir/pg"; fi
+  as_postgres "$bin/initdb" -D "$dir/pg/data" -U vitrine --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 \
+    || { cat "$dir/pg/initdb.log" >&2; exit 1; }
+  echo "$port" >"$dir/pg/port"
+  run_postgres
+}
+run_postgres() {
+  as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
+    -o "-p $(cat "$dir/pg/port") -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+    || { cat "$dir/pg/server.log" >&2; exit 1; }
+}
+
 case "$cmd" in
+postgres)
+  mkdir -p "$dir"
+  pg_port=$(free_port)
+  start_postgres "$pg_port"
+  echo "postgres://vitrine@127.0.0.1:$pg_port/postgres"
+  ;;
+postgres-restart)
+  as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null
+  run_postgres
+  ;;
 start)
   mkdir -p "$dir"
   redis_port=$(free_port)
@@ -30,14 +59,7 @@ start)
   redis-cli -p "$redis_port" ping >/dev/null || { echo "redis-server did not start" >&2; cat "$dir/redis.log" >&2; exit 1; }
 
   pg_port=$(free_port)
-  bin=$(pg_bin)
-  mkdir -p "$dir/pg"
-  [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir/pg"
-  as_postgres "$bin/initdb" -D "$dir/pg/data" -U vitrine --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 \
-    || { cat "$dir/pg/initdb.log" >&2; exit 1; }
-  as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
-    -o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
-    || { cat "$dir/pg/server.log" >&2; exit 1; }
+  start_postgres "$pg_port"
   cat >"$dir/env" <<ENV
 export VITRINE_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
 export VITRINE_TEST_POSTGRES_URL=postgres://vitrine@127.0.0.1:$pg_port/postgres

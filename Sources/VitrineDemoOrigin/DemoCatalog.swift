@@ -14,16 +14,39 @@ public struct DemoProduct: Sendable, Equatable {
     public let material: String
     /// Lower-cased name and description, for search.
     let searchText: String
+
+    public init(
+        id: Int, name: String, description: String, priceCents: Int, stock: Int, categoryID: Int, brand: String, rating: Double,
+        color: String, material: String
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.priceCents = priceCents
+        self.stock = stock
+        self.categoryID = categoryID
+        self.brand = brand
+        self.rating = rating
+        self.color = color
+        self.material = material
+        self.searchText = (name + " " + description).lowercased()
+    }
 }
 
 /// A category of the demo catalog.
 public struct DemoCategory: Sendable, Equatable {
     public let id: Int
     public let name: String
+
+    public init(id: Int, name: String) {
+        self.id = id
+        self.name = name
+    }
 }
 
-/// The demo origin's data: products generated from a fixed seed, changed by writes.
-public final class DemoCatalog: Sendable {
+/// The demo origin's data in memory: products generated from a fixed seed, changed by writes.
+/// Also the seed of the Postgres-backed catalog.
+public final class DemoCatalog: CatalogStore {
     public let categories: [DemoCategory]
     private let products: Mutex<[DemoProduct]>
     /// Product ids of each category, by category id.
@@ -66,8 +89,7 @@ public final class DemoCatalog: Sendable {
                 brand: brand,
                 rating: Double(20 + Int(random.next() % 31)) / 10,
                 color: color,
-                material: material,
-                searchText: (name + " " + description).lowercased()
+                material: material
             )
             generated.append(product)
             byCategory[category.id, default: []].append(id)
@@ -88,8 +110,14 @@ public final class DemoCatalog: Sendable {
 
     public func productCount(inCategory id: Int) -> Int { productsByCategory[id]?.count ?? 0 }
 
-    /// Changes a product's price and/or stock; nil for an unknown id.
-    public func update(_ id: Int, priceCents: Int?, stock: Int?) -> DemoProduct? {
+    /// Every product, by id.
+    public var allProducts: [DemoProduct] { products.withLock { $0 } }
+
+    public func categorySummaries() -> [CategorySummary] {
+        categories.map { CategorySummary(category: $0, productCount: productCount(inCategory: $0.id)) }
+    }
+
+    public func updateProduct(_ id: Int, priceCents: Int?, stock: Int?) -> DemoProduct? {
         products.withLock { products in
             guard products.indices.contains(id - 1) else { return nil }
             if let priceCents { products[id - 1].priceCents = priceCents }
@@ -98,14 +126,8 @@ public final class DemoCatalog: Sendable {
         }
     }
 
-    public enum Sort: String, Sendable, CaseIterable {
-        case priceAscending = "price_asc"
-        case priceDescending = "price_desc"
-        case name
-    }
-
-    /// One page of a category's products, and the category's total.
-    public func listing(category: Int, sort: Sort, page: Int, perPage: Int) -> (items: [DemoProduct], total: Int) {
+    public func listing(category: Int, sort: CatalogSort, page: Int, perPage: Int) -> CatalogPage? {
+        guard self.category(category) != nil else { return nil }
         let ids = productsByCategory[category] ?? []
         let items = products.withLock { products in ids.map { products[$0 - 1] } }
         let sorted: [DemoProduct]
@@ -114,16 +136,15 @@ public final class DemoCatalog: Sendable {
         case .priceDescending: sorted = items.sorted { ($0.priceCents, $1.id) > ($1.priceCents, $0.id) }
         case .name: sorted = items.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
         }
-        return (Array(sorted.dropFirst((page - 1) * perPage).prefix(perPage)), sorted.count)
+        return CatalogPage(items: Array(sorted.dropFirst((page - 1) * perPage).prefix(perPage)), total: sorted.count)
     }
 
-    /// Products whose name or description contains every word of `query`, by id.
-    public func search(_ query: String, page: Int, perPage: Int) -> (items: [DemoProduct], total: Int) {
-        let terms = query.lowercased().split(whereSeparator: { $0 == " " || $0 == "+" }).map(String.init)
+    public func search(_ query: String, page: Int, perPage: Int) -> CatalogPage {
+        let terms = SearchTerms.split(query)
         let matches = products.withLock { products in
             products.filter { product in terms.allSatisfy { product.searchText.contains($0) } }
         }
-        return (Array(matches.dropFirst((page - 1) * perPage).prefix(perPage)), matches.count)
+        return CatalogPage(items: Array(matches.dropFirst((page - 1) * perPage).prefix(perPage)), total: matches.count)
     }
 }
 

@@ -15,8 +15,14 @@ public final class DemoOrigin: Service, Sendable {
     private let logger: Logger
     private let channel = Mutex<(any Channel)?>(nil)
 
-    public init(host: String = "127.0.0.1", port: Int, productCount: Int = 10_000, group: any EventLoopGroup, logger: Logger) {
-        self.api = DemoOriginAPI(catalog: DemoCatalog(productCount: productCount))
+    /// An origin over the in-memory catalog of `productCount` generated products.
+    public convenience init(host: String = "127.0.0.1", port: Int, productCount: Int = 10_000, group: any EventLoopGroup, logger: Logger) {
+        self.init(host: host, port: port, catalog: DemoCatalog(productCount: productCount), group: group, logger: logger)
+    }
+
+    /// An origin over `catalog` (in memory, or Postgres tables).
+    public init(host: String = "127.0.0.1", port: Int, catalog: any CatalogStore, group: any EventLoopGroup, logger: Logger) {
+        self.api = DemoOriginAPI(catalog: catalog)
         self.host = host
         self.port = port
         self.group = group
@@ -40,7 +46,7 @@ public final class DemoOrigin: Service, Sendable {
             .bind(host: host, port: port)
             .get()
         channel.withLock { $0 = bound }
-        logger.info("demo origin listening", metadata: ["address": "\(bound.localAddress!)", "products": "\(api.catalog.productCount)"])
+        logger.info("demo origin listening", metadata: ["address": "\(bound.localAddress!)", "catalog": "\(type(of: api.catalog))"])
         return bound.localAddress!
     }
 
@@ -59,7 +65,9 @@ public final class DemoOrigin: Service, Sendable {
     }
 }
 
-/// Reads a request (body up to 1 MiB) and writes the API's answer.
+/// Reads a request (body up to 1 MiB) and writes the API's answer. The answer is computed in a
+/// task (the catalog may be in Postgres); NIO's pipelining handler holds the next request of the
+/// connection until this one's response has ended, so answers keep their order.
 final class DemoOriginHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -82,19 +90,27 @@ final class DemoOriginHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            let response = api.handle(
-                method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            var headers = HTTPHeaders(response.headers)
-            headers.add(name: "Content-Length", value: String(response.body.count))
-            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-            let responseHead = HTTPResponseHead(
-                version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-            if head.method != .HEAD && !response.body.isEmpty {
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+            let api = self.api
+            let (method, uri, headers, body) = (head.method.rawValue, head.uri, head.headers.map { ($0.name, $0.value) }, body)
+            let answer = context.eventLoop.makePromise(of: DemoResponse.self)
+            answer.completeWithTask { await api.handle(method: method, uri: uri, headers: headers, body: body) }
+            answer.futureResult.assumeIsolated().whenSuccess { response in
+                Self.write(response, for: head, context: context)
             }
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !head.isKeepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
         }
+    }
+
+    private static func write(_ response: DemoResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders(response.headers)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        let responseHead = HTTPResponseHead(
+            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+        if head.method != .HEAD && !response.body.isEmpty {
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if !head.isKeepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }

@@ -8,22 +8,31 @@ public struct DemoResponse: Sendable {
     public var body: [UInt8]
 }
 
-/// The demo origin's HTTP API (see CONTRACT.md, "Demo origin API"): pure request → response,
-/// so it is tested without sockets.
+/// The demo origin's HTTP API (see CONTRACT.md, "Demo origin API"): request → response over a
+/// `CatalogStore`, so it is tested without sockets. A store that fails (Postgres down) answers
+/// 503, never stored by a cache.
 public final class DemoOriginAPI: Sendable {
-    public let catalog: DemoCatalog
+    public let catalog: any CatalogStore
     private let requestCount = Atomic<Int>(0)
     public static let perPageDefault = 24
     public static let searchPerPage = 20
 
-    public init(catalog: DemoCatalog) {
+    public init(catalog: any CatalogStore) {
         self.catalog = catalog
     }
 
     /// Requests answered since start.
     public var requests: Int { requestCount.load(ordering: .relaxed) }
 
-    public func handle(method: String, uri: String, headers: [(String, String)], body: [UInt8]) -> DemoResponse {
+    public func handle(method: String, uri: String, headers: [(String, String)], body: [UInt8]) async -> DemoResponse {
+        do {
+            return try await route(method: method, uri: uri, headers: headers, body: body)
+        } catch {
+            return self.error(503, "catalog_unavailable", "the catalog store failed: \(error)")
+        }
+    }
+
+    private func route(method: String, uri: String, headers: [(String, String)], body: [UInt8]) async throws -> DemoResponse {
         let (path, query) = Self.split(uri)
         let segments = path.split(separator: "/").map(String.init)
         if segments == ["_origin", "stats"] {
@@ -33,15 +42,15 @@ public final class DemoOriginAPI: Sendable {
         let response: DemoResponse
         switch (method, segments.count) {
         case ("GET", 3) where segments[0] == "catalog" && segments[1] == "products":
-            response = product(segments[2])
+            response = try await product(segments[2])
         case ("PATCH", 3) where segments[0] == "catalog" && segments[1] == "products":
-            response = updateProduct(segments[2], body: body)
+            response = try await updateProduct(segments[2], body: body)
         case ("GET", 2) where segments == ["catalog", "categories"]:
-            response = categories()
+            response = try await categories()
         case ("GET", 4) where segments[0] == "catalog" && segments[1] == "categories" && segments[3] == "products":
-            response = listing(segments[2], query: query)
+            response = try await listing(segments[2], query: query)
         case ("GET", 2) where segments == ["search", "products"]:
-            response = search(query: query)
+            response = try await search(query: query)
         case (_, _) where ["POST", "PUT", "DELETE", "PATCH"].contains(method):
             response = error(405, "method_not_allowed", "\(method) is not supported here")
         default:
@@ -52,8 +61,8 @@ public final class DemoOriginAPI: Sendable {
 
     // MARK: Resources
 
-    private func product(_ idText: String) -> DemoResponse {
-        guard let id = Int(idText), let product = catalog.product(id) else {
+    private func product(_ idText: String) async throws -> DemoResponse {
+        guard let id = Int(idText), let product = try await catalog.product(id) else {
             return error(404, "not_found", "no product \(idText)")
         }
         return json(
@@ -61,10 +70,8 @@ public final class DemoOriginAPI: Sendable {
             tags: ["product:\(product.id)", "category:\(product.categoryID)"])
     }
 
-    private func updateProduct(_ idText: String, body: [UInt8]) -> DemoResponse {
-        guard let id = Int(idText), catalog.product(id) != nil else {
-            return error(404, "not_found", "no product \(idText)")
-        }
+    private func updateProduct(_ idText: String, body: [UInt8]) async throws -> DemoResponse {
+        guard let id = Int(idText) else { return error(404, "not_found", "no product \(idText)") }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
             return error(400, "invalid_json", "expected a JSON object with price_cents and/or stock")
         }
@@ -82,7 +89,7 @@ public final class DemoOriginAPI: Sendable {
         let price = update.price_cents
         let stock = update.stock
         guard price != nil || stock != nil else { return error(400, "empty_update", "give price_cents and/or stock") }
-        guard let updated = catalog.update(id, priceCents: price, stock: stock) else {
+        guard let updated = try await catalog.updateProduct(id, priceCents: price, stock: stock) else {
             return error(404, "not_found", "no product \(idText)")
         }
         return json(
@@ -90,32 +97,33 @@ public final class DemoOriginAPI: Sendable {
             tags: ["product:\(id)", "category:\(updated.categoryID)", "listing:category:\(updated.categoryID)"])
     }
 
-    private func categories() -> DemoResponse {
+    private func categories() async throws -> DemoResponse {
         var writer = JSONWriter()
         writer.beginArray()
-        for category in catalog.categories {
+        for summary in try await catalog.categorySummaries() {
             writer.beginObject()
-            writer.field("id", category.id)
-            writer.field("name", category.name)
-            writer.field("product_count", catalog.productCount(inCategory: category.id))
+            writer.field("id", summary.category.id)
+            writer.field("name", summary.category.name)
+            writer.field("product_count", summary.productCount)
             writer.endObject()
         }
         writer.endArray()
         return json(200, writer.text, cacheControl: "public, max-age=600", tags: ["categories"])
     }
 
-    private func listing(_ idText: String, query: [String: String]) -> DemoResponse {
-        guard let id = Int(idText), catalog.category(id) != nil else {
-            return error(404, "not_found", "no category \(idText)")
-        }
-        guard let sort = DemoCatalog.Sort(rawValue: query["sort"] ?? "price_asc") else {
+    private func listing(_ idText: String, query: [String: String]) async throws -> DemoResponse {
+        guard let id = Int(idText) else { return error(404, "not_found", "no category \(idText)") }
+        guard let sort = CatalogSort(rawValue: query["sort"] ?? "price_asc") else {
             return error(400, "invalid_sort", "sort must be price_asc, price_desc or name")
         }
         guard let page = Int(query["page"] ?? "1"), page >= 1 else { return error(400, "invalid_page", "page must be 1 or more") }
         guard let perPage = Int(query["per_page"] ?? "\(Self.perPageDefault)"), (1...100).contains(perPage) else {
             return error(400, "invalid_per_page", "per_page must be 1...100")
         }
-        let (items, total) = catalog.listing(category: id, sort: sort, page: page, perPage: perPage)
+        guard let result = try await catalog.listing(category: id, sort: sort, page: page, perPage: perPage) else {
+            return error(404, "not_found", "no category \(idText)")
+        }
+        let (items, total) = (result.items, result.total)
         let text = Self.pageJSON(items) { writer in
             writer.field("page", page)
             writer.field("per_page", perPage)
@@ -127,10 +135,11 @@ public final class DemoOriginAPI: Sendable {
             tags: ["category:\(id)", "listing:category:\(id)"] + items.map { "product:\($0.id)" })
     }
 
-    private func search(query: [String: String]) -> DemoResponse {
+    private func search(query: [String: String]) async throws -> DemoResponse {
         let text = query["q"] ?? ""
         guard let page = Int(query["page"] ?? "1"), page >= 1 else { return error(400, "invalid_page", "page must be 1 or more") }
-        let (items, total) = catalog.search(text, page: page, perPage: Self.searchPerPage)
+        let result = try await catalog.search(text, page: page, perPage: Self.searchPerPage)
+        let (items, total) = (result.items, result.total)
         let body = Self.pageJSON(items) { writer in
             writer.field("page", page)
             writer.field("total", total)
@@ -189,7 +198,12 @@ public final class DemoOriginAPI: Sendable {
     }
 
     private func error(_ status: Int, _ code: String, _ message: String) -> DemoResponse {
-        json(status, "{\"error\":\"\(code)\",\"message\":\"\(message)\"}", cacheControl: status == 404 ? "public, max-age=10" : "no-store", tags: [])
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("error", code)
+        writer.field("message", message)
+        writer.endObject()
+        return json(status, writer.text, cacheControl: status == 404 ? "public, max-age=10" : "no-store", tags: [])
     }
 
     private func conditional(_ response: DemoResponse, ifNoneMatch: String?) -> DemoResponse {

@@ -46,6 +46,11 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
     }
 
+    /// The same, for a `PostgresClient` (a pool).
+    public var clientConfiguration: PostgresClient.Configuration {
+        PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+    }
+
     public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
 }
 

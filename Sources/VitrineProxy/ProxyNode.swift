@@ -85,7 +85,7 @@ public final class ProxyNode: Service, Sendable {
                     // Purges published while the subscription was down were missed: nothing in L1
                     // can be trusted to be fresh any more.
                     logger.warning("purge fan-out was interrupted: dropping L1 (L2 still serves)")
-                    store.removeAll()
+                    store.purgeAll()
                 })
         }
         self.subscriber = subscriber
@@ -107,8 +107,7 @@ public final class ProxyNode: Service, Sendable {
                     try? await shared?.get()
                 },
                 purgeEverything: {
-                    store.removeAll()
-                    let (_, shared) = invalidator.purge(PurgeRequest(prefixes: ["/"]), on: loop)
+                    let (_, shared) = invalidator.purge(PurgeRequest(everything: true), on: loop)
                     try? await shared?.get()
                 })
         } else {

@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import VitrineConfig
+import VitrineDemoOrigin
+import VitrineFeed
 
 /// Options every command shares.
 struct LoggingOptions: ParsableArguments {
@@ -32,12 +34,47 @@ func makeEventLoopGroup(threads: Int) -> MultiThreadedEventLoopGroup {
     MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
 }
 
-/// Features whose flags the contract names but that this build does not have yet.
-func refuseUnavailable(postgres: String?) throws {
-    if postgres != nil {
-        throw ConfigError(
-            key: "postgres.url",
-            "the Postgres-backed demo catalog is not in this build yet; use `vitrine serve --postgres` for the change feed")
+/// The demo origin's catalog: in Postgres at `postgres` (with its pool's task, to cancel on
+/// shutdown), else generated in memory.
+func makeCatalog(postgres: String?, products: Int, logger: Logger) async throws -> (any CatalogStore, Task<Void, Never>?) {
+    guard let postgres else { return (DemoCatalog(productCount: products), nil) }
+    do { return try await openPostgresCatalog(url: postgres, products: products, logger: logger) } catch { throw failConfiguration(error) }
+}
+
+/// The demo catalog in Postgres at `url`: its pool running, tables, outbox and triggers
+/// installed, seeded with `products` generated products when empty. Throws a `ConfigError` naming
+/// `postgres.url` when the URL is wrong or the server cannot be reached in time.
+func openPostgresCatalog(url text: String, products: Int, logger: Logger) async throws -> (PostgresCatalog, Task<Void, Never>) {
+    let url: PostgresURL
+    do { url = try PostgresURL(parsing: text) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
+    let catalog = PostgresCatalog(configuration: url.clientConfiguration, logger: logger)
+    let pool = Task { await catalog.run() }
+    do {
+        let count = try await withDeadline(.seconds(20)) {
+            try await catalog.prepare(seed: { DemoCatalog(productCount: products) })
+        }
+        logger.info("demo catalog in Postgres", metadata: ["postgres": "\(url)", "products": "\(count)"])
+        return (catalog, pool)
+    } catch {
+        pool.cancel()
+        throw ConfigError(key: "postgres.url", "cannot prepare the demo catalog at \(url): \(String(reflecting: error))")
+    }
+}
+
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    var description: String { "no answer in time" }
+}
+
+/// `work`, or `DeadlineExceeded` after `limit` (the work is then cancelled).
+func withDeadline<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await work() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
     }
 }
 

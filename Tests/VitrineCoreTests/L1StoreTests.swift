@@ -157,6 +157,10 @@ struct Blob: CacheCosted, Sendable, Equatable {
         let second = store.fetchToken()
         store.purge(prefix: "/catalog/")
         #expect(store.store(Blob(name: "stale", size: 1), for: key, ttl: .seconds(60), token: second) == .purgedDuringFetch)
+        // Purge of everything mid-fetch.
+        let everything = store.fetchToken()
+        store.purgeAll()
+        #expect(store.store(Blob(name: "stale", size: 1), for: key, ttl: .seconds(60), token: everything) == .purgedDuringFetch)
         // Tag purge mid-fetch: stored, but never served.
         let third = store.fetchToken()
         store.purge(tag: "product:7")
@@ -190,7 +194,7 @@ struct Blob: CacheCosted, Sendable, Equatable {
         }
         #expect(store.byteCount <= store.byteBudget)
         #expect(store.entryCount >= 0)
-        store.removeAll()
+        store.purgeAll()
         #expect(store.entryCount == 0)
         #expect(store.byteCount == 0)
     }

@@ -1,51 +1,23 @@
 import Foundation
 import Testing
+import VitrineTestSupport
 
 /// The SQL an origin installs (`config/postgres/`), against the real Postgres that `make test`
 /// starts (`VITRINE_TEST_POSTGRES_URL`), through `psql`. In CI a missing server is a failure.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct ChangeFeedSQLTests {
-    static let sqlDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../config/postgres").standardized
-
     /// A fresh database with the schema and the SQL installed twice (it must be idempotent).
     static func freshDatabase(_ name: String) throws -> String? {
-        guard let server = ProcessInfo.processInfo.environment["VITRINE_TEST_POSTGRES_URL"] else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("VITRINE_TEST_POSTGRES_URL is not set: run the tests with `make test`")
-            }
-            return nil
-        }
-        _ = try psql(server, "DROP DATABASE IF EXISTS \(name)")
-        _ = try psql(server, "CREATE DATABASE \(name)")
-        let url = server.replacingOccurrences(of: "/postgres", with: "/\(name)")
+        guard let server = TestPostgres.server else { return nil }
+        let url = try TestPostgres.freshDatabase(name, on: server)
         for file in ["catalog-schema.sql", "vitrine.sql", "catalog-triggers.sql", "vitrine.sql", "catalog-triggers.sql"] {
-            _ = try psql(url, file: sqlDirectory.appendingPathComponent(file).path)
+            try TestPostgres.psql(url, file: TestPostgres.sqlFile(file))
         }
         return url
     }
 
-    /// Runs SQL through psql; returns its output (unaligned, tuples only).
     @discardableResult
-    static func psql(_ url: String, _ sql: String? = nil, file: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-At"] + (file.map { ["-f", $0] } ?? ["-c", sql!])
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        if process.terminationStatus != 0 { throw PSQLError(output: text) }
-        return text
-    }
-
-    struct PSQLError: Error, CustomStringConvertible {
-        let output: String
-        var description: String { "psql failed: \(output)" }
-    }
+    static func psql(_ url: String, _ sql: String) throws -> String { try TestPostgres.psql(url, sql) }
 
     static func outbox(_ url: String) throws -> [String] {
         try psql(url, "SELECT array_to_string(ARRAY(SELECT unnest(tags) ORDER BY 1), ' ') FROM vitrine_outbox ORDER BY id")

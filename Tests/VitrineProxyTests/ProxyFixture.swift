@@ -18,10 +18,12 @@ final class ProxyFixture: Sendable {
 
     /// - Parameters:
     ///   - originURL: an origin to use instead of starting the demo origin.
+    ///   - catalog: the demo origin's catalog (default: `products` generated, in memory).
     ///   - configure: changes to the demo configuration.
     static func start(
         originURL: String? = nil,
         products: Int = 300,
+        catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
         configure: (inout VitrineConfiguration) -> Void = { _ in }
     ) async throws -> ProxyFixture {
@@ -33,7 +35,8 @@ final class ProxyFixture: Sendable {
         if let originURL {
             url = OriginURL(parsing: originURL)!
         } else {
-            let demo = DemoOrigin(port: 0, productCount: products, group: group, logger: logger)
+            let demo = DemoOrigin(
+                port: 0, catalog: catalog ?? DemoCatalog(productCount: products), group: group, logger: logger)
             let address = try await demo.start()
             origin = demo
             url = OriginURL(parsing: "http://127.0.0.1:\(address.port!)")!
@@ -66,11 +69,12 @@ final class ProxyFixture: Sendable {
     /// Runs `body` with a fixture and stops it afterwards, even when the body throws.
     static func with<T: Sendable>(
         originURL: String? = nil,
+        catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
         configure: (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture) async throws -> T
     ) async throws -> T {
-        let fixture = try await start(originURL: originURL, clock: clock, configure: configure)
+        let fixture = try await start(originURL: originURL, catalog: catalog, clock: clock, configure: configure)
         do {
             let result = try await body(fixture)
             await fixture.stop()

@@ -1,4 +1,6 @@
--- The sample catalog schema the example triggers expect (and `vitrine demo --postgres` will create).
+-- The sample catalog schema the example triggers expect, and the one `vitrine demo --postgres`
+-- creates and seeds (its product pages read `products`; `prices` and `inventory` show how
+-- price lists and warehouses kept apart are wired to the same tags).
 CREATE TABLE IF NOT EXISTS categories (
     id   bigint PRIMARY KEY,
     name text   NOT NULL
@@ -10,8 +12,14 @@ CREATE TABLE IF NOT EXISTS products (
     description text   NOT NULL DEFAULT '',
     price_cents bigint NOT NULL,
     stock       int    NOT NULL DEFAULT 0,
-    category_id bigint NOT NULL REFERENCES categories (id)
+    category_id bigint NOT NULL REFERENCES categories (id),
+    brand       text   NOT NULL DEFAULT '',
+    rating      double precision NOT NULL DEFAULT 0,
+    color       text   NOT NULL DEFAULT '',
+    material    text   NOT NULL DEFAULT ''
 );
+
+CREATE INDEX IF NOT EXISTS products_category_id ON products (category_id);
 
 CREATE TABLE IF NOT EXISTS product_categories (
     product_id  bigint NOT NULL REFERENCES products (id) ON DELETE CASCADE,

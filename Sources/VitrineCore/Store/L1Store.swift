@@ -242,14 +242,11 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
         return shards.reduce(0) { total, box in total + box.state.withLock { $0.tagCounts[tag] ?? 0 } }
     }
 
-    /// Drops everything.
-    public func removeAll() {
-        _ = sequence.add(1, ordering: .acquiringAndReleasing)
-        for box in shards {
-            box.state.withLock { shard in
-                for slotIndex in Array(shard.index.values) { release(shard.remove(slotIndex)) }
-            }
-        }
+    /// Purges every entry (every key starts with the empty prefix). A hard purge also refuses the
+    /// stores of fetches already under way. Returns how many entries it matched.
+    @discardableResult
+    public func purgeAll(mode: PurgeMode = .hard) -> Int {
+        purge(prefix: "", mode: mode)
     }
 
     // MARK: Internals

@@ -94,10 +94,10 @@ final class AdminAPI: Sendable {
         do {
             request = try JSONDecoder().decode(PurgeRequest.self, from: Data(body.readableBytesView))
         } catch {
-            return .error(.badRequest, "invalid_json", "expected {\"tags\": [...], \"keys\": [...], \"prefixes\": [...], \"soft\": false}")
+            return .error(.badRequest, "invalid_json", "expected {\"tags\": [...], \"keys\": [...], \"prefixes\": [...], \"everything\": false, \"soft\": false}")
         }
         guard !request.isEmpty else {
-            return .error(.badRequest, "empty_purge", "name at least one tag, key or prefix")
+            return .error(.badRequest, "empty_purge", "name at least one tag, key or prefix, or everything")
         }
         let result = invalidator.purge(request, on: eventLoop).0
         return .json(

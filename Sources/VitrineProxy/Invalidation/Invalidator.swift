@@ -1,9 +1,9 @@
 import NIOCore
 import VitrineCore
 
-/// Where every purge goes: the admin API, writes passing through and (later) the Postgres change
-/// feed and the Redis fan-out all call `purge`. Today it purges this node's L1; the shared Redis
-/// tier and fan-out to other nodes plug in here.
+/// Where every purge goes: the admin API, writes passing through, the Postgres change feed and
+/// purges fanned out by other nodes. It purges this node's L1 at once, then the shared tier,
+/// which publishes the purge to every other node.
 final class Invalidator: Sendable {
     private let store: ResponseStore
     private let router: Router
@@ -27,7 +27,7 @@ final class Invalidator: Sendable {
         let result = purgeLocally(request)
         guard let tier, let loop else { return (result, nil) }
         let keys = request.keys.compactMap { primaryKey($0) }
-        let implicitTags = keys.map { sharedTierKeyTag($0) }
+        let implicitTags = keys.map { sharedTierKeyTag($0) } + (request.everything ? [sharedTierEverythingTag] : [])
         return (result, tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop))
     }
 
@@ -46,6 +46,7 @@ final class Invalidator: Sendable {
     private func purgeLocally(_ request: PurgeRequest) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
+        if request.everything { result.purged += store.purgeAll(mode: mode) }
         for tag in request.tags where !tag.isEmpty {
             result.purged += store.purge(tag: tag, mode: mode)
             result.tags += 1

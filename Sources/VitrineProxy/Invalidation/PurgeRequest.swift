@@ -9,15 +9,18 @@ public struct PurgeRequest: Sendable, Equatable, Decodable {
     public var prefixes: [String]
     /// Mark stale instead of removing.
     public var soft: Bool
+    /// Everything cached, on every node and in L2 (as when purges were lost).
+    public var everything: Bool
 
-    public init(tags: [String] = [], keys: [String] = [], prefixes: [String] = [], soft: Bool = false) {
+    public init(tags: [String] = [], keys: [String] = [], prefixes: [String] = [], soft: Bool = false, everything: Bool = false) {
         self.tags = tags
         self.keys = keys
         self.prefixes = prefixes
         self.soft = soft
+        self.everything = everything
     }
 
-    enum CodingKeys: String, CodingKey { case tags, keys, prefixes, soft }
+    enum CodingKeys: String, CodingKey { case tags, keys, prefixes, soft, everything }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -25,9 +28,10 @@ public struct PurgeRequest: Sendable, Equatable, Decodable {
         keys = try container.decodeIfPresent([String].self, forKey: .keys) ?? []
         prefixes = try container.decodeIfPresent([String].self, forKey: .prefixes) ?? []
         soft = try container.decodeIfPresent(Bool.self, forKey: .soft) ?? false
+        everything = try container.decodeIfPresent(Bool.self, forKey: .everything) ?? false
     }
 
-    public var isEmpty: Bool { tags.isEmpty && keys.isEmpty && prefixes.isEmpty }
+    public var isEmpty: Bool { tags.isEmpty && keys.isEmpty && prefixes.isEmpty && !everything }
 }
 
 /// What a purge matched.

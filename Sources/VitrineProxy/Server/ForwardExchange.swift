@@ -352,7 +352,7 @@ final class ForwardExchange: OriginResponseDelegate {
     private func storeShared(_ key: CacheKey, _ entry: L2Entry, fetch: MissFetch, plan: StoragePlan) {
         guard let tier = proxy.tier, let sequence = fetch.sharedSequence else { return }
         tier.store(
-            key, entry: entry, extraTags: [sharedTierKeyTag(fetch.key)], sequence: sequence, ttl: plan.ttl + plan.retention,
+            key, entry: entry, extraTags: [sharedTierKeyTag(fetch.key), sharedTierEverythingTag], sequence: sequence, ttl: plan.ttl + plan.retention,
             on: pool.eventLoop)
     }
 

@@ -174,6 +174,8 @@ struct FanoutMessage: Codable {
     var keys: [String]
     var prefixes: [String]
     var soft: Bool
+    /// Optional: messages of nodes that predate it decode as false.
+    var everything: Bool?
 
     init(node: String, request: PurgeRequest) {
         self.node = node
@@ -181,9 +183,12 @@ struct FanoutMessage: Codable {
         self.keys = request.keys
         self.prefixes = request.prefixes
         self.soft = request.soft
+        self.everything = request.everything ? true : nil
     }
 
-    var request: PurgeRequest { PurgeRequest(tags: tags, keys: keys, prefixes: prefixes, soft: soft) }
+    var request: PurgeRequest {
+        PurgeRequest(tags: tags, keys: keys, prefixes: prefixes, soft: soft, everything: everything ?? false)
+    }
 }
 
 extension PurgeRequest: Encodable {
@@ -193,5 +198,6 @@ extension PurgeRequest: Encodable {
         try container.encode(keys, forKey: .keys)
         try container.encode(prefixes, forKey: .prefixes)
         try container.encode(soft, forKey: .soft)
+        if everything { try container.encode(everything, forKey: .everything) }
     }
 }

@@ -32,3 +32,7 @@ protocol SharedTier: Sendable {
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
 /// that a key purge there is a tag purge: O(1) and race-free like any other.
 func sharedTierKeyTag(_ primary: CacheKey) -> String { "#k:" + primary.value }
+
+/// The tag every L2 entry carries: purging it purges everything, in constant time, with the
+/// same race-free sequence check as any tag.
+let sharedTierEverythingTag = "#all"

@@ -1,0 +1,1 @@
+../../../config/postgres/catalog-triggers.sql
