@@ -9,6 +9,8 @@ let package = Package(
     dependencies: [
         .package(name: "vitrine", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -30,6 +32,16 @@ let package = Package(
             path: "Benchmarks/RedisBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Commit-to-fresh latency through the change feed, against a running `vitrine demo --postgres`.
+        .executableTarget(
+            name: "commit-to-fresh",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/commit-to-fresh",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
 )

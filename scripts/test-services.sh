@@ -35,8 +35,10 @@ start_postgres() {
 }
 run_postgres() {
   as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
-    -o "-p $(cat "$dir/pg/port") -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
-    || { cat "$dir/pg/server.log" >&2; exit 1; }
+    -o "-p $(cat "$dir/pg/port") -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null 2>"$dir/pg/pg_ctl.log" \
+    || { cat "$dir/pg/pg_ctl.log" "$dir/pg/server.log" >&2; exit 1; }
+  # (No output of the server's may reach our stdout or stderr: whoever reads them to the end,
+  # a test for one, would wait for the server to exit.)
 }
 
 case "$cmd" in

@@ -30,6 +30,8 @@ public final class ProxyNode: Service, Sendable {
     private let redis: RedisClient?
     private let subscriber: RedisSubscriber?
     private let feed: ChangeFeed?
+    /// The change feed's state, when one is configured.
+    var feedStatus: ChangeFeed.Status? { feed?.status }
     private let feedTask = Mutex<Task<Void, Never>?>(nil)
     /// This node's identity in purge fan-out messages.
     public let nodeID = UUID().uuidString

@@ -189,6 +189,16 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
         }
     }
 
+    /// Whether `key`, a prefix of it or one of `tags` was purged (hard or soft) since `token`:
+    /// a response fetched with that token must then not be handed to requests that came after.
+    public func wasPurged(_ key: CacheKey, tags: [String], since token: FetchToken) -> Bool {
+        if recentPurges.withLock({ $0.purged(key, since: token) }) { return true }
+        return tags.contains { tag in
+            guard let marks = self.tags.marks(for: tag) else { return false }
+            return Swift.max(marks.hard, marks.soft) > token.sequence
+        }
+    }
+
     // MARK: Purge
 
     /// Purges one key. Returns how many entries it matched (0 or 1).

@@ -52,11 +52,18 @@ final class RequestCollapser: Sendable {
 
     /// Ends the fetch for `key`: every waiter gets `outcome` on its own loop. With `pass`, the key
     /// is fetched without collapsing for `passDuration`.
-    func finish(_ key: CacheKey, _ outcome: CollapseOutcome, pass: Bool = false, now: UInt64) {
+    ///
+    /// A stored response is handed over only if `stillCurrent` says no purge touched it since its
+    /// fetch began; else the waiters look up again. Asked once nobody can join any more: a waiter
+    /// that joined after a purge is then sure to be caught by the check, and one that joined
+    /// before it sent its request before the change and may have the response fetched for it.
+    func finish(_ key: CacheKey, _ outcome: CollapseOutcome, pass: Bool = false, now: UInt64, stillCurrent: () -> Bool = { true }) {
         let waiters = table.withLock { table in
             if pass { table.markPass(key, until: now &+ passDuration.nanoseconds, now: now) }
             return table.finish(key)
         }
+        guard !waiters.isEmpty else { return }
+        let outcome: CollapseOutcome = if case .stored = outcome, !stillCurrent() { .retry } else { outcome }
         for waiter in waiters {
             waiter.eventLoop.execute { waiter.deliver(outcome) }
         }

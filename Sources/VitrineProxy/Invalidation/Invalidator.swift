@@ -22,13 +22,19 @@ final class Invalidator: Sendable {
 
     /// Purges this node's L1 at once, then the shared tier and every other node (through the
     /// tier's fan-out); the future completes when the tier has it (at once without a tier).
+    ///
+    /// L1 is purged again once the tier has the purge: in between, a miss in L1 may have been
+    /// filled from the tier's old entry, and nothing else would ever remove it.
     @discardableResult
     func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
         let result = purgeLocally(request)
         guard let tier, let loop else { return (result, nil) }
         let keys = request.keys.compactMap { primaryKey($0) }
         let implicitTags = keys.map { sharedTierKeyTag($0) } + (request.everything ? [sharedTierEverythingTag] : [])
-        return (result, tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop))
+        let shared = tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop).always { _ in
+            self.purgeLocally(request, counted: false)
+        }
+        return (result, shared)
     }
 
     /// A purge another node published: this node's L1 only.
@@ -43,7 +49,7 @@ final class Invalidator: Sendable {
     }
 
     @discardableResult
-    private func purgeLocally(_ request: PurgeRequest) -> PurgeResult {
+    private func purgeLocally(_ request: PurgeRequest, counted: Bool = true) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
         if request.everything { result.purged += store.purgeAll(mode: mode) }
@@ -63,9 +69,11 @@ final class Invalidator: Sendable {
             result.purged += store.purge(prefix: prefix, mode: mode)
             result.prefixes += 1
         }
-        stats.increment(.purges)
-        stats.increment(.purgedEntries, by: result.purged)
-        metrics.purges.increment()
+        if counted {
+            stats.increment(.purges)
+            stats.increment(.purgedEntries, by: result.purged)
+            metrics.purges.increment()
+        }
         return result
     }
 

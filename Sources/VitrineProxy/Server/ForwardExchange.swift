@@ -304,10 +304,10 @@ final class ForwardExchange: OriginResponseDelegate {
         case .revalidated(let response, let plan):
             let stored = store(response, plan: plan)
             client.deliverStored(
-                response, age: response.initialAge, cacheStatus: "vitrine; fwd=stale; fwd-status=304\(stored ? "; stored" : "")",
+                response, age: response.initialAge, cacheStatus: "vitrine; fwd=stale; fwd-status=304\(stored != nil ? "; stored" : "")",
                 ttl: 0, xCache: .hit, for: request, keepAlive: keepAlive)
             client.flush()
-            releaseWaiters(stored ? .stored(response, remainingNanoseconds: Int64(plan.ttl.nanoseconds)) : .retry)
+            releaseWaiters(response, storedAs: stored, plan: plan)
         case .staleIfError(let stale):
             client.deliverStaleIfError(stale, for: request, keepAlive: keepAlive)
             client.flush()
@@ -317,8 +317,7 @@ final class ForwardExchange: OriginResponseDelegate {
             client.flush()
             if case .miss = mode, let body = storedBody {
                 let response = makeResponse(status: storedStatus, headers: storedHeaders, body: body, tags: storedTags, plan: storedPlan)
-                let stored = store(response, plan: storedPlan)
-                releaseWaiters(stored ? .stored(response, remainingNanoseconds: Int64(storedPlan.ttl.nanoseconds)) : .retry)
+                releaseWaiters(response, storedAs: store(response, plan: storedPlan), plan: storedPlan)
             } else {
                 releaseWaiters(.retry, pass: uncacheable)
             }
@@ -326,10 +325,16 @@ final class ForwardExchange: OriginResponseDelegate {
         finish(keepAlive: keepAlive && requestEnded)
     }
 
+    /// Where a response was stored, to tell whether a purge has touched it since.
+    private struct StoredAs {
+        let key: CacheKey
+        let tags: [String]
+    }
+
     /// Stores under the primary key, or, for a response that varies, under its secondary key with
-    /// a marker under the primary one.
-    private func store(_ response: CachedResponse, plan: StoragePlan) -> Bool {
-        guard case .miss(let fetch) = mode else { return false }
+    /// a marker under the primary one. Nil when not stored.
+    private func store(_ response: CachedResponse, plan: StoragePlan) -> StoredAs? {
+        guard case .miss(let fetch) = mode else { return nil }
         var key = fetch.key
         var tags = response.tags
         let wall = proxy.store.clock.wallSeconds()
@@ -341,10 +346,10 @@ final class ForwardExchange: OriginResponseDelegate {
             storeShared(fetch.key, L2Entry(marker, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         }
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
-        guard outcome == .stored else { return false }
+        guard outcome == .stored else { return nil }
         proxy.stats.increment(.stored)
         storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
-        return true
+        return StoredAs(key: key, tags: tags)
     }
 
     /// Writes to the shared tier in the background, never delaying the client. Only for fetches
@@ -422,13 +427,26 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     /// Tells requests collapsed into this fetch how it ended (once; only when leading).
-    private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false) {
+    private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false, stillCurrent: () -> Bool = { true }) {
         guard case .miss(let fetch) = mode, fetch.leader, !waitersReleased else { return }
         waitersReleased = true
         if case .stored = outcome {} else if fetch.sharedSequence != nil {
             proxy.tier?.releaseLease(fetch.collapseKey, on: pool.eventLoop)
         }
-        proxy.collapser.finish(fetch.collapseKey, outcome, pass: pass, now: proxy.store.now)
+        proxy.collapser.finish(fetch.collapseKey, outcome, pass: pass, now: proxy.store.now, stillCurrent: stillCurrent)
+    }
+
+    /// Hands a response this fetch stored to the requests collapsed into it, unless a purge has
+    /// touched it since the fetch began (they then look up again).
+    private func releaseWaiters(_ response: CachedResponse, storedAs stored: StoredAs?, plan: StoragePlan) {
+        guard let stored, case .miss(let fetch) = mode else {
+            releaseWaiters(.retry)
+            return
+        }
+        let store = proxy.store
+        releaseWaiters(.stored(response, remainingNanoseconds: Int64(plan.ttl.nanoseconds))) {
+            !store.wasPurged(stored.key, tags: stored.tags, since: fetch.token)
+        }
     }
 
     private var modeName: String {

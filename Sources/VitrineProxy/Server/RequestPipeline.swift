@@ -142,7 +142,10 @@ extension ClientConnectionHandler {
                         local.response, age: local.response.initialAge,
                         cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=l2", ttl: 0, xCache: .hit,
                         for: head, keepAlive: head.isKeepAlive)
-                    proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now)
+                    let store = proxy.store
+                    proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now) {
+                        !store.wasPurged(key, tags: tags, since: token)
+                    }
                     exchangeFinished(keepAlive: head.isKeepAlive)
                     flush()
                     return
