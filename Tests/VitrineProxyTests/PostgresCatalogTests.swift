@@ -69,9 +69,11 @@ struct PostgresCatalogTests {
             #expect(answer.status == 200)
             #expect(answer.body == expected.body)
             #expect(try TestPostgres.psql(url, "SELECT price_cents, stock FROM products WHERE id = 42") == "4242|0")
+            // Seeding recorded nothing; the write one row.
+            #expect(try TestPostgres.psql(url, "SELECT count(*) FROM vitrine_outbox") == "1")
             let category = try #require(try await catalog.product(42)).categoryID
             #expect(
-                try TestPostgres.psql(url, "SELECT array_to_string(tags, ' ') FROM vitrine_outbox ORDER BY id DESC LIMIT 1")
+                try TestPostgres.psql(url, "SELECT array_to_string(ARRAY(SELECT unnest(tags) ORDER BY 1), ' ') FROM vitrine_outbox ORDER BY id DESC LIMIT 1")
                     == "listing:category:\(category) product:42")
             let missing = await postgres.handle(method: "PATCH", uri: "/catalog/products/9999", headers: [], body: write)
             #expect(missing.status == 404)

@@ -153,7 +153,7 @@ for update in 1...options.updates {
     }
 }
 FileHandle.standardError.write(Data("\n".utf8))
-try await connection.close()
+try await (connection.close() as EventLoopFuture<Void>).get()
 
 let sorted = latencies.sorted()
 func ms(_ value: Double) -> String { String(format: "%.2f ms", value) }
