@@ -65,11 +65,17 @@ final class RESPDecoder {
 
     /// The next complete reply, or nil until more bytes arrive.
     func next() throws -> RESPValue? {
+        var arena = ByteBuffer()
+        return try next(arena: &arena)
+    }
+
+    /// The next complete reply, its bulk strings written to `arena` and returned as slices of it.
+    func next(arena: inout ByteBuffer) throws -> RESPValue? {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw RedisError.protocolError(errorText) }
         guard let reply else { return nil }
         defer { freeReplyObject(reply) }
-        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        return Self.convert(reply.assumingMemoryBound(to: redisReply.self), arena: &arena)
     }
 
     private var errorText: String {
@@ -78,13 +84,13 @@ final class RESPDecoder {
         }
     }
 
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>, arena: inout ByteBuffer) -> RESPValue {
         let value = reply.pointee
         switch value.type {
         case REDIS_REPLY_STRING:
-            var buffer = ByteBuffer()
-            buffer.writeBytes(UnsafeRawBufferPointer(start: value.str, count: Int(value.len)))
-            return .bulkString(buffer)
+            let start = arena.writerIndex
+            let length = arena.writeBytes(UnsafeRawBufferPointer(start: value.str, count: Int(value.len)))
+            return .bulkString(arena.getSlice(at: start, length: length)!)
         case REDIS_REPLY_STATUS:
             return .simpleString(text(value))
         case REDIS_REPLY_ERROR:
@@ -92,7 +98,10 @@ final class RESPDecoder {
         case REDIS_REPLY_INTEGER:
             return .integer(value.integer)
         case REDIS_REPLY_ARRAY:
-            return .array((0..<Int(value.elements)).map { convert(value.element[$0]!) })
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(Int(value.elements))
+            for index in 0..<Int(value.elements) { elements.append(convert(value.element[index]!, arena: &arena)) }
+            return .array(elements)
         default:
             return .null
         }

@@ -50,6 +50,20 @@ public struct RedisCommandQueue<Waiter> {
         return waiter
     }
 
+    /// Abandons every waiter still waiting that `expired` picks; returns them (to be failed).
+    public mutating func abandonAll(where expired: (Waiter) -> Bool) -> [Waiter] {
+        var abandoned: [Waiter] = []
+        for index in head..<waiters.count {
+            guard let waiter = waiters[index], expired(waiter) else { continue }
+            waiters[index] = nil
+            abandoned.append(waiter)
+        }
+        return abandoned
+    }
+
+    /// The waiters still waiting, oldest first.
+    public var waiting: [Waiter] { waiters[head...].compactMap { $0 } }
+
     /// The connection closed: every waiter still waiting, to be failed.
     public mutating func close() -> [Waiter] {
         isClosed = true

@@ -63,9 +63,14 @@ public final class RedisConnection: Sendable {
         let channel = self.channel
         let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
         let requests = zip(commands, promises).map { RedisRequest(arguments: $0, promise: $1, timeout: timeout) }
-        channel.eventLoop.execute {
+        if channel.eventLoop.inEventLoop {
             for request in requests { channel.write(request, promise: nil) }
             channel.flush()
+        } else {
+            channel.eventLoop.execute {
+                for request in requests { channel.write(request, promise: nil) }
+                channel.flush()
+            }
         }
         return promises.map(\.futureResult)
     }

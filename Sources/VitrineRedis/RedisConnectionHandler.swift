@@ -17,6 +17,9 @@ struct RedisRequest: Sendable {
 
 /// The last handler of a Redis channel: encodes commands (hiredis), parses replies (hiredis),
 /// and matches them in order (`RedisCommandQueue`). Many commands may be in flight.
+///
+/// Timeouts cost no timer per command: each command keeps its deadline, and one timer per
+/// connection, set for the earliest, fails the commands whose time is up.
 final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
@@ -24,26 +27,26 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private struct Pending {
         let promise: EventLoopPromise<RESPValue>
-        let timer: Scheduled<Void>?
+        /// Uptime nanoseconds; `.max` for none.
+        let deadline: UInt64
     }
 
     private let decoder = RESPDecoder()
     private var queue = RedisCommandQueue<Pending>()
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = UInt64.max
     /// Commands encoded since the last flush: written as one buffer (pipelines cost one write).
     private var output: ByteBuffer?
     private var outputPromise: EventLoopPromise<Void>?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        let ticket = queue.nextTicket
-        var timer: Scheduled<Void>?
+        var deadline = UInt64.max
         if request.timeoutNanoseconds > 0 {
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(request.timeoutNanoseconds)) { [self] in
-                queue.abandon(ticket)?.promise.fail(RedisError.timeout)
-            }
+            deadline = context.eventLoop.now.uptimeNanoseconds &+ UInt64(request.timeoutNanoseconds)
+            if deadline < timerDeadline { armTimer(at: deadline, context: context) }
         }
-        guard case .send = queue.enqueue(Pending(promise: request.promise, timer: timer)).0 else {
-            timer?.cancel()
+        guard case .send = queue.enqueue(Pending(promise: request.promise, deadline: deadline)).0 else {
             request.promise.fail(RedisError.connectionClosed)
             promise?.fail(RedisError.connectionClosed)
             return
@@ -52,6 +55,19 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         RESPEncoder.encode(request.arguments, into: &output!)
         if let promise {
             if let outputPromise { outputPromise.futureResult.cascade(to: promise) } else { outputPromise = promise }
+        }
+    }
+
+    private func armTimer(at deadline: UInt64, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: NIODeadline.uptimeNanoseconds(deadline)) { [self] in
+            timer = nil
+            timerDeadline = .max
+            let now = context.eventLoop.now.uptimeNanoseconds
+            // Abandoned commands keep their place: their replies, when they come, are dropped.
+            for pending in queue.abandonAll(where: { $0.deadline <= now }) { pending.promise.fail(RedisError.timeout) }
+            if let next = queue.waiting.lazy.map(\.deadline).min(), next != .max { armTimer(at: next, context: context) }
         }
     }
 
@@ -67,12 +83,15 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
-            try decoder.feed(unwrapInboundIn(data))
-            while let reply = try decoder.next() {
+            let input = unwrapInboundIn(data)
+            try decoder.feed(input)
+            // The bulk strings of this read share one buffer (slices of it): one allocation per
+            // read, not one per reply.
+            var arena = context.channel.allocator.buffer(capacity: input.readableBytes)
+            while let reply = try decoder.next(arena: &arena) {
                 let (pending, unexpected) = queue.receive()
                 if unexpected { throw RedisError.protocolError("a reply nobody asked for") }
                 guard let pending else { continue }
-                pending.timer?.cancel()
                 if case .error(let message) = reply {
                     pending.promise.fail(RedisError.server(message))
                 } else {
@@ -97,10 +116,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func failAll(_ error: any Error) {
-        for pending in queue.close() {
-            pending.timer?.cancel()
-            pending.promise.fail(error)
-        }
+        timer?.cancel()
+        timer = nil
+        timerDeadline = .max
+        for pending in queue.close() { pending.promise.fail(error) }
     }
 }
 

@@ -40,6 +40,26 @@ import Testing
         #expect(try next.futureResult.wait() == .bulkString(ByteBuffer(string: "b")))
     }
 
+    @Test func eachCommandTimesOutAtItsOwnDeadline() throws {
+        let channel = try makeChannel()
+        let loop = channel.embeddedEventLoop
+        let short = loop.makePromise(of: RESPValue.self)
+        let long = loop.makePromise(of: RESPValue.self)
+        let patient = loop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: long, timeout: .milliseconds(50)))
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: short, timeout: .milliseconds(10)))
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "c"], promise: patient, timeout: nil))
+        loop.advanceTime(by: .milliseconds(20))
+        #expect(throws: RedisError.timeout) { try short.futureResult.wait() }
+        loop.advanceTime(by: .milliseconds(20))
+        // Not yet: 40 ms of 50.
+        try channel.writeInbound(ByteBuffer(string: "$1\r\na\r\n"))
+        #expect(try long.futureResult.wait() == .bulkString(ByteBuffer(string: "a")))
+        loop.advanceTime(by: .seconds(10))
+        try channel.writeInbound(ByteBuffer(string: "$1\r\nb\r\n$1\r\nc\r\n"))
+        #expect(try patient.futureResult.wait() == .bulkString(ByteBuffer(string: "c")))
+    }
+
     @Test func closingFailsEverythingInFlight() throws {
         let channel = try makeChannel()
         let promise = channel.embeddedEventLoop.makePromise(of: RESPValue.self)
