@@ -18,11 +18,15 @@ public final class ChangeFeed: Service, Sendable {
         public var cursor: Int64 = 0
         /// Milliseconds between the last applied row's commit and its application.
         public var lagMilliseconds: Int64 = 0
+        /// Rows committed and not yet applied, as of the last batch read.
+        public var lagRows: Int64 = 0
         /// Rows applied on catching up after a (re)connect.
         public var replayedRows = 0
         public var reconnects = 0
         public var fullPurges = 0
         public var appliedRows = 0
+
+        public init() {}
     }
 
     private let url: PostgresURL
@@ -203,22 +207,29 @@ public final class ChangeFeed: Service, Sendable {
             let position = status.cursor
             let rows = try await reader.query(
                 """
-                SELECT id, tags, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint
+                SELECT id, tags, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint,
+                       (SELECT count(*) FROM vitrine_outbox WHERE id > \(position))
                 FROM vitrine_outbox WHERE id > \(position) ORDER BY id LIMIT 500
                 """, logger: logger
             ).collect()
-            guard !rows.isEmpty else { return }
+            guard !rows.isEmpty else {
+                state.withLock { $0.lagRows = 0 }
+                return
+            }
             var last = position
             var lag: Int64 = 0
+            var pending: Int64 = 0
             for row in rows {
-                let (id, tags, age) = try row.decode((Int64, [String], Int64).self)
+                let (id, tags, age, waiting) = try row.decode((Int64, [String], Int64, Int64).self)
                 await apply(tags)
                 last = id
                 lag = age
+                pending = waiting
             }
             await save(last)
             state.withLock {
                 $0.lagMilliseconds = lag
+                $0.lagRows = max(0, pending - Int64(rows.count))
                 $0.appliedRows += rows.count
                 if replay { $0.replayedRows += rows.count }
             }

@@ -30,6 +30,10 @@ struct ChangeFeedEndToEndTests {
             let feed = (try JSONSerialization.jsonObject(with: Data(stats.body)) as! [String: Any])["feed"] as! [String: Any]
             #expect(feed["applied"] as? Int == 1)
             #expect((feed["cursor"] as? Int ?? 0) >= 1)
+            #expect(feed["lag_rows"] as? Int == 0)
+            let metrics = try await fixture.admin("GET", "/metrics").text
+            #expect(metrics.contains("vitrine_feed_connected 1"))
+            #expect(metrics.contains("vitrine_feed_applied_rows_total 1"))
         }
     }
 }

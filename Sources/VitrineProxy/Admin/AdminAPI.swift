@@ -73,6 +73,7 @@ final class AdminAPI: Sendable {
         case (.GET, "/metrics"):
             metrics.entries.record(store.entryCount)
             metrics.bytes.record(store.byteCount)
+            if let feed = feedStatus() { metrics.record(feed) }
             return AdminResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())
         case (.GET, "/healthz"):
@@ -142,7 +143,7 @@ final class AdminAPI: Sendable {
 
     private var feedJSON: String {
         guard let status = feedStatus() else { return "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}" }
-        return "{\"state\":\"\(status.state)\",\"cursor\":\(status.cursor),\"lag_ms\":\(status.lagMilliseconds),"
+        return "{\"state\":\"\(status.state)\",\"cursor\":\(status.cursor),\"lag_ms\":\(status.lagMilliseconds),\"lag_rows\":\(status.lagRows),"
             + "\"applied\":\(status.appliedRows),\"replayed\":\(status.replayedRows),\"reconnects\":\(status.reconnects),"
             + "\"full_purges\":\(status.fullPurges)}"
     }

@@ -1,6 +1,8 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
+import VitrineFeed
 
 /// The proxy's Prometheus metrics, created through swift-metrics on a registry of its own (so
 /// that several proxies can live in one process, as they do in tests).
@@ -15,6 +17,7 @@ final class ProxyMetrics: Sendable {
     let originLatency: CoreMetrics.Timer
     let entries: CoreMetrics.Gauge
     let bytes: CoreMetrics.Gauge
+    private let feed: FeedMetrics
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -37,10 +40,56 @@ final class ProxyMetrics: Sendable {
         originLatency = CoreMetrics.Timer(label: "vitrine_origin_response_seconds", factory: factory)
         entries = CoreMetrics.Gauge(label: "vitrine_cache_entries", factory: factory)
         bytes = CoreMetrics.Gauge(label: "vitrine_cache_bytes", factory: factory)
+        feed = FeedMetrics(factory: factory)
+    }
+
+    /// The change feed's state, as of this scrape.
+    func record(_ status: ChangeFeed.Status) {
+        feed.record(status)
     }
 
     /// The Prometheus text exposition.
     func exposition() -> [UInt8] {
         registry.emitToBuffer()
+    }
+}
+
+/// The change feed in Prometheus: its state as gauges, its running totals as counters (advanced
+/// by what changed since the previous scrape).
+final class FeedMetrics: Sendable {
+    private let connected: CoreMetrics.Gauge
+    private let cursor: CoreMetrics.Gauge
+    private let lagRows: CoreMetrics.Gauge
+    private let lagSeconds: CoreMetrics.Gauge
+    private let applied: CoreMetrics.Counter
+    private let replayed: CoreMetrics.Counter
+    private let reconnects: CoreMetrics.Counter
+    private let fullPurges: CoreMetrics.Counter
+    private let reported = Mutex(ChangeFeed.Status())
+
+    init(factory: PrometheusMetricsFactory) {
+        connected = CoreMetrics.Gauge(label: "vitrine_feed_connected", factory: factory)
+        cursor = CoreMetrics.Gauge(label: "vitrine_feed_cursor", factory: factory)
+        lagRows = CoreMetrics.Gauge(label: "vitrine_feed_lag_rows", factory: factory)
+        lagSeconds = CoreMetrics.Gauge(label: "vitrine_feed_lag_seconds", factory: factory)
+        applied = CoreMetrics.Counter(label: "vitrine_feed_applied_rows_total", factory: factory)
+        replayed = CoreMetrics.Counter(label: "vitrine_feed_replayed_rows_total", factory: factory)
+        reconnects = CoreMetrics.Counter(label: "vitrine_feed_reconnects_total", factory: factory)
+        fullPurges = CoreMetrics.Counter(label: "vitrine_feed_full_purges_total", factory: factory)
+    }
+
+    func record(_ status: ChangeFeed.Status) {
+        connected.record(status.state == "connected" ? 1 : 0)
+        cursor.record(status.cursor)
+        lagRows.record(status.lagRows)
+        lagSeconds.record(Double(status.lagMilliseconds) / 1_000)
+        let previous = reported.withLock { reported in
+            defer { reported = status }
+            return reported
+        }
+        applied.increment(by: max(0, status.appliedRows - previous.appliedRows))
+        replayed.increment(by: max(0, status.replayedRows - previous.replayedRows))
+        reconnects.increment(by: max(0, status.reconnects - previous.reconnects))
+        fullPurges.increment(by: max(0, status.fullPurges - previous.fullPurges))
     }
 }
