@@ -12,9 +12,10 @@ struct ConfigFile: Decodable {
     var server: Server?
     var redis: Redis?
     var postgres: Postgres?
+    var listings: Listings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, admin, origins, routes, cache, limits, server, redis, postgres
+        case listen, admin, origins, routes, cache, limits, server, redis, postgres, listings
     }
 
     init(from decoder: any Decoder) throws {
@@ -29,6 +30,115 @@ struct ConfigFile: Decodable {
         server = try container.decodeIfPresent(Server.self, forKey: .server)
         redis = try container.decodeIfPresent(Redis.self, forKey: .redis)
         postgres = try container.decodeIfPresent(Postgres.self, forKey: .postgres)
+        listings = try container.decodeIfPresent(Listings.self, forKey: .listings)
+    }
+
+    struct Listings: Decodable {
+        var concurrency: Int?
+        var budget: ByteSize?
+        var requireWarm: Bool?
+        var debounce: ConfigDuration?
+        var pages: [Page]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case concurrency, budget, debounce, pages
+            case requireWarm = "require_warm"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            concurrency = try container.decodeIfPresent(Int.self, forKey: .concurrency)
+            budget = try container.decodeIfPresent(ByteSize.self, forKey: .budget)
+            requireWarm = try container.decodeIfPresent(Bool.self, forKey: .requireWarm)
+            debounce = try container.decodeIfPresent(ConfigDuration.self, forKey: .debounce)
+            pages = try container.decodeIfPresent([Page].self, forKey: .pages)
+        }
+
+        struct Page: Decodable {
+            var name: String?
+            var template: String
+            var params: [String: Param]?
+            var tags: [String]?
+            var refresh: ConfigDuration?
+            var maxStale: ConfigDuration?
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case name, template, params, tags, refresh
+                case maxStale = "max_stale"
+            }
+
+            init(from decoder: any Decoder) throws {
+                try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                name = try container.decodeIfPresent(String.self, forKey: .name)
+                template = try container.decode(String.self, forKey: .template)
+                params = try container.decodeIfPresent([String: Param].self, forKey: .params)
+                tags = try container.decodeIfPresent([String].self, forKey: .tags)
+                refresh = try container.decodeIfPresent(ConfigDuration.self, forKey: .refresh)
+                maxStale = try container.decodeIfPresent(ConfigDuration.self, forKey: .maxStale)
+            }
+        }
+
+        struct Param: Decodable {
+            var values: [String]?
+            var range: [Int]?
+            var index: String?
+            var field: String?
+            var refresh: ConfigDuration?
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case values, range, index, field, refresh
+            }
+
+            init(from decoder: any Decoder) throws {
+                try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                values = try container.decodeIfPresent([String].self, forKey: .values)
+                range = try container.decodeIfPresent([Int].self, forKey: .range)
+                index = try container.decodeIfPresent(String.self, forKey: .index)
+                field = try container.decodeIfPresent(String.self, forKey: .field)
+                refresh = try container.decodeIfPresent(ConfigDuration.self, forKey: .refresh)
+            }
+        }
+
+        func resolve() throws -> ListingsSettings {
+            var settings = ListingsSettings()
+            if let concurrency {
+                guard concurrency > 0 else { throw ConfigError(key: "listings.concurrency", "must be positive") }
+                settings.concurrency = concurrency
+            }
+            if let budget { settings.budget = budget }
+            if let requireWarm { settings.requireWarm = requireWarm }
+            if let debounce { settings.debounce = debounce.duration }
+            for (index, page) in (pages ?? []).enumerated() {
+                let key = "listings.pages[\(index)]"
+                guard let template = ListingTemplate(page.template), page.template.hasPrefix("/") else {
+                    throw ConfigError(key: "\(key).template", "'\(page.template)' is not a path template like /things/{id}?page={page}")
+                }
+                let params = page.params ?? [:]
+                var parameters: [ListingParameter] = []
+                for name in template.parameters {
+                    guard let param = params[name] else { throw ConfigError(key: "\(key).params.\(name)", "the template uses {\(name)}: say where its values come from") }
+                    parameters.append(ListingParameter(name: name, domain: try param.domain(key: "\(key).params.\(name)")))
+                }
+                if let unused = params.keys.sorted().first(where: { !template.parameters.contains($0) }) {
+                    throw ConfigError(key: "\(key).params.\(unused)", "not in the template")
+                }
+                var definition = ListingDefinition(name: page.name ?? page.template, template: template, parameters: parameters)
+                definition.tags = try (page.tags ?? []).map { text in
+                    guard let tag = ListingTemplate(text), tag.parameters.allSatisfy(template.parameters.contains) else {
+                        throw ConfigError(key: "\(key).tags", "'\(text)' names a parameter the template does not have")
+                    }
+                    return tag
+                }
+                if let refresh = page.refresh { definition.refresh = refresh.duration }
+                if let maxStale = page.maxStale { definition.maxStale = maxStale.duration }
+                guard definition.refresh > .zero else { throw ConfigError(key: "\(key).refresh", "must be positive") }
+                settings.pages.append(definition)
+            }
+            return settings
+        }
     }
 
     struct Admin: Decodable {
@@ -324,6 +434,7 @@ struct ConfigFile: Decodable {
             if let file = postgres.cursorFile { settings.cursorFile = file }
             configuration.postgres = settings
         }
+        if let listings { configuration.listings = try listings.resolve() }
         return configuration
     }
 
@@ -357,5 +468,23 @@ struct ConfigFile: Decodable {
         }
         result += rest
         return result
+    }
+}
+
+extension ConfigFile.Listings.Param {
+    func domain(key: String) throws -> ListingParameter.Domain {
+        switch (values, range, index) {
+        case (let values?, nil, nil):
+            guard !values.isEmpty else { throw ConfigError(key: "\(key).values", "must not be empty") }
+            return .values(values)
+        case (nil, let range?, nil):
+            guard range.count == 2, range[0] <= range[1] else { throw ConfigError(key: "\(key).range", "must be [first, last]") }
+            return .range(range[0], range[1])
+        case (nil, nil, let index?):
+            guard index.hasPrefix("/") else { throw ConfigError(key: "\(key).index", "must be a path on the origin") }
+            return .index(path: index, field: field, refresh: refresh?.duration ?? .seconds(300))
+        default:
+            throw ConfigError(key: key, "give exactly one of values, range or index")
+        }
     }
 }

@@ -13,6 +13,7 @@ extension VitrineConfiguration {
         configuration.listen = ListenAddress(host: "127.0.0.1", port: port)
         configuration.admin.listen = ListenAddress(host: "127.0.0.1", port: adminPort)
         configuration.admin.token = token
+        configuration.listings = .demo
         return configuration
     }
 }

@@ -13,6 +13,7 @@ public struct VitrineConfiguration: Sendable, Equatable {
     public var server: ServerSettings
     public var redis: RedisSettings?
     public var postgres: PostgresSettings?
+    public var listings = ListingsSettings()
 
     /// A configuration with one route sending everything to `origin` (as `varnishd -b` does).
     public static func singleOrigin(_ origin: OriginURL, defaultTTL: Duration? = nil) -> VitrineConfiguration {

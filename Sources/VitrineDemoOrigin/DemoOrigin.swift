@@ -14,6 +14,8 @@ public final class DemoOrigin: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let channel = Mutex<(any Channel)?>(nil)
+    /// Open client connections, closed by `stop()` (a stopped origin answers nothing more).
+    private let connections = OpenConnections()
 
     /// An origin over the in-memory catalog of `productCount` generated products.
     public convenience init(host: String = "127.0.0.1", port: Int, productCount: Int = 10_000, group: any EventLoopGroup, logger: Logger) {
@@ -33,12 +35,16 @@ public final class DemoOrigin: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let api = self.api
+        let connections = self.connections
         let bound = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                connections.channels.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in connections.channels.withLock { _ = $0.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(DemoOriginHandler(api: api))
                 }
@@ -56,6 +62,7 @@ public final class DemoOrigin: Service, Sendable {
             return channel
         }
         try? await open?.close()
+        for connection in connections.channels.withLock({ Array($0.values) }) { try? await connection.close() }
     }
 
     public func run() async throws {
@@ -113,4 +120,9 @@ final class DemoOriginHandler: ChannelInboundHandler {
         let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         if !head.isKeepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
+}
+
+/// The origin's open client connections.
+final class OpenConnections: Sendable {
+    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 }

@@ -102,10 +102,10 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     private func runConnected() async throws {
-        let listener = try await PostgresConnection.connect(configuration: url.configuration, id: 1, logger: logger)
+        let listener = try await connect(id: 1)
         let reader: PostgresConnection
         do {
-            reader = try await PostgresConnection.connect(configuration: url.configuration, id: 2, logger: logger)
+            reader = try await connect(id: 2)
         } catch {
             try? await listener.close()
             throw error
@@ -145,11 +145,8 @@ public final class ChangeFeed: Service, Sendable {
                 for try await _ in notifications { wake.yield() }
             }
         }
-        // Listening first, then catching up: nothing committed in between can be missed.
-        try await Task.sleep(for: .milliseconds(20))
-        try await resume(reader)
-        state.withLock { $0.state = "connected" }
-        logger.info("change feed connected", metadata: ["postgres": "\(url)", "cursor": "\(status.cursor)"])
+        // The heartbeat first: it also bounds the catch-up below, whose queries would otherwise
+        // wait forever on a connection killed under them.
         start("heartbeat") {
             while true {
                 try await Task.sleep(for: self.heartbeatInterval)
@@ -158,6 +155,14 @@ public final class ChangeFeed: Service, Sendable {
                 try await self.withTimeout(self.heartbeatTimeout) { _ = try await reader.query("SELECT 1", logger: self.logger).collect() }
             }
         }
+        start("drain") {
+            // Listening first, then catching up: nothing committed in between can be missed.
+            try await Task.sleep(for: .milliseconds(20))
+            try await self.resume(reader)
+            self.state.withLock { $0.state = "connected" }
+            self.logger.info("change feed connected", metadata: ["postgres": "\(self.url)", "cursor": "\(self.status.cursor)"])
+            for await _ in wakeups { try await self.drain(reader, replay: false) }
+        }
         start("poll") {
             // A notification wakes the reader at once; the poll is a safety net.
             while true {
@@ -165,11 +170,35 @@ public final class ChangeFeed: Service, Sendable {
                 wake.yield()
             }
         }
-        start("drain") {
-            for await _ in wakeups { try await self.drain(reader, replay: false) }
-        }
         for await failure in failures { throw failure }
         throw CancellationError()
+    }
+
+    /// A new connection, or an error when Postgres does not finish the start-up in time (a backend
+    /// killed during it can leave the attempt waiting forever).
+    private func connect(id: Int) async throws -> PostgresConnection {
+        let made = MadeConnection()
+        let configuration = url.configuration
+        let logger = logger
+        do {
+            try await withTimeout(max(heartbeatTimeout, .seconds(10))) {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                let late = made.connection.withLock { slot in
+                    if !slot.abandoned { slot.value = connection }
+                    return slot.abandoned
+                }
+                if late { try? await connection.close() }
+            }
+        } catch {
+            let orphan = made.connection.withLock { slot in
+                slot.abandoned = true
+                return slot.value
+            }
+            try? await orphan?.close()
+            throw error
+        }
+        guard let connection = made.connection.withLock({ $0.value }) else { throw FeedError.heartbeatTimeout }
+        return connection
     }
 
     /// On (re)connecting: purge everything if purges were pruned unread, then replay after the cursor.
@@ -269,4 +298,14 @@ public final class ChangeFeed: Service, Sendable {
         }
         throw CancellationError()
     }
+}
+
+/// A connection being made under a deadline: taken by the caller, or closed if it came too late.
+private final class MadeConnection: Sendable {
+    struct Slot {
+        var value: PostgresConnection?
+        var abandoned = false
+    }
+
+    let connection = Mutex(Slot())
 }

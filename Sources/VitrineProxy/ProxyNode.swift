@@ -72,7 +72,8 @@ public final class ProxyNode: Service, Sendable {
             tier = InProcessTier(budget: configuration.cache.memory.bytes / 4, clock: clock)
             redis = nil
         }
-        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier)
+        let listings = Listings(settings: configuration.listings, clock: clock, logger: logger)
+        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier, listings: listings)
         if let client = redis {
             let nodeID = self.nodeID
             subscriber = RedisSubscriber(
@@ -120,6 +121,7 @@ public final class ProxyNode: Service, Sendable {
             router: router,
             origins: OriginClient(group: group, router: router, configuration: configuration),
             invalidator: invalidator,
+            listings: listings,
             stats: stats,
             metrics: metrics,
             configuration: configuration,
@@ -127,7 +129,8 @@ public final class ProxyNode: Service, Sendable {
         )
         let feed = self.feed
         self.adminAPI = AdminAPI(
-            token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics, feedStatus: { feed?.status })
+            token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics, listings: listings,
+            feedStatus: { feed?.status })
     }
 
     /// Binds both listeners.
@@ -147,6 +150,7 @@ public final class ProxyNode: Service, Sendable {
         if let feed {
             feedTask.withLock { $0 = Task { try? await feed.run() } }
         }
+        context.listings.start(proxy: context, on: group.next())
         adminAPI.markReady(true)
         let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
         logger.info(
@@ -158,6 +162,7 @@ public final class ProxyNode: Service, Sendable {
     /// Closes the listeners and idle origin connections.
     public func stop() async {
         adminAPI.markReady(false)
+        context.listings.stop()
         let open = channels.withLock { channels in
             defer { channels.removeAll() }
             return channels

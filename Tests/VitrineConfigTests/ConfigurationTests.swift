@@ -124,4 +124,36 @@ import Testing
                 ])
         }
     }
+
+    @Test func demoFileDeclaresTheDemoListings() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/demo.yaml").path
+        let configuration = try VitrineConfiguration.load(path: path, environment: ["VITRINE_ADMIN_TOKEN": "example-token-0123456789"])
+        #expect(configuration.listings == ListingsSettings.demo)
+    }
+
+    @Test func listingErrorsNameTheKey() {
+        func parse(_ listings: String) throws {
+            _ = try VitrineConfiguration.parse(
+                yaml: """
+                    origins: {catalog: {url: "http://127.0.0.1:9000"}}
+                    routes: [{prefix: /, origin: catalog}]
+                    admin: {token: example-token-0123456789}
+                    listings:
+                    \(listings)
+                    """)
+        }
+        #expect(throws: ConfigError(key: "listings.pages[0].params.page", "the template uses {page}: say where its values come from")) {
+            try parse("  pages: [{template: \"/c/{id}?page={page}\", params: {id: {values: [1]}}}]")
+        }
+        #expect(throws: ConfigError(key: "listings.pages[0].params.sort", "not in the template")) {
+            try parse("  pages: [{template: \"/c/{id}\", params: {id: {values: [1]}, sort: {values: [a]}}}]")
+        }
+        #expect(throws: ConfigError(key: "listings.pages[0].params.id", "give exactly one of values, range or index")) {
+            try parse("  pages: [{template: \"/c/{id}\", params: {id: {values: [1], range: [1, 2]}}}]")
+        }
+        #expect(throws: ConfigError(key: "listings.pages[0].tags", "'x:{nope}' names a parameter the template does not have")) {
+            try parse("  pages: [{template: \"/c/{id}\", params: {id: {range: [1, 2]}}, tags: [\"x:{nope}\"]}]")
+        }
+        #expect(throws: ConfigError(key: "listings.concurrency", "must be positive")) { try parse("  concurrency: 0") }
+    }
 }

@@ -25,7 +25,8 @@ import VitrineCore
             context = ProxyContext(
                 store: store, router: router,
                 origins: OriginClient(group: channel.embeddedEventLoop, router: router, configuration: configuration),
-                invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics), stats: stats, metrics: metrics,
+                invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics),
+                listings: Listings(settings: ListingsSettings(), clock: ManualClock(), logger: Logger(label: "test")), stats: stats, metrics: metrics,
                 configuration: configuration, logger: Logger(label: "test"))
             self.store = store
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))

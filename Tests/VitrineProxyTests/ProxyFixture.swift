@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -29,7 +30,7 @@ final class ProxyFixture: Sendable {
     ) async throws -> ProxyFixture {
         let group = MultiThreadedEventLoopGroup.singleton
         var logger = Logger(label: "vitrine-test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["VITRINE_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var origin: DemoOrigin?
         let url: OriginURL
         if let originURL {
@@ -46,6 +47,8 @@ final class ProxyFixture: Sendable {
             configuration.origins[name]?.firstByteTimeout = .seconds(2)
             configuration.origins[name]?.connectTimeout = .seconds(1)
         }
+        // Listings warm hundreds of pages at start: only the tests about them ask for them.
+        configuration.listings = ListingsSettings()
         configure(&configuration)
         let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock)
         let listening = try await node.start()

@@ -39,14 +39,16 @@ final class AdminAPI: Sendable {
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
     private let ready = Atomic<Bool>(false)
+    private let listings: Listings?
     /// The change feed's status; nil (off) without Postgres.
     private let feedStatus: @Sendable () -> ChangeFeed.Status?
 
     init(
         token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics,
-        feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil }
+        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil }
     ) {
         self.feedStatus = feedStatus
+        self.listings = listings
         self.token = Array(token.utf8)
         self.invalidator = invalidator
         self.store = store
@@ -54,7 +56,7 @@ final class AdminAPI: Sendable {
         self.metrics = metrics
     }
 
-    /// Listeners are up (and, later, listings warm).
+    /// Listeners are up (listings are asked separately).
     func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
 
     func handle(_ request: AdminRequest) -> AdminResponse {
@@ -74,16 +76,19 @@ final class AdminAPI: Sendable {
             metrics.entries.record(store.entryCount)
             metrics.bytes.record(store.byteCount)
             if let feed = feedStatus() { metrics.record(feed) }
+            if let listings { metrics.record(listings.status) }
             return AdminResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())
         case (.GET, "/healthz"):
             return .json(.ok, "{\"status\":\"ok\"}")
         case (.GET, "/readyz"):
-            let isReady = ready.load(ordering: .acquiring)
+            let listening = ready.load(ordering: .acquiring)
+            let listingsReady = listings?.isReady ?? true
+            let isReady = listening && listingsReady
             // Redis down degrades service (L1 and the origin carry on): it does not make the node unready.
             return .json(
                 isReady ? .ok : .serviceUnavailable,
-                "{\"ready\":\(isReady),\"listeners\":\(isReady),\"config\":true,\"listings_warm\":true,\"redis\":\"\(redisState)\",\"feed\":\"\(feedStatus()?.state ?? "off")\"}"
+                "{\"ready\":\(isReady),\"listeners\":\(listening),\"config\":true,\"listings_warm\":\(listings?.status.warm ?? true),\"redis\":\"\(redisState)\",\"feed\":\"\(feedStatus()?.state ?? "off")\"}"
             )
         default:
             return .error(.notFound, "not_found", "no admin call \(request.method.rawValue) \(path)")
@@ -134,12 +139,30 @@ final class AdminAPI: Sendable {
                 "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges))}"
             ),
             ("feed", feedJSON),
-            ("listings", "{\"count\":0,\"warm\":true}"),
+            ("listings", listingsJSON),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
     private var redisState: String { invalidator.tier?.state ?? "off" }
+
+    private var listingsJSON: String {
+        guard let status = listings?.status else { return "{\"count\":0,\"warm\":true}" }
+        var fields = [
+            "\"count\":\(status.count)", "\"warm\":\(status.warm)", "\"warmed\":\(status.warmed)", "\"bytes\":\(status.bytes)",
+            "\"hits\":\(status.hits)", "\"refreshes\":\(status.refreshes)", "\"failures\":\(status.failures)",
+            "\"in_flight\":\(status.inFlight)",
+            "\"last_refresh_latency_ms\":\(String(format: "%.2f", status.lastRefreshLatencyMilliseconds))",
+            "\"mean_refresh_latency_ms\":\(String(format: "%.2f", status.meanRefreshLatencyMilliseconds))",
+        ]
+        if let warmUp = status.warmUpMilliseconds { fields.append("\"warm_up_ms\":\(warmUp)") }
+        if let ago = status.lastRefreshMillisecondsAgo { fields.append("\"last_refresh_ms_ago\":\(ago)") }
+        if let error = status.lastError {
+            let escaped = error.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            fields.append("\"last_error\":\"\(escaped)\"")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
 
     private var feedJSON: String {
         guard let status = feedStatus() else { return "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}" }

@@ -11,9 +11,15 @@ final class Invalidator: Sendable {
     private let metrics: ProxyMetrics
     /// The shared tier, which also fans purges out to the other nodes.
     let tier: (any SharedTier)?
+    /// Precomputed listings: a purge marks the ones it touches for recompute.
+    private let listings: Listings?
 
-    init(store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil) {
+    init(
+        store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
+        listings: Listings? = nil
+    ) {
         self.store = store
+        self.listings = listings
         self.router = router
         self.tier = tier
         self.stats = stats
@@ -52,6 +58,7 @@ final class Invalidator: Sendable {
     private func purgeLocally(_ request: PurgeRequest, counted: Bool = true) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
+        listings?.invalidate(request, keys: request.keys.compactMap { primaryKey($0) })
         if request.everything { result.purged += store.purgeAll(mode: mode) }
         for tag in request.tags where !tag.isEmpty {
             result.purged += store.purge(tag: tag, mode: mode)

@@ -18,6 +18,7 @@ final class ProxyMetrics: Sendable {
     let entries: CoreMetrics.Gauge
     let bytes: CoreMetrics.Gauge
     private let feed: FeedMetrics
+    private let listings: ListingMetrics
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -41,6 +42,12 @@ final class ProxyMetrics: Sendable {
         entries = CoreMetrics.Gauge(label: "vitrine_cache_entries", factory: factory)
         bytes = CoreMetrics.Gauge(label: "vitrine_cache_bytes", factory: factory)
         feed = FeedMetrics(factory: factory)
+        listings = ListingMetrics(factory: factory)
+    }
+
+    /// The listings' state, as of this scrape.
+    func record(_ status: Listings.Status) {
+        listings.record(status)
     }
 
     /// The change feed's state, as of this scrape.
@@ -91,5 +98,41 @@ final class FeedMetrics: Sendable {
         replayed.increment(by: max(0, status.replayedRows - previous.replayedRows))
         reconnects.increment(by: max(0, status.reconnects - previous.reconnects))
         fullPurges.increment(by: max(0, status.fullPurges - previous.fullPurges))
+    }
+}
+
+/// Precomputed listings in Prometheus.
+final class ListingMetrics: Sendable {
+    private let count: CoreMetrics.Gauge
+    private let warm: CoreMetrics.Gauge
+    private let bytes: CoreMetrics.Gauge
+    private let latency: CoreMetrics.Gauge
+    private let hits: CoreMetrics.Counter
+    private let refreshes: CoreMetrics.Counter
+    private let failures: CoreMetrics.Counter
+    private let reported = Mutex(Listings.Status())
+
+    init(factory: PrometheusMetricsFactory) {
+        count = CoreMetrics.Gauge(label: "vitrine_listings", factory: factory)
+        warm = CoreMetrics.Gauge(label: "vitrine_listings_warm", factory: factory)
+        bytes = CoreMetrics.Gauge(label: "vitrine_listings_bytes", factory: factory)
+        latency = CoreMetrics.Gauge(label: "vitrine_listings_last_refresh_seconds", factory: factory)
+        hits = CoreMetrics.Counter(label: "vitrine_listings_hits_total", factory: factory)
+        refreshes = CoreMetrics.Counter(label: "vitrine_listings_refreshes_total", factory: factory)
+        failures = CoreMetrics.Counter(label: "vitrine_listings_refresh_failures_total", factory: factory)
+    }
+
+    func record(_ status: Listings.Status) {
+        count.record(status.count)
+        warm.record(status.warm ? 1 : 0)
+        bytes.record(status.bytes)
+        latency.record(status.lastRefreshLatencyMilliseconds / 1_000)
+        let previous = reported.withLock { reported in
+            defer { reported = status }
+            return reported
+        }
+        hits.increment(by: max(0, status.hits - previous.hits))
+        refreshes.increment(by: max(0, status.refreshes - previous.refreshes))
+        failures.increment(by: max(0, status.failures - previous.failures))
     }
 }

@@ -23,6 +23,12 @@ protocol ExchangeClient: AnyObject {
     /// The response is completely written (or abandoned).
     func exchangeFinished(keepAlive: Bool)
     func logAccess(_ head: HTTPRequestHead, status: Int, result: String)
+    /// The exchange stored its response in L1 (listing fetches keep it).
+    func responseStored(_ response: CachedResponse)
+}
+
+extension ExchangeClient {
+    func responseStored(_ response: CachedResponse) {}
 }
 
 /// The client of a background refresh: nothing is written anywhere.

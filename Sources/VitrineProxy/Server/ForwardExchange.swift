@@ -348,6 +348,7 @@ final class ForwardExchange: OriginResponseDelegate {
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
         guard outcome == .stored else { return nil }
         proxy.stats.increment(.stored)
+        client.responseStored(response)
         storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         return StoredAs(key: key, tags: tags)
     }

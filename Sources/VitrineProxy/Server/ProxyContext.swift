@@ -9,6 +9,7 @@ final class ProxyContext: Sendable {
     let router: Router
     let origins: OriginClient
     let invalidator: Invalidator
+    let listings: Listings
     let collapser: RequestCollapser
     let stats: ProxyStats
     let metrics: ProxyMetrics
@@ -18,9 +19,10 @@ final class ProxyContext: Sendable {
     let logger: Logger
 
     init(
-        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
+        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, listings: Listings, stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
     ) {
+        self.listings = listings
         self.store = store
         self.router = router
         self.origins = origins

@@ -31,18 +31,26 @@ extension ClientConnectionHandler {
     func lookup(_ head: HTTPRequestHead, route: Route) {
         let keepAlive = head.isKeepAlive
         let primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
-        var key = primary
-        var found = proxy.store.lookup(primary)
-        if let marker = found.hit, marker.value.isVaryMarker {
-            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
-            found = proxy.store.lookup(key)
-        }
         // Most storefront requests carry neither field: skip the parsing (and its allocations).
         let directives =
             head.headers.contains(name: "cache-control") || head.headers.contains(name: "pragma")
             ? RequestCacheDirectives(cacheControl: head.headers["cache-control"], pragma: head.headers["pragma"])
             : RequestCacheDirectives()
         let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
+        if !wantsOrigin, let listing = proxy.listings.lookup(primary) {
+            deliverStored(
+                listing.response, age: listing.age, cacheStatus: "vitrine; hit; detail=listing", ttl: 0, xCache: .hit, for: head,
+                keepAlive: keepAlive)
+            countHit()
+            if !keepAlive { closeAfterWrites() }
+            return
+        }
+        var key = primary
+        var found = proxy.store.lookup(primary)
+        if let marker = found.hit, marker.value.isVaryMarker {
+            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
+            found = proxy.store.lookup(key)
+        }
 
         switch found {
         case .fresh(let hit) where !wantsOrigin:
