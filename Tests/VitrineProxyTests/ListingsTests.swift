@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import VitrineConfig
+import VitrineCore
 import VitrineDemoOrigin
 @testable import VitrineProxy
 
@@ -152,5 +153,35 @@ struct ListingsTests {
             let stats = try await Self.listingStats(fixture)
             #expect((stats["last_error"] as? String)?.contains("categories/2") == true)
         }
+    }
+
+    @Test func twoNodesOnOneRedisComputeEachListingOnce() async throws {
+        guard let redis = try await SharedTierTests.isolatedRedis() else { return }
+        let configure: (inout VitrineConfiguration) -> Void = { configuration in
+            var settings = RedisSettings(url: redis.url)
+            settings.channel = redis.channel
+            configuration.redis = settings
+            configuration.listings = .demo
+        }
+        let a = try await ProxyFixture.start(configure: configure)
+        let b = try await ProxyFixture.start(originURL: "http://127.0.0.1:\(a.originPort)", configure: configure)
+        do {
+            try await Self.waitUntil(seconds: 30) {
+                let warmA = try await Self.listingStats(a)["warm"] as? Bool == true
+                let warmB = try await Self.listingStats(b)["warm"] as? Bool == true
+                return warmA && warmB
+            }
+            // 216 pages and the category index, read by each node: one origin fetch per page in
+            // all (the second node takes them from Redis), not one per node.
+            let origin = try #require(a.origin)
+            #expect(origin.api.requests <= 216 + 2 + 10, "\(origin.api.requests) origin requests")
+            #expect(try await b.get("/catalog/categories/4/products?sort=name&page=3").header("Cache-Status") == "vitrine; hit; detail=listing")
+        } catch {
+            await a.stop()
+            await b.stop()
+            throw error
+        }
+        await a.stop()
+        await b.stop()
     }
 }
