@@ -286,14 +286,14 @@ final class Listings: Sendable {
     private func install(_ page: Page, response: CachedResponse, started: UInt64, fromL2: Bool) {
         let now = clock.nanoseconds()
         let cost = response.cost
-        let outcome: (installed: Bool, warmedNow: Bool) = state.withLock { state in
-            guard state.pages[page.key] != nil else { return (false, false) }
+        let outcome: (installed: Bool, warmedNow: Bool, progress: (Int, Int)?) = state.withLock { state in
+            guard state.pages[page.key] != nil else { return (false, false, nil) }
             let previous = state.versions[page.key]?.cost ?? 0
             guard state.bytes - previous + cost <= settings.budget.bytes else {
                 state.failures += 1
                 state.lastError = "listings budget (\(settings.budget.bytes) bytes) exceeded by \(page.target)"
                 state.schedule.finished(page.key, succeeded: false, now: now)
-                return (false, false)
+                return (false, false, nil)
             }
             state.bytes += cost - previous
             state.versions[page.key] = Version(response: response, fetchedAt: now, cost: cost)
@@ -305,7 +305,12 @@ final class Listings: Sendable {
             state.totalLatency &+= now &- started
             let warmedNow = state.warmAt == nil && state.resolved.count == settings.pages.count && state.schedule.isWarm
             if warmedNow { state.warmAt = now }
-            return (true, warmedNow)
+            let warmed = state.schedule.warmCount
+            let progress = state.warmAt == nil && warmed % 50 == 0 ? (warmed, state.pages.count) : nil
+            return (true, warmedNow, progress)
+        }
+        if let (warmed, count) = outcome.progress {
+            logger.info("warming listings", metadata: ["warm": "\(warmed)", "pages": "\(count)"])
         }
         if outcome.warmedNow {
             let (count, bytes, elapsed) = state.withLock { ($0.pages.count, $0.bytes, ($0.warmAt ?? 0) &- $0.startedAt) }
