@@ -6,11 +6,14 @@ import PackageDescription
 let package = Package(
     name: "VitrineBenchmarks",
     platforms: [.macOS(.v15)],
+    products: [.executable(name: "vitrine-load", targets: ["vitrine-load"])],
     dependencies: [
         .package(name: "vitrine", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .executableTarget(
@@ -41,6 +44,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/commit-to-fresh",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The load generator of CONTRACT.md's "Benchmark target".
+        .executableTarget(
+            name: "vitrine-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Sources/vitrine-load",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

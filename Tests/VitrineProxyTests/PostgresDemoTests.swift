@@ -24,8 +24,16 @@ struct PostgresDemoTests {
         let client: PostgresClient
         let url: String
 
-        /// Commits a price change in Postgres (not through the proxy); returns its outbox id.
+        /// Commits a price change in Postgres (not through the proxy); returns its outbox id. Bounded:
+        /// a query on a connection killed under it may never return.
         func commitPrice(_ price: Int, product id: Int) async throws -> Int64 {
+            let client = self.client
+            return try await withDeadline(.seconds(5)) {
+                try await Self.commitPrice(price, product: id, client: client)
+            }
+        }
+
+        private static func commitPrice(_ price: Int, product id: Int, client: PostgresClient) async throws -> Int64 {
             try await client.withConnection { connection in
                 _ = try await connection.query("UPDATE products SET price_cents = \(price) WHERE id = \(id)", logger: Self.logger).collect()
                 for try await outboxID in try await connection.query("SELECT currval('vitrine_outbox_id_seq')", logger: Self.logger)
