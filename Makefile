@@ -14,6 +14,11 @@ test:
 	@scripts/install-deps.sh test
 	@scripts/run-tests.sh
 
+## bench: release build, Vitrine next to nginx and Varnish (../shared/bench/peers.sh) and the load generator; regenerates docs/PERFORMANCE.md
+bench:
+	@scripts/install-deps.sh bench
+	@scripts/bench.sh
+
 build:
 	@scripts/install-deps.sh build
 	$(SWIFT) build

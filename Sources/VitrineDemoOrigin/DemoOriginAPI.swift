@@ -94,7 +94,9 @@ public final class DemoOriginAPI: Sendable {
         }
         return json(
             200, Self.productJSON(updated), cacheControl: "no-store",
-            tags: ["product:\(id)", "category:\(updated.categoryID)", "listing:category:\(updated.categoryID)"])
+            // What the change touched, as the catalog triggers name it: the product and its
+            // category's listings (not every product of the category).
+            tags: ["product:\(id)", "listing:category:\(updated.categoryID)"])
     }
 
     private func categories() async throws -> DemoResponse {

@@ -82,7 +82,10 @@ final class LoadConnection: ChannelInboundHandler {
                 status = Int(head[9] &- 48) * 100 + Int(head[10] &- 48) * 10 + Int(head[11] &- 48)
             }
             var lineStart = 0
-            for index in 0..<head.count where head[index] == 10 {
+            // The head ends without a line feed (the blank line is not part of it): the last line
+            // ends at the end.
+            for index in 0...head.count where index == head.count || head[index] == 10 {
+                guard index > lineStart else { continue }
                 let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<index])
                 lineStart = index + 1
                 guard let colon = line.firstIndex(of: 58) else { continue }

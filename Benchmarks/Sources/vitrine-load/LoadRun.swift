@@ -45,16 +45,18 @@ final class LoadRun {
     func start() -> EventLoopFuture<Void> {
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        // Everything of the run lives on its one loop: the initializer runs there too.
+        let bound = NIOLoopBound(self, eventLoop: loop)
         let connected = (0..<options.connections).map { index in
             bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let connection = LoadConnection(index: index, run: self)
-                    self.connections.append(connection)
+                    let connection = LoadConnection(index: index, run: bound.value)
+                    bound.value.connections.append(connection)
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }.connect(host: options.host, port: options.port)
         }
-        EventLoopFuture.whenAllComplete(connected, on: loop).whenComplete { [self] results in
+        EventLoopFuture.whenAllComplete(connected, on: loop).assumeIsolated().whenComplete { [self] results in
             let channels = ((try? results.get()) ?? []).compactMap { try? $0.get() }
             failures[.connect, default: 0] += options.connections - channels.count
             guard !channels.isEmpty else {
@@ -64,7 +66,7 @@ final class LoadRun {
             startedAt = Self.now()
             endsAt = startedAt + UInt64(options.duration * 1e9)
             for connection in connections { begin(connection) }
-            loop.scheduleTask(in: .nanoseconds(Int64(options.duration * 1e9))) { [self] in stop(channels) }
+            loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(options.duration * 1e9))) { [self] in stop(channels) }
             if options.progress { scheduleProgress(second: 1) }
         }
         return finished.futureResult
@@ -99,7 +101,7 @@ final class LoadRun {
             connection.nextIntended = intended + interval
             sendNext(connection, since: intended)
         } else {
-            loop.scheduleTask(in: .nanoseconds(Int64(intended - now))) { [self] in
+            loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(intended - now))) { [self] in
                 guard connection.inFlight == nil else { return }
                 sendWhenDue(connection)
             }
@@ -137,7 +139,7 @@ final class LoadRun {
     }
 
     private func scheduleProgress(second: Int) {
-        loop.scheduleTask(in: .seconds(1)) { [self] in
+        loop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
             guard !stopped else { return }
             let p99 = Double(secondHistogram.valueAtPercentile(99)) / 1_000
             let line = String(

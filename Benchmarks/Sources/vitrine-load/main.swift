@@ -19,7 +19,7 @@ let report: String
 do {
     report = try loop.flatSubmit {
         let run = LoadRun(options: options, loop: loop)
-        return run.start().map { options.json ? Report(run: run).json : Report(run: run).table }
+        return run.start().assumeIsolated().map { options.json ? Report(run: run).json : Report(run: run).table }.nonisolated()
     }.wait()
 } catch {
     FileHandle.standardError.write(Data("vitrine-load: \(error)\n".utf8))

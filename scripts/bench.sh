@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# What `make bench` runs: Vitrine next to nginx proxy_cache and Varnish in front of the same origin
+# (../shared/bench/peers.sh, same wrk command, ratios to nginx serving the bytes from memory), then
+# the load generator: next to wrk on the limit (it must not be the bottleneck), on Vitrine's hits
+# in closed and open loop, and the storefront mix on the demo. Writes everything to $BENCH_OUT and
+# regenerates docs/PERFORMANCE.md from it.
+#   DURATION=8 REPS=1 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=${VITRINE_PEERS:-../shared/bench/peers.sh}
+[ -x "$peers" ] || { echo "bench: $peers not found (set VITRINE_PEERS to the peers.sh of the shared bench kit)" >&2; exit 1; }
+duration=${DURATION:-8}
+reps=${REPS:-1}
+out=${BENCH_OUT:-/tmp/vitrine-bench/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out"
+
+swift build -c release --product vitrine 2>&1 | tail -n 1
+swift build -c release --package-path Benchmarks --product vitrine-load 2>&1 | tail -n 1
+load=Benchmarks/.build/release/vitrine-load
+
+"$peers" setup
+export VITRINE_ADMIN_TOKEN=bench-token-0123456789
+.build/release/vitrine serve --origin http://127.0.0.1:18001 --listen 127.0.0.1:18040 --admin-listen 127.0.0.1:18041 \
+  >"$out/vitrine.log" 2>&1 &
+serve=$!
+.build/release/vitrine demo --port 18050 --admin-port 18051 >"$out/demo.log" 2>&1 &
+demo=$!
+cleanup() { kill "$serve" "$demo" 2>/dev/null || true; "$peers" teardown >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+for port in 18040 18050; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+
+echo "== peers: same wrk -t1 command for every target"
+"$peers" run --extra vitrine=127.0.0.1:18040 --targets "limit-w1 ngx-cache-w1 ngx-cache-nosf-w1 varnish" \
+  --sizes "product category" --conns "64 256" --reps "$reps" --duration "$duration" --out "$out/peers" | tee "$out/peers.txt"
+
+echo "== vitrine-load next to wrk -t1 on the limit (nginx from memory, 2 KB)"
+wrk -t1 -c64 -d"${duration}s" --latency http://127.0.0.1:18030/product.json | tee "$out/wrk-limit.txt"
+"$load" --url http://127.0.0.1:18030/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-limit.json"
+"$load" --url http://127.0.0.1:18030/product.json -c 64 --duration "${duration}s" --quiet
+
+echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 20k req/s"
+"$load" --url http://127.0.0.1:18040/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-vitrine.json"
+"$load" --url http://127.0.0.1:18040/product.json -c 64 --rate 20000 --duration "${duration}s" --quiet --json >"$out/load-vitrine-open.json"
+
+echo "== vitrine-load storefront mix on the demo"
+"$load" --url http://127.0.0.1:18050/ --mix storefront -c 64 --duration "${duration}s" --quiet --json >"$out/load-storefront.json"
+
+python3 scripts/performance-doc.py "$out" >docs/PERFORMANCE.md
+echo "results in $out; docs/PERFORMANCE.md regenerated"
