@@ -2,10 +2,10 @@ import CHiredis
 import NIOCore
 
 /// Encodes commands with hiredis's `redisFormatCommandArgv`.
-enum RESPEncoder {
+public enum RESPEncoder {
     /// Appends the RESP encoding of `arguments` to `buffer`. The argument bytes, pointers and
     /// lengths hiredis wants live in temporary (stack, when small) storage: no Swift allocation.
-    static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
+    public static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
         let count = arguments.count
         let total = arguments.reduce(0) { $0 + $1.byteCount }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { storage in
@@ -44,10 +44,10 @@ enum RESPEncoder {
 
 /// Parses replies with hiredis's `redisReader`. Not thread-safe: one per connection, used on
 /// that connection's event loop.
-final class RESPDecoder {
+public final class RESPDecoder {
     private let reader: UnsafeMutablePointer<redisReader>
 
-    init() {
+    public init() {
         reader = redisReaderCreate()
     }
 
@@ -56,7 +56,7 @@ final class RESPDecoder {
     }
 
     /// Hands bytes to the reader.
-    func feed(_ buffer: ByteBuffer) throws {
+    public func feed(_ buffer: ByteBuffer) throws {
         let status = buffer.withUnsafeReadableBytes { bytes in
             redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
         }
@@ -64,13 +64,13 @@ final class RESPDecoder {
     }
 
     /// The next complete reply, or nil until more bytes arrive.
-    func next() throws -> RESPValue? {
+    public func next() throws -> RESPValue? {
         var arena = ByteBuffer()
         return try next(arena: &arena)
     }
 
     /// The next complete reply, its bulk strings written to `arena` and returned as slices of it.
-    func next(arena: inout ByteBuffer) throws -> RESPValue? {
+    public func next(arena: inout ByteBuffer) throws -> RESPValue? {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw RedisError.protocolError(errorText) }
         guard let reply else { return nil }

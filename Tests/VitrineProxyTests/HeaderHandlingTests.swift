@@ -71,10 +71,11 @@ struct HeaderHandlingTests {
         try await Self.withEcho { fixture, _ in
             _ = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
             let explicit = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
-            #expect(explicit.header("Cache-Status") == "vitrine; hit; ttl=5")
+            // Remaining seconds, rounded down: a busy machine may have let a second pass.
+            #expect(["vitrine; hit; ttl=5", "vitrine; hit; ttl=4"].contains(explicit.header("Cache-Status") ?? ""))
             _ = try await fixture.get("/echo/b")
             let defaulted = try await fixture.get("/echo/b")
-            #expect(defaulted.header("Cache-Status") == "vitrine; hit; ttl=60")
+            #expect(["vitrine; hit; ttl=60", "vitrine; hit; ttl=59"].contains(defaulted.header("Cache-Status") ?? ""))
         }
     }
 

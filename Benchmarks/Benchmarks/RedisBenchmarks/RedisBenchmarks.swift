@@ -8,6 +8,32 @@ import VitrineRedis
 /// default redis://127.0.0.1:6379/0). Compare with `redis-benchmark -P 64 -t get` on the same
 /// server: GETs per second = throughput × 64.
 let benchmarks: @Sendable () -> Void = {
+    // The codec alone (hiredis), no server needed.
+    Benchmark("RESP encode: GET key", configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))) {
+        benchmark in
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(64)
+        let command: [RESPArgument] = ["GET", "vt:e:/catalog/products/42"]
+        for _ in benchmark.scaledIterations {
+            buffer.clear()
+            RESPEncoder.encode(command, into: &buffer)
+            blackHole(buffer.readableBytes)
+        }
+    }
+    Benchmark(
+        "RESP decode: 64 bulk replies of 2 KB", configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))
+    ) { benchmark in
+        let payload = String(repeating: "x", count: 2048)
+        let input = ByteBuffer(string: String(repeating: "$2048\r\n\(payload)\r\n", count: 64))
+        let decoder = RESPDecoder()
+        for _ in benchmark.scaledIterations {
+            try? decoder.feed(input)
+            var arena = ByteBuffer()
+            arena.reserveCapacity(input.readableBytes)
+            while let reply = try? decoder.next(arena: &arena) { blackHole(reply) }
+        }
+    }
+
     let url = (try? RedisURL(parsing: ProcessInfo.processInfo.environment["VITRINE_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"))
         ?? RedisURL()
     let loop = MultiThreadedEventLoopGroup.singleton.next()
