@@ -47,5 +47,9 @@ echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 2
 echo "== vitrine-load storefront mix on the demo"
 "$load" --url http://127.0.0.1:18050/ --mix storefront -c 64 --duration "${duration}s" --quiet --json >"$out/load-storefront.json"
 
+if [ "${BENCH_MICRO:-1}" = 1 ]; then
+  echo "== micro-benchmarks (ordo-one/benchmark)"
+  (cd Benchmarks && swift package --disable-sandbox benchmark --target StoreBenchmarks --no-progress) >"$out/micro.txt" 2>&1 || true
+fi
 python3 scripts/performance-doc.py "$out" >docs/PERFORMANCE.md
 echo "results in $out; docs/PERFORMANCE.md regenerated"

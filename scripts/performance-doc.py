@@ -86,5 +86,31 @@ print("Open-loop latency is measured from each request's intended send time (coo
 
 micro = os.path.join(out, "micro.txt")
 if os.path.exists(micro):
+    # ordo-one/benchmark's text output: a line with the benchmark's name, then one row per metric
+    # with p0, p25, p50, p75, p90, p99, p100 and the sample count.
     print("## Micro-benchmarks\n")
-    print("```\n" + open(micro).read().strip() + "\n```")
+    print("`cd Benchmarks && swift package --disable-sandbox benchmark` (ordo-one/benchmark; Redis ones need "
+          "`VITRINE_BENCH_REDIS_URL`); p50 of each:\n")
+    print("| benchmark | time (p50) | mallocs (p50) |")
+    print("|---|---|---|")
+    name, cells, last_plain = None, {}, None
+    for line in open(micro):
+        line = line.rstrip()
+        if line.startswith("╒"):
+            name, cells = last_plain, {}
+        elif line.startswith("╘"):
+            if name:
+                print(f"| {name} | {cells.get('time', '-')} | {cells.get('malloc', '-')} |")
+            name = None
+        elif line.startswith("│"):
+            parts = [p.strip() for p in line.strip("│").split("│")]
+            if len(parts) < 4:
+                continue
+            label, p50 = parts[0], parts[3]
+            if label.startswith("Time (wall clock)"):
+                unit = label[label.index("(wall clock) (") + 14:].split(")")[0]
+                cells["time"] = f"{p50} {unit}"
+            elif label.startswith("Malloc (total)"):
+                cells["malloc"] = f"{p50}{' K' if '(K)' in label else ''}"
+        elif line.strip() and not line.startswith(("╞", "├", "=")):
+            last_plain = line.strip()

@@ -63,6 +63,22 @@ public final class RESPDecoder {
         if status != REDIS_OK { throw RedisError.protocolError(errorText) }
     }
 
+    /// Feeds `input` and hands every complete reply to `body`, bulk strings sliced from `arena`.
+    ///
+    /// The input goes to hiredis a few kilobytes at a time: its reader moves the unread rest of
+    /// its buffer down after each reply it hands out, so a large read fed at once costs a copy of
+    /// the whole rest per reply (quadratic in the read's size).
+    public func decode(_ input: ByteBuffer, arena: inout ByteBuffer, _ body: (RESPValue) throws -> Void) throws {
+        var input = input
+        repeat {
+            let chunk = input.readSlice(length: min(Self.feedChunk, input.readableBytes))!
+            try feed(chunk)
+            while let reply = try next(arena: &arena) { try body(reply) }
+        } while input.readableBytes > 0
+    }
+
+    static let feedChunk = 8 << 10
+
     /// The next complete reply, or nil until more bytes arrive.
     public func next() throws -> RESPValue? {
         var arena = ByteBuffer()

@@ -84,14 +84,13 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
             let input = unwrapInboundIn(data)
-            try decoder.feed(input)
             // The bulk strings of this read share one buffer (slices of it): one allocation per
             // read, not one per reply.
             var arena = context.channel.allocator.buffer(capacity: input.readableBytes)
-            while let reply = try decoder.next(arena: &arena) {
+            try decoder.decode(input, arena: &arena) { reply in
                 let (pending, unexpected) = queue.receive()
                 if unexpected { throw RedisError.protocolError("a reply nobody asked for") }
-                guard let pending else { continue }
+                guard let pending else { return }
                 if case .error(let message) = reply {
                     pending.promise.fail(RedisError.server(message))
                 } else {
@@ -137,11 +136,12 @@ final class RedisSubscriptionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
-            try decoder.feed(unwrapInboundIn(data))
-            while let reply = try decoder.next() {
+            let input = unwrapInboundIn(data)
+            var arena = context.channel.allocator.buffer(capacity: input.readableBytes)
+            try decoder.decode(input, arena: &arena) { reply in
                 guard let parts = reply.array, parts.count == 3, parts[0].string == "message",
                     let channel = parts[1].string, let payload = parts[2].buffer
-                else { continue }
+                else { return }
                 onMessage(channel, payload)
             }
         } catch {

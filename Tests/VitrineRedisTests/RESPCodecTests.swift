@@ -27,6 +27,24 @@ import Testing
         ])
     }
 
+    @Test func aLargeReadOfManyRepliesIsDecodedInChunks() throws {
+        // 300 bulk strings of 1,000 bytes, a 40-byte one, an array and a status: about 300 KB in
+        // one read, fed to hiredis a few kilobytes at a time.
+        var input = ByteBuffer()
+        for index in 0..<300 { input.writeString("$1000\r\n\(String(repeating: Character(UnicodeScalar(65 + index % 26)!), count: 1000))\r\n") }
+        input.writeString("$40\r\n\(String(repeating: "z", count: 40))\r\n*2\r\n:7\r\n$1\r\nx\r\n+OK\r\n")
+        let decoder = RESPDecoder()
+        var arena = ByteBuffer()
+        var replies: [RESPValue] = []
+        try decoder.decode(input, arena: &arena) { replies.append($0) }
+        #expect(replies.count == 303)
+        #expect(replies[0] == .bulkString(ByteBuffer(string: String(repeating: "A", count: 1000))))
+        #expect(replies[299] == .bulkString(ByteBuffer(string: String(repeating: Character(UnicodeScalar(65 + 299 % 26)!), count: 1000))))
+        #expect(replies[300].buffer?.readableBytes == 40)
+        #expect(replies[301] == .array([.integer(7), .bulkString(ByteBuffer(string: "x"))]))
+        #expect(replies[302] == .simpleString("OK"))
+    }
+
     @Test func garbageIsAProtocolError() throws {
         let decoder = RESPDecoder()
         try decoder.feed(ByteBuffer(string: "?what\r\n"))

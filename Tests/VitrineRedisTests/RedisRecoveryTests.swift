@@ -40,8 +40,10 @@ struct RedisRecoveryTests {
         return port
     }
 
+    /// Polls `condition` for up to 10 s: a loaded machine (the whole suite at once) is slow to
+    /// start servers and to reconnect.
     static func waitUntil(_ condition: () async -> Bool) async throws -> Bool {
-        for _ in 0..<300 {
+        for _ in 0..<1_000 {
             if await condition() { return true }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -87,7 +89,11 @@ struct RedisRecoveryTests {
             onMessage: { _, payload in received.withLock { $0.append(String(buffer: payload)) } },
             onResubscribed: { restored.add(1, ordering: .relaxed) })
         // The server may need a moment before it accepts connections.
-        try await Task.sleep(for: .milliseconds(100))
+        _ = try await Self.waitUntil {
+            guard let probe = try? await RedisConnection.connect(to: url, on: loop) else { return false }
+            await probe.close()
+            return true
+        }
         subscriber.start()
         #expect(try await Self.waitUntil { subscriber.isSubscribed })
         try await Self.kill(first)

@@ -27,10 +27,9 @@ let benchmarks: @Sendable () -> Void = {
         let input = ByteBuffer(string: String(repeating: "$2048\r\n\(payload)\r\n", count: 64))
         let decoder = RESPDecoder()
         for _ in benchmark.scaledIterations {
-            try? decoder.feed(input)
             var arena = ByteBuffer()
             arena.reserveCapacity(input.readableBytes)
-            while let reply = try? decoder.next(arena: &arena) { blackHole(reply) }
+            try? decoder.decode(input, arena: &arena) { blackHole($0) }
         }
     }
 
