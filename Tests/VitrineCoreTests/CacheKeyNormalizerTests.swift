@@ -9,6 +9,11 @@ import VitrineCore
         ("/p?b=2&a=1&b=1", "/p?a=1&b=2&b=1"),
         ("/p", "/p"),
         ("/p?", "/p"),
+        ("/c/3/products?sort=price_asc&page=2", "/c/3/products?page=2&sort=price_asc"),
+        ("/p?a=1&&b=2", "/p?a=1&&b=2"),
+        ("/p?b=1&a&utm_=3&ab=2&", "/p?a&ab=2&b=1"),
+        ("/p?q=caf%C3%A9&fbclid=1", "/p?q=caf%C3%A9"),
+        ("/é?z=ü&y=1", "/é?y=1&z=ü"),
     ])
     func normalises(_ target: String, _ expected: String) {
         #expect(CacheKeyNormalizer().normalizedTarget(target) == expected)
