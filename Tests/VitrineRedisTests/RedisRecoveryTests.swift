@@ -8,8 +8,8 @@ import Synchronization
 import Testing
 @testable import VitrineRedis
 
-/// A redis-server of the test's own, killed and restarted under a client.
-@Suite(.timeLimit(.minutes(1)))
+/// A redis-server of the test's own, killed and restarted under a client. Serialized: its tests pick free ports and start servers, which must not race each other.
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct RedisRecoveryTests {
     /// Starts `redis-server` on `port`; nil (and an issue in CI) when it is not installed.
     static func startServer(port: Int) throws -> Process? {
