@@ -51,6 +51,7 @@ let package = Package(
         .target(
             name: "VitrineFeed",
             dependencies: [
+                "VitrineCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +78,7 @@ let package = Package(
         .target(
             name: "VitrineDemoOrigin",
             dependencies: [
+                "VitrineCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
-import Synchronization
+import VitrineCore
 
 /// The demo catalog in Postgres tables (`config/postgres/catalog-schema.sql`), with the change
 /// feed's outbox and the catalog triggers installed: a write through the API updates a row, the
@@ -195,23 +195,9 @@ public final class PostgresCatalog: CatalogStore {
         return CatalogPage(items: items, total: total)
     }
 
-    /// `work`'s result, or `CatalogTimeout` after `queryTimeout`. The work is cancelled then but
-    /// not awaited: a call on a connection that died under it may never return.
+    /// `work`'s result, or `DeadlineExceeded` after `queryTimeout`.
     private func bounded<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        let limit = queryTimeout
-        return try await withCheckedThrowingContinuation { continuation in
-            let answer = AnswerOnce()
-            let timer = Task {
-                try? await Task.sleep(for: limit)
-                if !Task.isCancelled && answer.claim() { continuation.resume(throwing: CatalogTimeout(limit: limit)) }
-            }
-            Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await work()) } catch { result = .failure(error) }
-                timer.cancel()
-                if answer.claim() { continuation.resume(with: result) }
-            }
-        }
+        try await withDeadline(queryTimeout, work)
     }
 
     /// A search word as a literal `LIKE` pattern (default escape character `\`).
@@ -242,16 +228,4 @@ enum CopyText {
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
-}
-
-/// Postgres did not answer a catalog call in time.
-public struct CatalogTimeout: Error, CustomStringConvertible {
-    public let limit: Duration
-    public var description: String { "Postgres did not answer within \(limit)" }
-}
-
-/// Whichever of the work and the timer finishes first answers.
-private final class AnswerOnce: Sendable {
-    private let answered = Atomic<Bool>(false)
-    func claim() -> Bool { !answered.exchange(true, ordering: .acquiringAndReleasing) }
 }

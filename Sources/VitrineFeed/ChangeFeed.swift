@@ -4,6 +4,7 @@ import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
+import VitrineCore
 
 /// The Postgres change feed: `LISTEN` only wakes it; the truth is the outbox table, read after a
 /// cursor that survives restarts. On any connection loss it reconnects with backoff and replays
@@ -272,32 +273,15 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     /// Runs `body`, throwing `heartbeatTimeout` if it has not finished after `timeout`. It does not
-    /// wait for a `body` that never finishes (an unstructured task is left to end with its connection).
+    /// wait for a `body` that never finishes (it is left to end with its connection).
     private func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        let (outcome, report) = AsyncStream.makeStream(of: (any Error)?.self, bufferingPolicy: .bufferingNewest(1))
-        let work = Task {
-            do {
-                try await body()
-                report.yield(nil)
-            } catch {
-                report.yield(error)
-            }
+        do {
+            try await withDeadline(timeout, body)
+        } catch is DeadlineExceeded {
+            throw FeedError.heartbeatTimeout
         }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            report.yield(FeedError.heartbeatTimeout)
-        }
-        defer {
-            timer.cancel()
-            work.cancel()
-            report.finish()
-        }
-        for await result in outcome {
-            if let result { throw result }
-            return
-        }
-        throw CancellationError()
     }
+
 }
 
 /// A connection being made under a deadline: taken by the caller, or closed if it came too late.

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import VitrineConfig
+import VitrineCore
 import VitrineDemoOrigin
 import VitrineFeed
 
@@ -58,23 +59,6 @@ func openPostgresCatalog(url text: String, products: Int, logger: Logger) async 
     } catch {
         pool.cancel()
         throw ConfigError(key: "postgres.url", "cannot prepare the demo catalog at \(url): \(String(reflecting: error))")
-    }
-}
-
-struct DeadlineExceeded: Error, CustomStringConvertible {
-    var description: String { "no answer in time" }
-}
-
-/// `work`, or `DeadlineExceeded` after `limit` (the work is then cancelled).
-func withDeadline<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await work() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw DeadlineExceeded()
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
     }
 }
 

@@ -5,6 +5,7 @@ import Synchronization
 import NIOPosix
 import Testing
 import VitrineConfig
+import VitrineCore
 import VitrineDemoOrigin
 import VitrineFeed
 @testable import VitrineProxy
