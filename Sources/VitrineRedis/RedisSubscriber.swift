@@ -52,6 +52,7 @@ public final class RedisSubscriber: Sendable {
         var everSubscribed = false
         while !Task.isCancelled {
             do {
+                logger.trace("redis subscribing", metadata: ["channels": "\(channels)", "attempt": "\(failures + 1)"])
                 let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, onMessage: onMessage)
                 current.withLock { $0 = subscription }
                 subscribed.store(true, ordering: .relaxed)
@@ -67,6 +68,10 @@ public final class RedisSubscriber: Sendable {
                 logger.warning("redis subscription lost; resubscribing", metadata: ["channels": "\(channels)"])
             } catch {
                 failures += 1
+                // Once per outage at warning level; the retries after it only at debug.
+                logger.log(
+                    level: failures == 1 ? .warning : .debug, "redis subscription failed; retrying",
+                    metadata: ["channels": "\(channels)", "error": "\(error)", "attempt": "\(failures)"])
             }
             let backoff = min(2_000, 50 << min(failures, 6))
             try? await Task.sleep(for: .milliseconds(backoff))
