@@ -9,8 +9,26 @@ set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?state directory}
 
+# A free port below the kernel's ephemeral range: one taken from inside it could be handed to
+# some test's outgoing connection before the server binds it, or while a test restarts it.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(max(1024, low - 12000), low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port below the ephemeral range")
+PY
 }
 pg_bin() {
   local bin

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -11,20 +12,58 @@ import Testing
 /// A redis-server of the test's own, killed and restarted under a client. Serialized: its tests pick free ports and start servers, which must not race each other.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct RedisRecoveryTests {
-    /// Starts `redis-server` on `port`; nil (and an issue in CI) when it is not installed.
-    static func startServer(port: Int) throws -> Process? {
+    /// Starts `redis-server` on `port` and waits until it answers; nil (and an issue in CI) when
+    /// it is not installed. A server that exits at once (the port still held a moment after a
+    /// kill, on a loaded machine) is started again; the last one's log is quoted in the failure.
+    static func startServer(port: Int) async throws -> Process? {
         let paths = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         guard let path = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("redis-server is not installed") }
             return nil
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        let url = RedisURL(host: "127.0.0.1", port: port)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let deadline = ContinuousClock.now + .seconds(10)
+        var attempts = 0
+        while true {
+            attempts += 1
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-redis-\(port)-\(UUID().uuidString).log").path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", log,
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            while process.isRunning && ContinuousClock.now < deadline {
+                // A PONG, not just a connection: something else could hold the port a moment.
+                if let probe = try? await RedisConnection.connect(to: url, on: loop) {
+                    let reply = try? await probe.send(["PING"], timeout: .seconds(1)).get()
+                    await probe.close()
+                    if reply?.string == "PONG" {
+                        try? FileManager.default.removeItem(atPath: log)
+                        return process
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            if ContinuousClock.now >= deadline {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)"
+                Glibc.kill(process.processIdentifier, SIGKILL)
+                try? FileManager.default.removeItem(atPath: log)
+                throw ServerDidNotStart(port: port, attempts: attempts, log: text)
+            }
+            try? FileManager.default.removeItem(atPath: log)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    struct ServerDidNotStart: Error, CustomStringConvertible {
+        let port: Int
+        let attempts: Int
+        let log: String
+        var description: String { "redis-server on port \(port) did not answer in 10 s (\(attempts) starts); the last one's log:\n\(log)" }
     }
 
     /// SIGKILL, as a crash would: SIGTERM may be blocked in the child, and `waitUntilExit` spins.
@@ -33,11 +72,28 @@ struct RedisRecoveryTests {
         for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     }
 
-    static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
+    /// A free port below the kernel's ephemeral range: one from inside it could be handed to some
+    /// other test's outgoing connection before the server binds it, or while it is down between a
+    /// kill and a restart. Checked with a bare bind, never a listen: nothing may accept on it
+    /// before our server does.
+    static func freePort() throws -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "32768"
+        let low = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+        for _ in 0..<200 {
+            let candidate = Int.random(in: max(1024, low - 12_000)..<low)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return candidate }
+        }
+        throw ServerDidNotStart(port: 0, attempts: 0, log: "no free port below \(low)")
     }
 
     /// Polls `condition` for up to 10 s: a loaded machine (the whole suite at once) is slow to
@@ -51,8 +107,8 @@ struct RedisRecoveryTests {
     }
 
     @Test func clientSurvivesRedisDyingAndComingBack() async throws {
-        let port = try await Self.freePort()
-        guard let first = try Self.startServer(port: port) else { return }
+        let port = try Self.freePort()
+        guard let first = try await Self.startServer(port: port) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let group = MultiThreadedEventLoopGroup.singleton
         let client = RedisClient(url: url, group: group, commandTimeout: .milliseconds(200))
@@ -70,7 +126,7 @@ struct RedisRecoveryTests {
         }
         #expect(ContinuousClock.now - started < .seconds(3), "a generous bound: each call fails at once")
 
-        guard let second = try Self.startServer(port: port) else { return }
+        guard let second = try await Self.startServer(port: port) else { return }
         #expect(try await Self.waitUntil { client.state == .up }, "the client reconnects by itself")
         #expect(try await Self.waitUntil { (try? await client.send(["PING"], on: loop))?.string == "PONG" })
         await client.shutdown()
@@ -78,27 +134,23 @@ struct RedisRecoveryTests {
     }
 
     @Test func subscriberResubscribesAfterARestart() async throws {
-        let port = try await Self.freePort()
-        guard let first = try Self.startServer(port: port) else { return }
+        let port = try Self.freePort()
+        guard let first = try await Self.startServer(port: port) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let received = Mutex<[String]>([])
         let restored = Atomic<Int>(0)
+        var logger = Logger(label: "vitrine.redis.subscriber-test")
+        logger.logLevel = .debug
         let subscriber = RedisSubscriber(
-            url: url, channels: ["purges"], eventLoop: loop,
+            url: url, channels: ["purges"], eventLoop: loop, logger: logger,
             onMessage: { _, payload in received.withLock { $0.append(String(buffer: payload)) } },
             onResubscribed: { restored.add(1, ordering: .relaxed) })
-        // The server may need a moment before it accepts connections.
-        _ = try await Self.waitUntil {
-            guard let probe = try? await RedisConnection.connect(to: url, on: loop) else { return false }
-            await probe.close()
-            return true
-        }
         subscriber.start()
         #expect(try await Self.waitUntil { subscriber.isSubscribed })
         try await Self.kill(first)
         #expect(try await Self.waitUntil { !subscriber.isSubscribed })
-        guard let second = try Self.startServer(port: port) else { return }
+        guard let second = try await Self.startServer(port: port) else { return }
         #expect(try await Self.waitUntil { subscriber.isSubscribed && restored.load(ordering: .relaxed) == 1 })
         let publisher = try await RedisConnection.connect(to: url, on: loop)
         #expect(try await Self.waitUntil {
