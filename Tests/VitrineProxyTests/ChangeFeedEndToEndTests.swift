@@ -9,8 +9,8 @@ import VitrineConfig
 struct ChangeFeedEndToEndTests {
     @Test func aCommittedInvalidationPurgesTheProxy() async throws {
         guard let server = TestPostgres.server else { return }
-        let url = try TestPostgres.freshDatabase("vitrine_feed_e2e", on: server)
-        try TestPostgres.psql(url, file: TestPostgres.sqlFile("vitrine.sql"))
+        let url = try await TestPostgres.freshDatabase("vitrine_feed_e2e", on: server)
+        try await TestPostgres.psql(url, file: TestPostgres.sqlFile("vitrine.sql"))
         let cursorFile = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-e2e-\(UUID().uuidString).cursor").path
 
         try await ProxyFixture.with(configure: { configuration in
@@ -24,7 +24,7 @@ struct ChangeFeedEndToEndTests {
             }
             _ = try await fixture.get("/catalog/products/7")
             #expect(try await fixture.get("/catalog/products/7").header("X-Cache") == "HIT")
-            try TestPostgres.psql(url, "SELECT vitrine_invalidate(ARRAY['product:7'])")
+            try await TestPostgres.psql(url, "SELECT vitrine_invalidate(ARRAY['product:7'])")
             try await SharedTierTests.waitUntil { try await fixture.get("/catalog/products/7").header("X-Cache") == "MISS" }
             let stats = try await fixture.admin("GET", "/stats")
             let feed = (try JSONSerialization.jsonObject(with: Data(stats.body)) as! [String: Any])["feed"] as! [String: Any]

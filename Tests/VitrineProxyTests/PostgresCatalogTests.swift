@@ -14,7 +14,7 @@ struct PostgresCatalogTests {
         _ body: (_ catalog: PostgresCatalog, _ url: String) async throws -> T
     ) async throws -> T? {
         guard let server = server ?? TestPostgres.server else { return nil }
-        let url = try TestPostgres.freshDatabase(database, on: server)
+        let url = try await TestPostgres.freshDatabase(database, on: server)
         var logger = Logger(label: "postgres-catalog-test")
         logger.logLevel = .critical
         let catalog = PostgresCatalog(configuration: try PostgresURL(parsing: url).clientConfiguration, logger: logger)
@@ -68,12 +68,12 @@ struct PostgresCatalogTests {
             let answer = await postgres.handle(method: "PATCH", uri: "/catalog/products/42", headers: [], body: write)
             #expect(answer.status == 200)
             #expect(answer.body == expected.body)
-            #expect(try TestPostgres.psql(url, "SELECT price_cents, stock FROM products WHERE id = 42") == "4242|0")
+            #expect(try await TestPostgres.psql(url, "SELECT price_cents, stock FROM products WHERE id = 42") == "4242|0")
             // Seeding recorded nothing; the write one row.
-            #expect(try TestPostgres.psql(url, "SELECT count(*) FROM vitrine_outbox") == "1")
+            #expect(try await TestPostgres.psql(url, "SELECT count(*) FROM vitrine_outbox") == "1")
             let category = try #require(try await catalog.product(42)).categoryID
             #expect(
-                try TestPostgres.psql(url, "SELECT array_to_string(ARRAY(SELECT unnest(tags) ORDER BY 1), ' ') FROM vitrine_outbox ORDER BY id DESC LIMIT 1")
+                try await TestPostgres.psql(url, "SELECT array_to_string(ARRAY(SELECT unnest(tags) ORDER BY 1), ' ') FROM vitrine_outbox ORDER BY id DESC LIMIT 1")
                     == "listing:category:\(category) product:42")
             let missing = await postgres.handle(method: "PATCH", uri: "/catalog/products/9999", headers: [], body: write)
             #expect(missing.status == 404)
@@ -82,7 +82,7 @@ struct PostgresCatalogTests {
 
     @Test func preparingAgainKeepsTheRows() async throws {
         _ = try await Self.withCatalog(database: "vitrine_catalog_again", products: 50) { catalog, url in
-            try TestPostgres.psql(url, "UPDATE products SET price_cents = 1 WHERE id = 3")
+            try await TestPostgres.psql(url, "UPDATE products SET price_cents = 1 WHERE id = 3")
             #expect(try await catalog.prepare(seed: { DemoCatalog(productCount: 80) }) == 50)
             #expect(try await catalog.product(3)?.priceCents == 1)
         }

@@ -86,7 +86,7 @@ struct PostgresDemoTests {
         _ body: (Demo) async throws -> Void
     ) async throws {
         guard let server = server ?? TestPostgres.server else { return }
-        let url = try TestPostgres.freshDatabase(database, on: server)
+        let url = try await TestPostgres.freshDatabase(database, on: server)
         let configuration = try PostgresURL(parsing: url).clientConfiguration
         let catalog = PostgresCatalog(configuration: configuration, logger: Demo.logger)
         let client = PostgresClient(configuration: configuration, backgroundLogger: Demo.logger)
@@ -113,11 +113,11 @@ struct PostgresDemoTests {
             // Through the proxy: the row is updated, and the next read is fresh at once.
             let write = try await demo.fixture.send("PATCH", "/catalog/products/42", body: #"{"price_cents": 1111}"#)
             #expect(write.status == 200)
-            #expect(try TestPostgres.psql(demo.url, "SELECT price_cents FROM products WHERE id = 42") == "1111")
+            #expect(try await TestPostgres.psql(demo.url, "SELECT price_cents FROM products WHERE id = 42") == "1111")
             #expect(try await demo.servedPrice(42) == 1111)
             // The row's trigger purges it once more through the feed: the refilled entry is a
             // HIT once that purge is in (read again after it, as it may have landed after the read).
-            let written = try #require(Int64(try TestPostgres.psql(demo.url, "SELECT max(id) FROM vitrine_outbox")))
+            let written = try #require(Int64(try await TestPostgres.psql(demo.url, "SELECT max(id) FROM vitrine_outbox")))
             try await demo.waitForFeed(written)
             #expect(try await demo.servedPrice(42) == 1111)
             #expect(try await demo.fixture.get("/catalog/products/42").header("X-Cache") == "HIT")
@@ -169,7 +169,7 @@ struct PostgresDemoTests {
 
     @Test func killedConnectionsAndAPostgresRestartLoseNoChange() async throws {
         guard TestPostgres.server != nil else { return }
-        let server = try TestPostgres.Server()
+        let server = try await TestPostgres.Server()
         defer { server.stop() }
         try await Self.withDemo(database: "vitrine_demo_restart", server: server.url) { demo in
             let ids = Array(1...10)
@@ -179,12 +179,12 @@ struct PostgresDemoTests {
             for update in 1...300 {
                 if update == 100 {
                     // The feed's connections (and the origin's) killed under them.
-                    try TestPostgres.psql(
+                    try await TestPostgres.psql(
                         server.url,
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'vitrine_demo_restart' AND pid <> pg_backend_pid()"
                     )
                 }
-                if update == 200 { try server.restart() }
+                if update == 200 { try await server.restart() }
                 let id = ids[update % ids.count]
                 let price = 20_000 + update
                 // Commits fail while the server is down: retried, as a service would.

@@ -20,16 +20,16 @@ public enum TestPostgres {
     }
 
     /// A new, empty database on `server`; its URL.
-    public static func freshDatabase(_ name: String, on server: String) throws -> String {
-        try psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-        try psql(server, "CREATE DATABASE \(name)")
+    public static func freshDatabase(_ name: String, on server: String) async throws -> String {
+        try await psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        try await psql(server, "CREATE DATABASE \(name)")
         return server.replacingOccurrences(of: "/postgres", with: "/\(name)")
     }
 
     /// Runs `sql` (or the file) through psql; returns its output, unaligned, tuples only.
     @discardableResult
-    public static func psql(_ url: String, _ sql: String? = nil, file: String? = nil) throws -> String {
-        try run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-At"] + (file.map { ["-f", $0] } ?? ["-c", sql!]))
+    public static func psql(_ url: String, _ sql: String? = nil, file: String? = nil) async throws -> String {
+        try await run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-At"] + (file.map { ["-f", $0] } ?? ["-c", sql!]))
     }
 
     /// `config/postgres/NAME`.
@@ -45,18 +45,18 @@ public enum TestPostgres {
         public let url: String
         private let directory: String
 
-        public init() throws {
+        public init() async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-pg-\(UUID().uuidString)").path
-            url = try TestPostgres.run([TestPostgres.script, "postgres", directory])
+            url = try await TestPostgres.run([TestPostgres.script, "postgres", directory])
         }
 
         /// Stops the server at once (as a crash would) and starts it again on the same port.
-        public func restart() throws {
-            try TestPostgres.run([TestPostgres.script, "postgres-restart", directory])
+        public func restart() async throws {
+            try await TestPostgres.run([TestPostgres.script, "postgres-restart", directory])
         }
 
         public func stop() {
-            _ = try? TestPostgres.run([TestPostgres.script, "stop", directory])
+            _ = try? TestPostgres.runBlocking([TestPostgres.script, "stop", directory])
         }
     }
 
@@ -67,11 +67,21 @@ public enum TestPostgres {
         public var description: String { "command failed: \(output)" }
     }
 
-    /// Runs a command to its end; returns its output (stdout and stderr). Not Foundation's
-    /// `Process`: its `waitUntilExit` was seen never to return for a script that starts a daemon.
-    /// The child gets an empty signal mask (the test runner's blocked signals are not inherited).
+    /// Runs a command to its end on a thread of its own; returns its output (stdout and stderr).
+    /// Waiting for it on a thread of Swift's cooperative pool (two threads on two cores) would
+    /// stall every other test for as long as an initdb takes.
     @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(arguments) }) }
+        }
+    }
+
+    /// `run`, waiting on the caller's thread (for a `defer`). Not Foundation's `Process`: its
+    /// `waitUntilExit` was seen never to return for a script that starts a daemon. The child gets
+    /// an empty signal mask (the test runner's blocked signals are not inherited).
+    @discardableResult
+    static func runBlocking(_ arguments: [String]) throws -> String {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-cmd-\(UUID().uuidString).out").path
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
