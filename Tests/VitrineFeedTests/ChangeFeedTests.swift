@@ -37,15 +37,16 @@ struct ChangeFeedTests {
     }
 
     @Test func committedChangesReachTheFeedAndRolledBackOnesDoNot() async throws {
-        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_basic") else { return }
+        guard let url = try await ChangeFeedSQLTests.freshDatabase("vitrine_feed_basic") else { return }
         let applied = Applied()
         let feed = try Self.makeFeed(url, cursorFile: Self.cursorFile(), applied: applied)
         let task = Task { try await feed.run() }
         try await Self.eventually { feed.status.state == "connected" }
-        try ChangeFeedSQLTests.psql(url, "INSERT INTO categories VALUES (7, 'Tents'); INSERT INTO products VALUES (42, 'Tent', '', 100, 1, 7)")
-        try ChangeFeedSQLTests.psql(url, "BEGIN; UPDATE products SET stock = 0 WHERE id = 42; ROLLBACK;")
-        try ChangeFeedSQLTests.psql(url, "UPDATE products SET price_cents = 90 WHERE id = 42")
-        try await Self.eventually { applied.tags.withLock { $0.count } == 3 }
+        try await ChangeFeedSQLTests.psql(url, "INSERT INTO categories VALUES (7, 'Tents'); INSERT INTO products VALUES (42, 'Tent', '', 100, 1, 7)")
+        try await ChangeFeedSQLTests.psql(url, "BEGIN; UPDATE products SET stock = 0 WHERE id = 42; ROLLBACK;")
+        try await ChangeFeedSQLTests.psql(url, "UPDATE products SET price_cents = 90 WHERE id = 42")
+        // A batch's rows are applied first, then its cursor saved: both are waited for.
+        try await Self.eventually { applied.tags.withLock { $0.count } == 3 && feed.status.cursor >= 4 }
         #expect(applied.tags.withLock { $0 }.last?.sorted() == ["listing:category:7", "product:42"])
         // The rolled-back transaction took outbox id 3 from the sequence: the cursor is at 4.
         #expect(feed.status.cursor == 4)
@@ -53,7 +54,7 @@ struct ChangeFeedTests {
     }
 
     @Test func aKilledBackendAndARestartLoseNothing() async throws {
-        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_recovery") else { return }
+        guard let url = try await ChangeFeedSQLTests.freshDatabase("vitrine_feed_recovery") else { return }
         let cursorFile = Self.cursorFile()
         let applied = Applied()
         let feed = try Self.makeFeed(url, cursorFile: cursorFile, applied: applied)
@@ -61,36 +62,37 @@ struct ChangeFeedTests {
         try await Self.eventually { feed.status.state == "connected" }
 
         // Every connection of the feed killed, then changes committed while it reconnects.
-        try ChangeFeedSQLTests.psql(
+        try await ChangeFeedSQLTests.psql(
             url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'vitrine_feed_recovery' AND pid <> pg_backend_pid()")
-        for id in 1...5 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
-        try await Self.eventually { applied.tags.withLock { $0.count } == 5 }
+        for id in 1...5 { try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        try await Self.eventually { applied.tags.withLock { $0.count } == 5 && feed.status.cursor >= 5 }
         #expect(feed.status.reconnects >= 1)
 
         // The proxy stopped; changes committed; a new one resumes from the saved cursor.
         task.cancel()
         try await Task.sleep(for: .milliseconds(100))
-        for id in 6...8 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        for id in 6...8 { try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
         let restarted = Applied()
         let second = try Self.makeFeed(url, cursorFile: cursorFile, applied: restarted)
         let secondTask = Task { try await second.run() }
-        try await Self.eventually { restarted.tags.withLock { $0.count } == 3 }
+        // The rows are applied before the batch is counted: both are waited for.
+        try await Self.eventually { restarted.tags.withLock { $0.count } == 3 && second.status.replayedRows >= 3 }
         #expect(restarted.tags.withLock { $0 } == [["product:6"], ["product:7"], ["product:8"]])
         #expect(second.status.replayedRows == 3)
         secondTask.cancel()
     }
 
     @Test func aCursorOlderThanTheOutboxPurgesEverything() async throws {
-        guard let url = try ChangeFeedSQLTests.freshDatabase("vitrine_feed_gap") else { return }
+        guard let url = try await ChangeFeedSQLTests.freshDatabase("vitrine_feed_gap") else { return }
         let cursorFile = Self.cursorFile()
         await FileCursorStore(path: cursorFile).save(1)
-        for id in 1...4 { try ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
+        for id in 1...4 { try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
         // Rows 2 and 3 pruned before this node read them.
-        try ChangeFeedSQLTests.psql(url, "DELETE FROM vitrine_outbox WHERE id <= 3")
+        try await ChangeFeedSQLTests.psql(url, "DELETE FROM vitrine_outbox WHERE id <= 3")
         let applied = Applied()
         let feed = try Self.makeFeed(url, cursorFile: cursorFile, applied: applied)
         let task = Task { try await feed.run() }
-        try await Self.eventually { applied.fullPurges.load(ordering: .relaxed) == 1 }
+        try await Self.eventually { applied.fullPurges.load(ordering: .relaxed) == 1 && feed.status.cursor >= 4 }
         #expect(feed.status.fullPurges == 1)
         #expect(feed.status.cursor == 4)
         task.cancel()
