@@ -46,6 +46,17 @@ let package = Package(
             path: "Sources/commit-to-fresh",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Our Redis client's GET throughput on one connection, beside `redis-benchmark`.
+        .executableTarget(
+            name: "redis-throughput",
+            dependencies: [
+                .product(name: "VitrineRedis", package: "vitrine"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/redis-throughput",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The load generator of CONTRACT.md's "Benchmark target".
         .executableTarget(
             name: "vitrine-load",
