@@ -51,10 +51,17 @@ public final class RedisConnection: Sendable {
             }
     }
 
-    /// Sends one command; the future fails with `RedisError.server` for an error reply.
+    /// Sends one command; the future fails with `RedisError.server` for an error reply. Sent from
+    /// the connection's event loop, it leaves with the other commands of the same turn of the loop
+    /// (one write system call for all of them).
     public func send(_ arguments: [RESPArgument], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, timeout: timeout), promise: nil)
+        let request = RedisRequest(arguments: arguments, promise: promise, timeout: timeout)
+        if channel.eventLoop.inEventLoop {
+            channel.write(request, promise: nil)
+        } else {
+            channel.writeAndFlush(request, promise: nil)
+        }
         return promise.futureResult
     }
 
