@@ -1,6 +1,6 @@
 import Foundation
 
-/// `vitrine-load --url URL [--rate R | --connections C] --duration D [--mix storefront] [--json]`.
+/// `vitrine-load --url URL [--rate R | --connections C] --duration D [--mix storefront|products] [--json]`.
 struct Options {
     var host = "127.0.0.1"
     var port = 8080
@@ -26,6 +26,8 @@ struct Options {
           --connections C    keep-alive connections (default 64); without --rate: closed loop
           --duration D       seconds, or 500ms / 30s / 2m (default 10s)
           --mix storefront   Zipf-distributed product pages, listing pages, searches and writes
+          --mix products     product pages 1...N (--products) drawn uniformly: with an L1 smaller
+                             than the catalog, most answers come from the shared tier (L2 hits)
           --write-share F    share of writes in the storefront mix (default 0.01)
           --json             one JSON object instead of the table
         """
@@ -51,7 +53,7 @@ struct Options {
                 duration = seconds
             case "--mix":
                 mix = try value()
-                guard mix == "storefront" else { throw OptionError("--mix: only storefront is known") }
+                guard mix == "storefront" || mix == "products" else { throw OptionError("--mix: storefront or products") }
             case "--write-share":
                 guard let share = Double(try value()), (0...1).contains(share) else { throw OptionError("--write-share: 0...1") }
                 writeShare = share

@@ -17,7 +17,7 @@ struct Report {
 
     var table: String {
         let options = run.options
-        let target = options.mix == nil ? options.path : "storefront mix"
+        let target = options.mix.map { "\($0) mix" } ?? options.path
         var lines = [
             "vitrine-load: http://\(options.host):\(options.port)  \(target), \(mode), \(options.connections) connections, "
                 + String(format: "%.1f s", run.elapsed),

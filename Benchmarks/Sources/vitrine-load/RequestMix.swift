@@ -1,7 +1,8 @@
 import NIOCore
 
-/// What to request next: one fixed target, or the storefront mix (Zipf-distributed product pages,
-/// listing pages, searches and a share of writes). Requests are encoded once, up front.
+/// What to request next: one fixed target, the storefront mix (Zipf-distributed product pages,
+/// listing pages, searches and a share of writes), or product pages drawn uniformly. Requests are
+/// encoded once, up front.
 struct RequestMix {
     enum Kind: String, CaseIterable {
         case product, listing, search, write, fixed
@@ -17,6 +18,7 @@ struct RequestMix {
     private var searches: [ByteBuffer] = []
     private var fixed: ByteBuffer?
     private var productZipf: ZipfSampler?
+    private var uniformProducts = false
     private let host: String
     private let writeShare: Double
     private var random = SplitMix64(seed: 0x5EED)
@@ -24,11 +26,15 @@ struct RequestMix {
     init(options: Options) {
         host = "\(options.host):\(options.port)"
         writeShare = options.writeShare
-        guard options.mix == "storefront" else {
+        guard let mix = options.mix else {
             fixed = Self.get(options.path, host: host)
             return
         }
         products = (1...options.products).map { Self.get("/catalog/products/\($0)", host: host) }
+        guard mix == "storefront" else {
+            uniformProducts = true
+            return
+        }
         productZipf = ZipfSampler(count: options.products, exponent: 1.1)
         for category in 1...options.categories {
             for sort in ["price_asc", "price_desc", "name"] {
@@ -42,6 +48,7 @@ struct RequestMix {
     /// The next request: 60% product pages, 25% listings, 15% searches, less the writes' share.
     mutating func next() -> Request {
         if let fixed { return Request(kind: .fixed, bytes: fixed) }
+        if uniformProducts { return Request(kind: .product, bytes: products[Int(random.next() % UInt64(products.count))]) }
         let roll = random.nextUnit()
         if roll < writeShare {
             let id = productZipf!.sample(&random)
