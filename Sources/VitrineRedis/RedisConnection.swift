@@ -51,17 +51,10 @@ public final class RedisConnection: Sendable {
             }
     }
 
-    /// Sends one command; the future fails with `RedisError.server` for an error reply. Sent from
-    /// the connection's event loop, it leaves with the other commands of the same turn of the loop
-    /// (one write system call for all of them).
+    /// Sends one command; the future fails with `RedisError.server` for an error reply.
     public func send(_ arguments: [RESPArgument], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest(arguments: arguments, promise: promise, timeout: timeout)
-        if channel.eventLoop.inEventLoop {
-            channel.write(request, promise: nil)
-        } else {
-            channel.writeAndFlush(request, promise: nil)
-        }
+        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, timeout: timeout), promise: nil)
         return promise.futureResult
     }
 

@@ -65,9 +65,6 @@ final class PipelineReplies {
 /// The last handler of a Redis channel: encodes commands (hiredis), parses replies (hiredis),
 /// and matches them in order (`RedisCommandQueue`). Many commands may be in flight.
 ///
-/// A command written without a flush is flushed at the end of the event loop's turn, with every
-/// other command written in that turn.
-///
 /// Timeouts cost no timer per command: each command keeps its deadline, and one timer per
 /// connection, set for the earliest, fails the commands whose time is up.
 final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -123,12 +120,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             promise?.fail(RedisError.connectionClosed)
             return
         }
-        if output == nil {
-            output = context.channel.allocator.buffer(capacity: 4096)
-            // Commands written without a flush (many requests' lookups in one turn of the event
-            // loop) go out together once this turn's events are handled: one write, not one each.
-            context.eventLoop.assumeIsolated().execute { [self] in flush(context: context) }
-        }
+        if output == nil { output = context.channel.allocator.buffer(capacity: 4096) }
         switch request.work {
         case .command(let arguments, let reply):
             _ = queue.enqueue(Pending(target: .command(reply), deadline: deadline))
@@ -163,11 +155,12 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func flush(context: ChannelHandlerContext) {
-        guard let buffer = output else { return }
-        output = nil
-        let promise = outputPromise
-        outputPromise = nil
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        if let buffer = output {
+            output = nil
+            let promise = outputPromise
+            outputPromise = nil
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        }
         context.flush()
     }
 
