@@ -110,6 +110,7 @@ let package = Package(
             name: "VitrineRedisTests",
             dependencies: [
                 "VitrineRedis",
+                "VitrineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -4,6 +4,7 @@ import NIOPosix
 import Testing
 import VitrineConfig
 @testable import VitrineProxy
+import VitrineTestSupport
 
 /// The proxy and the demo origin on real sockets, talking real HTTP.
 @Suite(.timeLimit(.minutes(1)))
@@ -260,11 +261,8 @@ struct ProxyEndToEndTests {
         }
     }
 
-    /// A port nothing listens on.
+    /// A port nothing listens on (below the ephemeral range: see `TestPorts`).
     static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
+        TestPorts.unused()
     }
 }

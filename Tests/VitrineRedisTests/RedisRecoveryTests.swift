@@ -8,6 +8,7 @@ import NIOPosix
 import Synchronization
 import Testing
 @testable import VitrineRedis
+import VitrineTestSupport
 
 /// A redis-server of the test's own, killed and restarted under a client. Serialized: its tests pick free ports and start servers, which must not race each other.
 @Suite(.serialized, .timeLimit(.minutes(1)))
@@ -72,30 +73,6 @@ struct RedisRecoveryTests {
         for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     }
 
-    /// A free port below the kernel's ephemeral range: one from inside it could be handed to some
-    /// other test's outgoing connection before the server binds it, or while it is down between a
-    /// kill and a restart. Checked with a bare bind, never a listen: nothing may accept on it
-    /// before our server does.
-    static func freePort() throws -> Int {
-        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "32768"
-        let low = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
-        for _ in 0..<200 {
-            let candidate = Int.random(in: max(1024, low - 12_000)..<low)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound == 0 { return candidate }
-        }
-        throw ServerDidNotStart(port: 0, attempts: 0, log: "no free port below \(low)")
-    }
-
     /// Polls `condition` for up to 10 s: a loaded machine (the whole suite at once) is slow to
     /// start servers and to reconnect.
     static func waitUntil(_ condition: () async -> Bool) async throws -> Bool {
@@ -107,11 +84,13 @@ struct RedisRecoveryTests {
     }
 
     @Test func clientSurvivesRedisDyingAndComingBack() async throws {
-        let port = try Self.freePort()
+        let port = TestPorts.unused()
         guard let first = try await Self.startServer(port: port) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let group = MultiThreadedEventLoopGroup.singleton
-        let client = RedisClient(url: url, group: group, commandTimeout: .milliseconds(200))
+        // A timeout a loaded machine (the whole suite at once) cannot miss by accident; calls still
+        // fail at once while Redis is gone, as the connection is closed.
+        let client = RedisClient(url: url, group: group, commandTimeout: .seconds(1))
         client.warmUp()
         #expect(try await Self.waitUntil { client.state == .up })
         let loop = group.next()
@@ -134,7 +113,7 @@ struct RedisRecoveryTests {
     }
 
     @Test func subscriberResubscribesAfterARestart() async throws {
-        let port = try Self.freePort()
+        let port = TestPorts.unused()
         guard let first = try await Self.startServer(port: port) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
