@@ -52,7 +52,6 @@ public final class RedisSubscriber: Sendable {
         var everSubscribed = false
         while !Task.isCancelled {
             do {
-                logger.trace("redis subscribing", metadata: ["channels": "\(channels)", "attempt": "\(failures + 1)"])
                 let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, onMessage: onMessage)
                 current.withLock { $0 = subscription }
                 subscribed.store(true, ordering: .relaxed)

@@ -221,7 +221,7 @@ struct ProxyEndToEndTests {
     }
 
     @Test func originDownGets502WithJSON() async throws {
-        let port = try await Self.closedPort()
+        let port = TestPorts.unused()  // nothing listens on it
         try await ProxyFixture.with(originURL: "http://127.0.0.1:\(port)") { fixture in
             let response = try await fixture.get("/catalog/products/1")
             #expect(response.status == 502)
@@ -259,10 +259,5 @@ struct ProxyEndToEndTests {
             let json = try JSONSerialization.jsonObject(with: Data(response.body)) as! [String: Any]
             #expect(json["stock"] as? Int == 0)
         }
-    }
-
-    /// A port nothing listens on (below the ephemeral range: see `TestPorts`).
-    static func closedPort() async throws -> Int {
-        TestPorts.unused()
     }
 }

@@ -7,6 +7,7 @@ import VitrineConfig
 import VitrineCore
 import VitrineDemoOrigin
 @testable import VitrineProxy
+import VitrineTestSupport
 @testable import VitrineRedis
 import VitrineFeed
 
@@ -165,7 +166,7 @@ struct SharedTierTests {
         await client.shutdown()
 
         // Redis unreachable: an error (the feed retries), never "no cursor" (which would skip history).
-        let port = try await ProxyEndToEndTests.closedPort()
+        let port = TestPorts.unused()  // nothing listens on it
         let dead = RedisClient(url: RedisURL(host: "127.0.0.1", port: port), group: group)
         await #expect(throws: (any Error).self) {
             try await RedisCursorStore(client: dead, channel: "c", node: "n").load()
@@ -213,7 +214,7 @@ struct SharedTierTests {
     }
 
     @Test func aDeadRedisDegradesServiceNotStopsIt() async throws {
-        let port = try await ProxyEndToEndTests.closedPort()
+        let port = TestPorts.unused()  // nothing listens on it
         try await ProxyFixture.with(configure: { configuration in
             configuration.redis = RedisSettings(url: "redis://127.0.0.1:\(port)/0")
         }) { (fixture: ProxyFixture) async throws -> Void in

@@ -29,6 +29,7 @@ struct RedisRecoveryTests {
         while true {
             attempts += 1
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-redis-\(port)-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: log) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = [
@@ -42,20 +43,15 @@ struct RedisRecoveryTests {
                 if let probe = try? await RedisConnection.connect(to: url, on: loop) {
                     let reply = try? await probe.send(["PING"], timeout: .seconds(1)).get()
                     await probe.close()
-                    if reply?.string == "PONG" {
-                        try? FileManager.default.removeItem(atPath: log)
-                        return process
-                    }
+                    if reply?.string == "PONG" { return process }
                 }
                 try await Task.sleep(for: .milliseconds(10))
             }
             if ContinuousClock.now >= deadline {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)"
                 Glibc.kill(process.processIdentifier, SIGKILL)
-                try? FileManager.default.removeItem(atPath: log)
                 throw ServerDidNotStart(port: port, attempts: attempts, log: text)
             }
-            try? FileManager.default.removeItem(atPath: log)
             try await Task.sleep(for: .milliseconds(100))
         }
     }
