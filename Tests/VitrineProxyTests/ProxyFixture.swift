@@ -43,8 +43,10 @@ final class ProxyFixture: Sendable {
             url = OriginURL(parsing: "http://127.0.0.1:\(address.port!)")!
         }
         var configuration = VitrineConfiguration.demo(origin: url, port: 0, adminPort: 0, token: token)
+        // Short enough that a stuck test fails soon; long enough for the echo origin's slowest
+        // answer (1.5 s) on a loaded two-core machine running the suites in parallel.
         for name in configuration.origins.keys {
-            configuration.origins[name]?.firstByteTimeout = .seconds(2)
+            configuration.origins[name]?.firstByteTimeout = .seconds(5)
             configuration.origins[name]?.connectTimeout = .seconds(1)
         }
         // Listings warm hundreds of pages at start: only the tests about them ask for them.

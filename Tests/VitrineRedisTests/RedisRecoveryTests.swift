@@ -16,7 +16,7 @@ struct RedisRecoveryTests {
     /// Starts `redis-server` on `port` and waits until it answers; nil (and an issue in CI) when
     /// it is not installed. A server that exits at once (the port still held a moment after a
     /// kill, on a loaded machine) is started again; the last one's log is quoted in the failure.
-    static func startServer(port: Int) async throws -> Process? {
+    static func startServer(port: Int, in servers: Servers) async throws -> Process? {
         let paths = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         guard let path = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("redis-server is not installed") }
@@ -38,6 +38,7 @@ struct RedisRecoveryTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
+            servers.started.append(process)
             while process.isRunning && ContinuousClock.now < deadline {
                 // A PONG, not just a connection: something else could hold the port a moment.
                 if let probe = try? await RedisConnection.connect(to: url, on: loop) {
@@ -53,6 +54,18 @@ struct RedisRecoveryTests {
                 throw ServerDidNotStart(port: port, attempts: attempts, log: text)
             }
             try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// The servers a test started, killed when the test ends however it ends: a failing test
+    /// throws past its own kills, and a server left behind outlives the run (it ignores SIGTERM,
+    /// blocked in the test runner whose signal mask it inherits).
+    final class Servers {
+        var started: [Process] = []
+
+        func killAll() {
+            // A process still running is not reaped yet: its pid is still its own.
+            for process in started where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         }
     }
 
@@ -81,7 +94,9 @@ struct RedisRecoveryTests {
 
     @Test func clientSurvivesRedisDyingAndComingBack() async throws {
         let port = TestPorts.unused()
-        guard let first = try await Self.startServer(port: port) else { return }
+        let servers = Servers()
+        defer { servers.killAll() }
+        guard let first = try await Self.startServer(port: port, in: servers) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let group = MultiThreadedEventLoopGroup.singleton
         // A timeout a loaded machine (the whole suite at once) cannot miss by accident; calls still
@@ -101,7 +116,7 @@ struct RedisRecoveryTests {
         }
         #expect(ContinuousClock.now - started < .seconds(3), "a generous bound: each call fails at once")
 
-        guard let second = try await Self.startServer(port: port) else { return }
+        guard let second = try await Self.startServer(port: port, in: servers) else { return }
         #expect(try await Self.waitUntil { client.state == .up }, "the client reconnects by itself")
         #expect(try await Self.waitUntil { (try? await client.send(["PING"], on: loop))?.string == "PONG" })
         await client.shutdown()
@@ -110,7 +125,9 @@ struct RedisRecoveryTests {
 
     @Test func subscriberResubscribesAfterARestart() async throws {
         let port = TestPorts.unused()
-        guard let first = try await Self.startServer(port: port) else { return }
+        let servers = Servers()
+        defer { servers.killAll() }
+        guard let first = try await Self.startServer(port: port, in: servers) else { return }
         let url = RedisURL(host: "127.0.0.1", port: port)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let received = Mutex<[String]>([])
@@ -125,7 +142,7 @@ struct RedisRecoveryTests {
         #expect(try await Self.waitUntil { subscriber.isSubscribed })
         try await Self.kill(first)
         #expect(try await Self.waitUntil { !subscriber.isSubscribed })
-        guard let second = try await Self.startServer(port: port) else { return }
+        guard let second = try await Self.startServer(port: port, in: servers) else { return }
         #expect(try await Self.waitUntil { subscriber.isSubscribed && restored.load(ordering: .relaxed) == 1 })
         let publisher = try await RedisConnection.connect(to: url, on: loop)
         #expect(try await Self.waitUntil {
