@@ -58,21 +58,13 @@ public final class RedisConnection: Sendable {
         return promise.futureResult
     }
 
-    /// Sends many commands with one flush (one system call for the lot, where it fits).
-    public func pipeline(_ commands: [[RESPArgument]], timeout: TimeAmount? = nil) -> [EventLoopFuture<RESPValue>] {
-        let channel = self.channel
-        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
-        let requests = zip(commands, promises).map { RedisRequest(arguments: $0, promise: $1, timeout: timeout) }
-        if channel.eventLoop.inEventLoop {
-            for request in requests { channel.write(request, promise: nil) }
-            channel.flush()
-        } else {
-            channel.eventLoop.execute {
-                for request in requests { channel.write(request, promise: nil) }
-                channel.flush()
-            }
-        }
-        return promises.map(\.futureResult)
+    /// Sends many commands at once (one write, one flush, one promise); the future has every
+    /// reply in order, error replies included as `.error` values. It fails as a whole if the
+    /// connection closes or the timeout passes first.
+    public func pipeline(_ commands: [[RESPArgument]], timeout: TimeAmount? = nil) -> EventLoopFuture<[RESPValue]> {
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        channel.writeAndFlush(RedisRequest(pipeline: commands, promise: promise, timeout: timeout), promise: nil)
+        return promise.futureResult
     }
 
     public func close() async {

@@ -1,17 +1,64 @@
 import NIOCore
 
-/// A command and where its reply goes; what is written into a Redis channel. Three words, so
-/// that it fits a channel message's inline storage (no box per command).
+/// What is written into a Redis channel: one command and where its reply goes, or a pipeline of
+/// commands whose replies come back together (one promise, one trip through the channel, for
+/// the lot). Three words, so that it fits a channel message's inline storage (no box per write).
 struct RedisRequest: Sendable {
-    let arguments: [RESPArgument]
-    let promise: EventLoopPromise<RESPValue>
+    enum Work: Sendable {
+        case command([RESPArgument], EventLoopPromise<RESPValue>)
+        case pipeline([[RESPArgument]], EventLoopPromise<[RESPValue]>)
+    }
+
+    let work: Work
     /// Nanoseconds; 0 for none.
     let timeoutNanoseconds: Int64
 
     init(arguments: [RESPArgument], promise: EventLoopPromise<RESPValue>, timeout: TimeAmount?) {
-        self.arguments = arguments
-        self.promise = promise
+        self.work = .command(arguments, promise)
         self.timeoutNanoseconds = timeout?.nanoseconds ?? 0
+    }
+
+    init(pipeline commands: [[RESPArgument]], promise: EventLoopPromise<[RESPValue]>, timeout: TimeAmount?) {
+        self.work = .pipeline(commands, promise)
+        self.timeoutNanoseconds = timeout?.nanoseconds ?? 0
+    }
+
+    func fail(_ error: any Error) {
+        switch work {
+        case .command(_, let promise): promise.fail(error)
+        case .pipeline(_, let promise): promise.fail(error)
+        }
+    }
+}
+
+/// The replies of one pipeline, gathered in order; its promise is completed with all of them
+/// (error replies included, as `.error`), or failed once if the pipeline times out or the
+/// connection closes.
+final class PipelineReplies {
+    private let promise: EventLoopPromise<[RESPValue]>
+    private let count: Int
+    private var replies: [RESPValue] = []
+    private var finished = false
+
+    init(count: Int, promise: EventLoopPromise<[RESPValue]>) {
+        self.count = count
+        self.promise = promise
+        replies.reserveCapacity(count)
+    }
+
+    func receive(_ reply: RESPValue) {
+        guard !finished else { return }
+        replies.append(reply)
+        if replies.count == count {
+            finished = true
+            promise.succeed(replies)
+        }
+    }
+
+    func fail(_ error: any Error) {
+        guard !finished else { return }
+        finished = true
+        promise.fail(error)
     }
 }
 
@@ -26,9 +73,31 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
-        let promise: EventLoopPromise<RESPValue>
+        enum Target {
+            case command(EventLoopPromise<RESPValue>)
+            /// One entry per command of the pipeline, all sharing its replies.
+            case pipeline(PipelineReplies)
+        }
+
+        let target: Target
         /// Uptime nanoseconds; `.max` for none.
         let deadline: UInt64
+
+        func receive(_ reply: RESPValue) {
+            switch target {
+            case .command(let promise):
+                if case .error(let message) = reply { promise.fail(RedisError.server(message)) } else { promise.succeed(reply) }
+            case .pipeline(let replies):
+                replies.receive(reply)
+            }
+        }
+
+        func fail(_ error: any Error) {
+            switch target {
+            case .command(let promise): promise.fail(error)
+            case .pipeline(let replies): replies.fail(error)
+            }
+        }
     }
 
     private let decoder = RESPDecoder()
@@ -46,13 +115,27 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             deadline = context.eventLoop.now.uptimeNanoseconds &+ UInt64(request.timeoutNanoseconds)
             if deadline < timerDeadline { armTimer(at: deadline, context: context) }
         }
-        guard case .send = queue.enqueue(Pending(promise: request.promise, deadline: deadline)).0 else {
-            request.promise.fail(RedisError.connectionClosed)
+        guard !queue.isClosed else {
+            request.fail(RedisError.connectionClosed)
             promise?.fail(RedisError.connectionClosed)
             return
         }
         if output == nil { output = context.channel.allocator.buffer(capacity: 4096) }
-        RESPEncoder.encode(request.arguments, into: &output!)
+        switch request.work {
+        case .command(let arguments, let reply):
+            _ = queue.enqueue(Pending(target: .command(reply), deadline: deadline))
+            RESPEncoder.encode(arguments, into: &output!)
+        case .pipeline(let commands, let reply):
+            guard !commands.isEmpty else {
+                reply.succeed([])
+                break
+            }
+            let replies = PipelineReplies(count: commands.count, promise: reply)
+            for arguments in commands {
+                _ = queue.enqueue(Pending(target: .pipeline(replies), deadline: deadline))
+                RESPEncoder.encode(arguments, into: &output!)
+            }
+        }
         if let promise {
             if let outputPromise { outputPromise.futureResult.cascade(to: promise) } else { outputPromise = promise }
         }
@@ -66,7 +149,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             timerDeadline = .max
             let now = context.eventLoop.now.uptimeNanoseconds
             // Abandoned commands keep their place: their replies, when they come, are dropped.
-            for pending in queue.abandonAll(where: { $0.deadline <= now }) { pending.promise.fail(RedisError.timeout) }
+            for pending in queue.abandonAll(where: { $0.deadline <= now }) { pending.fail(RedisError.timeout) }
             if let next = queue.waiting.lazy.map(\.deadline).min(), next != .max { armTimer(at: next, context: context) }
         }
     }
@@ -84,18 +167,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
             let input = unwrapInboundIn(data)
-            // The bulk strings of this read share one buffer (slices of it): one allocation per
-            // read, not one per reply.
-            var arena = context.channel.allocator.buffer(capacity: input.readableBytes)
-            try decoder.decode(input, arena: &arena) { reply in
+            try decoder.decode(input) { reply in
                 let (pending, unexpected) = queue.receive()
                 if unexpected { throw RedisError.protocolError("a reply nobody asked for") }
-                guard let pending else { return }
-                if case .error(let message) = reply {
-                    pending.promise.fail(RedisError.server(message))
-                } else {
-                    pending.promise.succeed(reply)
-                }
+                pending?.receive(reply)
             }
         } catch {
             // The reply stream cannot be trusted any more.
@@ -118,7 +193,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         timer?.cancel()
         timer = nil
         timerDeadline = .max
-        for pending in queue.close() { pending.promise.fail(error) }
+        for pending in queue.close() { pending.fail(error) }
     }
 }
 
@@ -137,8 +212,7 @@ final class RedisSubscriptionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
             let input = unwrapInboundIn(data)
-            var arena = context.channel.allocator.buffer(capacity: input.readableBytes)
-            try decoder.decode(input, arena: &arena) { reply in
+            try decoder.decode(input) { reply in
                 guard let parts = reply.array, parts.count == 3, parts[0].string == "message",
                     let channel = parts[1].string, let payload = parts[2].buffer
                 else { return }

@@ -34,15 +34,37 @@ import Testing
         for index in 0..<300 { input.writeString("$1000\r\n\(String(repeating: Character(UnicodeScalar(65 + index % 26)!), count: 1000))\r\n") }
         input.writeString("$40\r\n\(String(repeating: "z", count: 40))\r\n*2\r\n:7\r\n$1\r\nx\r\n+OK\r\n")
         let decoder = RESPDecoder()
-        var arena = ByteBuffer()
         var replies: [RESPValue] = []
-        try decoder.decode(input, arena: &arena) { replies.append($0) }
+        try decoder.decode(input) { replies.append($0) }
         #expect(replies.count == 303)
         #expect(replies[0] == .bulkString(ByteBuffer(string: String(repeating: "A", count: 1000))))
         #expect(replies[299] == .bulkString(ByteBuffer(string: String(repeating: Character(UnicodeScalar(65 + 299 % 26)!), count: 1000))))
         #expect(replies[300].buffer?.readableBytes == 40)
         #expect(replies[301] == .array([.integer(7), .bulkString(ByteBuffer(string: "x"))]))
         #expect(replies[302] == .simpleString("OK"))
+    }
+
+    @Test func anArraySplitAcrossReadsKeepsItsFirstElements() throws {
+        let decoder = RESPDecoder()
+        var replies: [RESPValue] = []
+        // The first read ends inside an array whose first element (a string) has arrived.
+        try decoder.decode(ByteBuffer(string: "$3\r\none\r\n*3\r\n$5\r\nfirst\r\n:2\r\n$4\r\nla")) { replies.append($0) }
+        #expect(replies == [.bulkString(ByteBuffer(string: "one"))])
+        try decoder.decode(ByteBuffer(string: "st\r\n$3\r\ntwo\r\n")) { replies.append($0) }
+        #expect(replies == [
+            .bulkString(ByteBuffer(string: "one")),
+            .array([.bulkString(ByteBuffer(string: "first")), .integer(2), .bulkString(ByteBuffer(string: "last"))]),
+            .bulkString(ByteBuffer(string: "two")),
+        ])
+    }
+
+    @Test func repliesBeforeGarbageAreDeliveredThenTheError() throws {
+        let decoder = RESPDecoder()
+        var replies: [RESPValue] = []
+        #expect(throws: RedisError.self) {
+            try decoder.decode(ByteBuffer(string: "$2\r\nok\r\n:5\r\n?what\r\n")) { replies.append($0) }
+        }
+        #expect(replies == [.bulkString(ByteBuffer(string: "ok")), .integer(5)])
     }
 
     @Test func garbageIsAProtocolError() throws {

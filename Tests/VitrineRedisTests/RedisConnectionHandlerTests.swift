@@ -60,12 +60,60 @@ import Testing
         #expect(try patient.futureResult.wait() == .bulkString(ByteBuffer(string: "c")))
     }
 
+    @Test func aPipelineGetsItsRepliesTogetherInOrder() throws {
+        let channel = try makeChannel()
+        let loop = channel.embeddedEventLoop
+        let before = loop.makePromise(of: RESPValue.self)
+        let pipeline = loop.makePromise(of: [RESPValue].self)
+        let after = loop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: before, timeout: nil))
+        try channel.writeOutbound(RedisRequest(pipeline: [["GET", "b"], ["INCR", "s"], ["GET", "c"]], promise: pipeline, timeout: nil))
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "d"], promise: after, timeout: nil))
+        var written = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written += String(buffer: buffer) }
+        #expect(written.components(separatedBy: "*2\r\n").count == 6, "five commands: \(written)")
+        try channel.writeInbound(ByteBuffer(string: "$1\r\na\r\n$1\r\nb\r\n-ERR not an integer\r\n"))
+        #expect(try before.futureResult.wait() == .bulkString(ByteBuffer(string: "a")))
+        try channel.writeInbound(ByteBuffer(string: "$-1\r\n$1\r\nd\r\n"))
+        #expect(try pipeline.futureResult.wait() == [.bulkString(ByteBuffer(string: "b")), .error("ERR not an integer"), .null])
+        #expect(try after.futureResult.wait() == .bulkString(ByteBuffer(string: "d")))
+    }
+
+    @Test func aPipelineTimesOutAsAWholeAndStealsNoReply() throws {
+        let channel = try makeChannel()
+        let loop = channel.embeddedEventLoop
+        let pipeline = loop.makePromise(of: [RESPValue].self)
+        let next = loop.makePromise(of: RESPValue.self)
+        try channel.writeOutbound(RedisRequest(pipeline: [["GET", "a"], ["GET", "b"]], promise: pipeline, timeout: .milliseconds(10)))
+        try channel.writeOutbound(RedisRequest(arguments: ["GET", "c"], promise: next, timeout: nil))
+        try channel.writeInbound(ByteBuffer(string: "$1\r\na\r\n"))
+        loop.advanceTime(by: .milliseconds(20))
+        #expect(throws: RedisError.timeout) { try pipeline.futureResult.wait() }
+        try channel.writeInbound(ByteBuffer(string: "$1\r\nb\r\n$1\r\nc\r\n"))
+        #expect(try next.futureResult.wait() == .bulkString(ByteBuffer(string: "c")))
+    }
+
+    @Test func anEmptyPipelineAnswersAtOnce() throws {
+        let channel = try makeChannel()
+        let pipeline = channel.embeddedEventLoop.makePromise(of: [RESPValue].self)
+        try channel.writeOutbound(RedisRequest(pipeline: [], promise: pipeline, timeout: nil))
+        #expect(try pipeline.futureResult.wait() == [])
+    }
+
+    @Test func aRequestFitsAChannelMessageInline() {
+        // NIOAny boxes (allocates) anything over three words.
+        #expect(MemoryLayout<RedisRequest>.size <= 3 * MemoryLayout<Int>.size)
+    }
+
     @Test func closingFailsEverythingInFlight() throws {
         let channel = try makeChannel()
         let promise = channel.embeddedEventLoop.makePromise(of: RESPValue.self)
+        let pipeline = channel.embeddedEventLoop.makePromise(of: [RESPValue].self)
         try channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, timeout: nil))
+        try channel.writeOutbound(RedisRequest(pipeline: [["PING"], ["PING"]], promise: pipeline, timeout: nil))
         _ = try? channel.finish()
         #expect(throws: RedisError.connectionClosed) { try promise.futureResult.wait() }
+        #expect(throws: RedisError.connectionClosed) { try pipeline.futureResult.wait() }
     }
 
     @Test func aBrokenStreamClosesTheConnection() throws {
