@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 import Foundation
@@ -63,8 +64,14 @@ public final class ProxyNode: Service, Sendable {
         var subscriber: RedisSubscriber?
         if let settings = configuration.redis {
             let url: RedisURL
-            do { url = try RedisURL(parsing: settings.url) } catch { throw ConfigError(key: "redis.url", "\(error)") }
-            let client = RedisClient(url: url, group: group, logger: logger)
+            let tls: NIOSSLContext?
+            do {
+                url = try RedisURL(parsing: settings.url)
+                tls = try RedisTLS.context(for: url)
+            } catch {
+                throw ConfigError(key: "redis.url", "\(error)")
+            }
+            let client = RedisClient(url: url, group: group, logger: logger, tls: tls)
             tier = RedisTier(client: client, nodeID: nodeID, channel: settings.channel, logger: logger)
             redis = client
         } else {
@@ -78,6 +85,7 @@ public final class ProxyNode: Service, Sendable {
             let nodeID = self.nodeID
             subscriber = RedisSubscriber(
                 url: client.url, channels: [configuration.redis!.channel], eventLoop: group.next(), logger: logger,
+                tls: client.tls,
                 onMessage: { _, payload in
                     guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)),
                         message.node != nodeID

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import NIOPosix
 import Synchronization
 
@@ -15,6 +16,8 @@ public final class RedisClient: Sendable {
     public let url: RedisURL
     public let commandTimeout: TimeAmount
     private let connectTimeout: TimeAmount
+    /// For `rediss://`: one context shared by every loop's connection (and the subscriber's).
+    public let tls: NIOSSLContext?
     private let slots: [ObjectIdentifier: LoopSlot]
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -24,9 +27,11 @@ public final class RedisClient: Sendable {
 
     public init(
         url: RedisURL, group: any EventLoopGroup, commandTimeout: TimeAmount = .milliseconds(250),
-        connectTimeout: TimeAmount = .milliseconds(500), logger: Logger = Logger(label: "vitrine.redis")
+        connectTimeout: TimeAmount = .milliseconds(500), logger: Logger = Logger(label: "vitrine.redis"),
+        tls: NIOSSLContext? = nil
     ) {
         self.url = url
+        self.tls = tls
         self.group = group
         self.commandTimeout = commandTimeout
         self.connectTimeout = connectTimeout
@@ -126,7 +131,8 @@ public final class RedisClient: Sendable {
             return
         }
         slot.connecting = true
-        RedisConnection.connectFuture(to: url, on: slot.eventLoop, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+        RedisConnection.connectFuture(
+            to: url, on: slot.eventLoop, connectTimeout: connectTimeout, commandTimeout: commandTimeout, tls: tls)
             .whenComplete { result in
                 slot.connecting = false
                 switch result {

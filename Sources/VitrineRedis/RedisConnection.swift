@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One pipelined connection to Redis. Commands may be sent from any thread; replies come back in
 /// order. `AUTH` and `SELECT` from the URL are sent when it connects.
@@ -14,23 +15,35 @@ public final class RedisConnection: Sendable {
     }
 
     /// Connects, authenticates and selects the database.
+    ///
+    /// A `rediss://` URL connects with TLS: through `tls` when given (a client shares one), else a
+    /// context made for this connection from the URL.
     public static func connect(
         to url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
-        commandTimeout: TimeAmount = .seconds(1)
+        commandTimeout: TimeAmount = .seconds(1), tls: NIOSSLContext? = nil
     ) async throws -> RedisConnection {
-        try await connectFuture(to: url, on: eventLoop, connectTimeout: connectTimeout, commandTimeout: commandTimeout).get()
+        try await connectFuture(to: url, on: eventLoop, connectTimeout: connectTimeout, commandTimeout: commandTimeout, tls: tls).get()
     }
 
     /// `connect` as a future, completed on `eventLoop`.
     public static func connectFuture(
         to url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
-        commandTimeout: TimeAmount = .seconds(1)
+        commandTimeout: TimeAmount = .seconds(1), tls: NIOSSLContext? = nil
     ) -> EventLoopFuture<RedisConnection> {
-        ClientBootstrap(group: eventLoop)
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = try tls ?? RedisTLS.context(for: url)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler()) }
+                channel.eventLoop.makeCompletedFuture {
+                    if url.tls, let tlsContext { try RedisTLS.addHandler(context: tlsContext, host: url.host, to: channel) }
+                    try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler())
+                }
             }
             .connect(host: url.host, port: url.port)
             .flatMap { channel in
@@ -54,7 +67,7 @@ public final class RedisConnection: Sendable {
     /// Sends one command; the future fails with `RedisError.server` for an error reply.
     public func send(_ arguments: [RESPArgument], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, timeout: timeout), promise: nil)
+        submit(RedisRequest(arguments: arguments, promise: promise, timeout: timeout))
         return promise.futureResult
     }
 
@@ -63,8 +76,22 @@ public final class RedisConnection: Sendable {
     /// connection closes or the timeout passes first.
     public func pipeline(_ commands: [[RESPArgument]], timeout: TimeAmount? = nil) -> EventLoopFuture<[RESPValue]> {
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
-        channel.writeAndFlush(RedisRequest(pipeline: commands, promise: promise, timeout: timeout), promise: nil)
+        submit(RedisRequest(pipeline: commands, promise: promise, timeout: timeout))
         return promise.futureResult
+    }
+
+    /// Writes `request` to the handler, which answers it. A write that never reaches the handler
+    /// (the channel closed first, and its handlers are gone) fails the request, which would
+    /// otherwise wait forever: its timeout is the handler's to enforce.
+    private func submit(_ request: RedisRequest) {
+        if channel.eventLoop.inEventLoop && channel.isActive {
+            // On the loop, an active channel still has its handler: no promise to allocate.
+            channel.writeAndFlush(request, promise: nil)
+            return
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in request.fail(RedisError.connectionClosed) }
+        channel.writeAndFlush(request, promise: written)
     }
 
     public func close() async {
@@ -84,10 +111,10 @@ public final class RedisSubscription: Sendable {
 
     public static func subscribe(
         to channels: [String], url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
-        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+        tls: NIOSSLContext? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     ) async throws -> RedisSubscription {
         // AUTH first on a plain connection, then switch the pipeline to the subscription handler.
-        let connection = try await RedisConnection.connect(to: url, on: eventLoop, connectTimeout: connectTimeout)
+        let connection = try await RedisConnection.connect(to: url, on: eventLoop, connectTimeout: connectTimeout, tls: tls)
         let channel = connection.channel
         try await channel.eventLoop.submit {
             let handler = try channel.pipeline.syncOperations.handler(type: RedisConnectionHandler.self)

@@ -1,11 +1,13 @@
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// A subscription that survives Redis going away: it resubscribes with backoff, and tells its
 /// owner (`onResubscribed`) that messages may have been missed while it was gone.
 public final class RedisSubscriber: Sendable {
     private let url: RedisURL
+    private let tls: NIOSSLContext?
     private let channels: [String]
     private let eventLoop: any EventLoop
     private let logger: Logger
@@ -17,10 +19,11 @@ public final class RedisSubscriber: Sendable {
 
     public init(
         url: RedisURL, channels: [String], eventLoop: any EventLoop, logger: Logger = Logger(label: "vitrine.redis"),
-        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
+        tls: NIOSSLContext? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
         onResubscribed: @escaping @Sendable () -> Void = {}
     ) {
         self.url = url
+        self.tls = tls
         self.channels = channels
         self.eventLoop = eventLoop
         self.logger = logger
@@ -52,7 +55,7 @@ public final class RedisSubscriber: Sendable {
         var everSubscribed = false
         while !Task.isCancelled {
             do {
-                let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, onMessage: onMessage)
+                let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, tls: tls, onMessage: onMessage)
                 current.withLock { $0 = subscription }
                 subscribed.store(true, ordering: .relaxed)
                 if everSubscribed {

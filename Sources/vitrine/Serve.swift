@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Redis URL for the shared tier.") var redis: String?
     @Option(help: "Postgres URL for the change feed.") var postgres: String?
     @Option(help: "L1 byte budget, e.g. 512MiB.") var memory: String?
+    @Option(help: "Event loops (threads) serving connections; 0 for one per core.") var eventLoops: Int?
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -70,6 +71,10 @@ struct Serve: AsyncParsableCommand {
         if let memory {
             guard let bytes = ByteSize.parse(memory) else { throw ConfigError(key: "--memory", "'\(memory)' is not a size") }
             configuration.cache.memory = ByteSize(bytes)
+        }
+        if let eventLoops {
+            guard eventLoops >= 0 else { throw ConfigError(key: "--event-loops", "must be 0 (one per core) or more") }
+            configuration.server.eventLoops = eventLoops
         }
         try configuration.validate()
         return configuration

@@ -108,4 +108,17 @@ import Testing
         #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://x:99999") }
         #expect(try RedisURL(parsing: "redis://app:secret@cache/1").description == "redis://app:***@cache:6379/1")
     }
+
+    @Test func tlsURLs() throws {
+        #expect(try RedisURL(parsing: "rediss://cache:6380/1") == RedisURL(host: "cache", port: 6380, database: 1, tls: true))
+        #expect(
+            try RedisURL(parsing: "rediss://:pw@cache:6380?ssl_ca_certs=/etc/ca.pem")
+                == RedisURL(host: "cache", port: 6380, password: "pw", tls: true, caCertificatesFile: "/etc/ca.pem"))
+        #expect(try RedisURL(parsing: "rediss://cache/2?ssl_ca_certs=/etc/ca.pem").description == "rediss://cache:6379/2?ssl_ca_certs=/etc/ca.pem")
+        // A CA file means nothing without TLS; an unknown parameter is an error, not ignored.
+        #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://cache?ssl_ca_certs=/etc/ca.pem") }
+        #expect(throws: RedisError.self) { try RedisURL(parsing: "rediss://cache?verify=no") }
+        #expect(throws: RedisError.self) { try RedisTLS.context(for: RedisURL(parsing: "rediss://cache?ssl_ca_certs=/nonexistent.pem")) }
+        #expect(try RedisTLS.context(for: RedisURL(parsing: "redis://cache")) == nil)
+    }
 }

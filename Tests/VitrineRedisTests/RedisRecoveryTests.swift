@@ -16,13 +16,15 @@ struct RedisRecoveryTests {
     /// Starts `redis-server` on `port` and waits until it answers; nil (and an issue in CI) when
     /// it is not installed. A server that exits at once (the port still held a moment after a
     /// kill, on a loaded machine) is started again; the last one's log is quoted in the failure.
-    static func startServer(port: Int, in servers: Servers) async throws -> Process? {
+    /// `arguments` follow (and override) the defaults; `probe` is the URL the server must answer
+    /// PING on (for a TLS server, its `rediss://` URL).
+    static func startServer(port: Int, arguments: [String] = [], probe: RedisURL? = nil, in servers: Servers) async throws -> Process? {
         let paths = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         guard let path = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("redis-server is not installed") }
             return nil
         }
-        let url = RedisURL(host: "127.0.0.1", port: port)
+        let url = probe ?? RedisURL(host: "127.0.0.1", port: port)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let deadline = ContinuousClock.now + .seconds(10)
         var attempts = 0
@@ -34,7 +36,7 @@ struct RedisRecoveryTests {
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = [
                 "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", log,
-            ]
+            ] + arguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

@@ -59,6 +59,17 @@ struct RedisServerTests {
         await connection.close()
     }
 
+    @Test func aCommandOnAClosedConnectionFailsAtOnce() async throws {
+        guard let url = Self.url() else { return }
+        let connection = try await RedisConnection.connect(to: url, on: Self.loop)
+        await connection.close()
+        // Its handler is gone with the channel: nothing would ever answer or time it out.
+        await #expect(throws: RedisError.connectionClosed) { try await connection.send(["PING"], timeout: nil).get() }
+        await #expect(throws: RedisError.connectionClosed) { try await connection.pipeline([["PING"]]).get() }
+        let onTheLoop = try await Self.loop.submit { connection.send(["PING"]) }.get()
+        await #expect(throws: RedisError.connectionClosed) { try await onTheLoop.get() }
+    }
+
     @Test func selectsTheDatabaseFromTheURL() async throws {
         guard var url = Self.url() else { return }
         url.database = 3
