@@ -49,7 +49,7 @@ echo "== vitrine-load storefront mix on the demo"
 
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   echo "== micro-benchmarks (ordo-one/benchmark)"
-  (cd Benchmarks && swift package --disable-sandbox benchmark --target StoreBenchmarks --no-progress) >"$out/micro.txt" 2>&1 || true
+  (cd Benchmarks && swift package --disable-sandbox benchmark --target StoreBenchmarks --target HTTPBenchmarks --no-progress) >"$out/micro.txt" 2>&1 || true
 fi
 python3 scripts/performance-doc.py "$out" >docs/PERFORMANCE.md
 echo "results in $out; docs/PERFORMANCE.md regenerated"

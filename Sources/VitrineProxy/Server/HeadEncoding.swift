@@ -2,9 +2,11 @@ import NIOCore
 import NIOHTTP1
 
 /// Writes HTTP/1.1 response heads straight into bytes. The proxy does not run NIO's response
-/// encoder: cache hits write a head encoded once, when the response was stored.
+/// encoder: cache hits write a head encoded once, when the response was stored. Public for the
+/// micro-benchmarks (`Benchmarks/`), which measure them as the proxy uses them.
 extension ByteBuffer {
-    mutating func writeStatusLine(_ status: HTTPResponseStatus) {
+    /// `HTTP/1.1 200 OK\r\n`.
+    public mutating func writeStatusLine(_ status: HTTPResponseStatus) {
         writeStaticString("HTTP/1.1 ")
         writeDecimal(Int(status.code))
         writeInteger(UInt8(ascii: " "))
@@ -12,14 +14,16 @@ extension ByteBuffer {
         writeStaticString("\r\n")
     }
 
-    mutating func writeHeader(_ name: String, _ value: String) {
+    /// `name: value\r\n`.
+    public mutating func writeHeader(_ name: String, _ value: String) {
         writeString(name)
         writeStaticString(": ")
         writeString(value)
         writeStaticString("\r\n")
     }
 
-    mutating func writeHeader(_ name: StaticString, decimal value: Int) {
+    /// `name: 123\r\n`, the number written without going through `String`.
+    public mutating func writeHeader(_ name: StaticString, decimal value: Int) {
         writeStaticString(name)
         writeStaticString(": ")
         writeDecimal(value)
@@ -27,7 +31,7 @@ extension ByteBuffer {
     }
 
     /// Writes a non-negative integer in decimal without going through `String`.
-    mutating func writeDecimal(_ value: Int) {
+    public mutating func writeDecimal(_ value: Int) {
         var value = max(value, 0)
         if value < 10 {
             writeInteger(UInt8(ascii: "0") &+ UInt8(value))
