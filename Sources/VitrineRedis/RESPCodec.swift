@@ -66,7 +66,7 @@ public final class RESPDecoder {
     }
 
     /// Hands bytes to the reader.
-    public func feed(_ buffer: ByteBuffer) throws {
+    private func feed(_ buffer: ByteBuffer) throws {
         let status = buffer.withUnsafeReadableBytes { bytes in
             redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
         }
@@ -123,22 +123,6 @@ public final class RESPDecoder {
     /// to a reply still arriving).
     private var completedNodes = 0
     private var completedBytes = 0
-
-    /// The next complete reply, or nil until more bytes arrive.
-    public func next() throws -> RESPValue? {
-        let found: Int?
-        do {
-            found = try nextStart()
-        } catch {
-            drop(nodes: replies.pointee.count, bytes: replies.pointee.used)
-            throw error
-        }
-        guard let start = found else { return nil }
-        let strings = ByteBuffer(bytes: UnsafeRawBufferPointer(start: replies.pointee.bytes, count: completedBytes))
-        defer { drop(nodes: completedNodes, bytes: completedBytes) }
-        var index = start
-        return convert(at: &index, strings: strings)
-    }
 
     /// Asks the reader for the next complete reply; returns the index of its first node. (A
     /// reply's nodes follow the previous reply's: hiredis finishes one before it starts the next.)

@@ -32,7 +32,7 @@ public final class RedisConnection: Sendable {
     ) -> EventLoopFuture<RedisConnection> {
         let tlsContext: NIOSSLContext?
         do {
-            tlsContext = try tls ?? RedisTLS.context(for: url)
+            tlsContext = url.tls ? try tls ?? RedisTLS.context(for: url) : nil
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
@@ -41,7 +41,7 @@ public final class RedisConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if url.tls, let tlsContext { try RedisTLS.addHandler(context: tlsContext, host: url.host, to: channel) }
+                    if let tlsContext { try RedisTLS.addHandler(context: tlsContext, host: url.host, to: channel) }
                     try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler())
                 }
             }

@@ -18,8 +18,7 @@ import Testing
         var values: [RESPValue] = []
         // One byte at a time: the reader must keep partial replies.
         for byte in wire.utf8 {
-            try decoder.feed(ByteBuffer(bytes: [byte]))
-            while let value = try decoder.next() { values.append(value) }
+            try decoder.decode(ByteBuffer(bytes: [byte])) { values.append($0) }
         }
         #expect(values == [
             .simpleString("OK"), .error("ERR nope"), .integer(42), .bulkString(ByteBuffer(string: "hello")), .null,
@@ -69,8 +68,7 @@ import Testing
 
     @Test func garbageIsAProtocolError() throws {
         let decoder = RESPDecoder()
-        try decoder.feed(ByteBuffer(string: "?what\r\n"))
-        #expect(throws: RedisError.self) { try decoder.next() }
+        #expect(throws: RedisError.self) { try decoder.decode(ByteBuffer(string: "?what\r\n")) { _ in } }
     }
 
     @Test func commandQueueMatchesInOrderAndKeepsAbandonedPlaces() {
