@@ -245,12 +245,7 @@ final class ForwardExchange: OriginResponseDelegate {
         buffer.writeHeader("Cache-Status", cacheStatus)
         buffer.writeStaticString(xCache.headerLine)
         if closeDelimited { keepAlive = false }
-        if !keepAlive {
-            buffer.writeStaticString("Connection: close\r\n")
-        } else if request.version.minor == 0 {
-            buffer.writeStaticString("Connection: keep-alive\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
         client.write(buffer)
         client.flush()
     }

@@ -52,6 +52,35 @@ extension ByteBuffer {
         }
     }
 
+    /// The `Connection` field a client needs for the connection to do what `keepAlive` says
+    /// (HTTP/1.1 keeps it open unless told; HTTP/1.0 closes it unless told), then the head's end.
+    public mutating func writeConnectionFieldAndEnd(keepAlive: Bool, isHTTP10: Bool) {
+        if !keepAlive {
+            writeStaticString("Connection: close\r\n")
+        } else if isHTTP10 {
+            writeStaticString("Connection: keep-alive\r\n")
+        }
+        writeStaticString("\r\n")
+    }
+
+    /// What follows a stored head on each hit: `Age`, `Cache-Status` (`cacheStatus`, or when nil
+    /// the common hit line with `ttl`, built without a `String`), the `X-Cache` line, and the
+    /// `Connection` field and end of the head.
+    public mutating func writeHitFields(
+        age: Int, cacheStatus: String?, ttl: Int, xCacheLine: StaticString, keepAlive: Bool, isHTTP10: Bool
+    ) {
+        writeHeader("Age", decimal: age)
+        if let cacheStatus {
+            writeHeader("Cache-Status", cacheStatus)
+        } else {
+            writeStaticString("Cache-Status: vitrine; hit; ttl=")
+            writeDecimal(ttl)
+            writeStaticString("\r\n")
+        }
+        writeStaticString(xCacheLine)
+        writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: isHTTP10)
+    }
+
     mutating func writeChunkHeader(size: Int) {
         writeString(String(size, radix: 16))
         writeStaticString("\r\n")

@@ -263,21 +263,9 @@ extension ClientConnectionHandler {
     ) {
         let notModified = response.isNotModified(for: request.headers)
         var tail = context.channel.allocator.buffer(capacity: 128)
-        tail.writeHeader("Age", decimal: age)
-        if let cacheStatus {
-            tail.writeHeader("Cache-Status", cacheStatus)
-        } else {
-            tail.writeStaticString("Cache-Status: vitrine; hit; ttl=")
-            tail.writeDecimal(ttl)
-            tail.writeStaticString("\r\n")
-        }
-        tail.writeStaticString(xCache.headerLine)
-        if !keepAlive {
-            tail.writeStaticString("Connection: close\r\n")
-        } else if request.version.minor == 0 {
-            tail.writeStaticString("Connection: keep-alive\r\n")
-        }
-        tail.writeStaticString("\r\n")
+        tail.writeHitFields(
+            age: age, cacheStatus: cacheStatus, ttl: ttl, xCacheLine: xCache.headerLine, keepAlive: keepAlive,
+            isHTTP10: request.version.minor == 0)
         if notModified {
             write(response.notModifiedHead)
             write(tail)
