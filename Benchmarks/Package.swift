@@ -3,6 +3,17 @@
 // `make demo` do not build the benchmark tooling. Run: `cd Benchmarks && swift package benchmark`.
 import PackageDescription
 
+/// An ordo-one/benchmark suite: `Benchmarks/NAME/`, run by `swift package benchmark`.
+func benchmarkSuite(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.product(name: "Benchmark", package: "benchmark")] + dependencies,
+        path: "Benchmarks/\(name)",
+        swiftSettings: [.swiftLanguageMode(.v6)],
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "VitrineBenchmarks",
     platforms: [.macOS(.v15)],
@@ -16,39 +27,16 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        .executableTarget(
-            name: "StoreBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "VitrineCore", package: "vitrine"),
-            ],
-            path: "Benchmarks/StoreBenchmarks",
-            swiftSettings: [.swiftLanguageMode(.v6)],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "RedisBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "VitrineRedis", package: "vitrine"),
-            ],
-            path: "Benchmarks/RedisBenchmarks",
-            swiftSettings: [.swiftLanguageMode(.v6)],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "HTTPBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
+        benchmarkSuite("StoreBenchmarks", [.product(name: "VitrineCore", package: "vitrine")]),
+        benchmarkSuite("RedisBenchmarks", [.product(name: "VitrineRedis", package: "vitrine")]),
+        benchmarkSuite(
+            "HTTPBenchmarks",
+            [
                 .product(name: "VitrineProxy", package: "vitrine"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            path: "Benchmarks/HTTPBenchmarks",
-            swiftSettings: [.swiftLanguageMode(.v6)],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+            ]),
         // Commit-to-fresh latency through the change feed, against a running `vitrine demo --postgres`.
         .executableTarget(
             name: "commit-to-fresh",
