@@ -27,7 +27,12 @@ let package = Package(
     targets: [
         // Pure cache logic: keys, the L1 store and its eviction policy, tags, HTTP cache policy.
         // No event loop, no sockets: everything here is tested as plain values.
-        .target(name: "VitrineCore", swiftSettings: strict),
+        // Its generic store is called from VitrineProxy on every hit: cross-module optimisation
+        // lets the compiler specialise it there instead of running it through generic metadata.
+        .target(
+            name: "VitrineCore",
+            swiftSettings: strict + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+        ),
         // The YAML config model and its validation (messages name the offending key).
         .target(
             name: "VitrineConfig",

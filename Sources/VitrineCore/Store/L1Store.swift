@@ -69,6 +69,9 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
     ///   - shardCount: independent lock domains; more shards, less contention.
     ///   - raceWindow: how long key and prefix purges are remembered to refuse stores of responses
     ///     fetched before them: at least the longest origin fetch.
+    // Kept generic: Swift 6.3's optimiser crashes (CopyPropagation) specialising it across
+    // modules, and it runs once per store.
+    @_semantics("optimize.sil.specialize.generic.never")
     public init(
         byteBudget: Int,
         shardCount: Int = 16,

@@ -262,22 +262,20 @@ extension ClientConnectionHandler {
         keepAlive: Bool
     ) {
         let notModified = response.isNotModified(for: request.headers)
-        var tail = context.channel.allocator.buffer(capacity: 128)
-        tail.writeHitFields(
+        let gzip = notModified ? nil : response.gzip.flatMap { VaryKey.acceptsGzip(request.headers) ? $0 : nil }
+        let storedHead = notModified ? response.notModifiedHead : gzip?.head ?? response.head
+        // The stored head is copied (a few hundred bytes) into the buffer of this hit's own
+        // fields: one buffer less for the channel to queue and for `writev` to gather.
+        var head = context.channel.allocator.buffer(capacity: storedHead.readableBytes + 128)
+        head.writeImmutableBuffer(storedHead)
+        head.writeHitFields(
             age: age, cacheStatus: cacheStatus, ttl: ttl, xCacheLine: xCache.headerLine, keepAlive: keepAlive,
             isHTTP10: request.version.minor == 0)
+        write(head)
         if notModified {
-            write(response.notModifiedHead)
-            write(tail)
             proxy.stats.increment(.notModified)
-        } else if let gzip = response.gzip, VaryKey.acceptsGzip(request.headers) {
-            write(gzip.head)
-            write(tail)
-            if request.method != .HEAD { write(gzip.body) }
-        } else {
-            write(response.head)
-            write(tail)
-            if request.method != .HEAD { write(response.body) }
+        } else if request.method != .HEAD {
+            write(gzip?.body ?? response.body)
         }
         if proxy.accessLog { logAccess(request, status: notModified ? 304 : Int(response.status.code), result: xCache.rawValue) }
     }
