@@ -194,11 +194,6 @@ public final class ProxyNode: Service, Sendable {
 
     private func bindProxy() async throws -> any Channel {
         let context = self.context
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.limits.maxHeaderBytes
-        limits.maxHeaderFieldSize = configuration.limits.maxHeaderBytes
-        limits.maxHeaderFieldCount = configuration.limits.maxHeaders + 1
-        let decoderLimits = limits
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -206,8 +201,6 @@ public final class ProxyNode: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
                 }
             }

@@ -29,7 +29,6 @@ import VitrineCore
                 listings: Listings(settings: ListingsSettings(), clock: ManualClock(), logger: Logger(label: "test")), stats: stats, metrics: metrics,
                 configuration: configuration, logger: Logger(label: "test"))
             self.store = store
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }

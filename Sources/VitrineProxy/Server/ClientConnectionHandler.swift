@@ -2,14 +2,15 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// One storefront connection. It keeps pipelined requests in order (one is answered at a time;
-/// later ones wait, and reading pauses while an origin fetch is under way), streams request
-/// bodies to the exchange that forwards them, and writes responses as raw bytes.
+/// One storefront connection. It frames requests from the bytes read (`RequestDecoder`), keeps
+/// pipelined requests in order (one is answered at a time; later ones wait, and reading pauses
+/// while an origin fetch is under way), streams request bodies to the exchange that forwards
+/// them, and writes responses as raw bytes.
 ///
 /// What happens to each request is in `RequestPipeline.swift`; how a forwarded one is fetched
 /// and delivered is in `ForwardExchange.swift`.
 final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -41,8 +42,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// The peer's IP address, for `X-Forwarded-For`.
     private(set) var clientAddress = "unknown"
 
+    private var decoder: RequestDecoder
+
     init(proxy: ProxyContext) {
         self.proxy = proxy
+        self.decoder = RequestDecoder(limits: proxy.limits)
     }
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
@@ -56,7 +60,21 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        guard !closing else { return }
+        decoder.append(unwrapInboundIn(data))
+        do {
+            while !closing, let part = try decoder.next() { receive(part) }
+        } catch {
+            if busy || requestOpen {
+                queue.append(.failure(error))
+            } else {
+                respond(error, keepAlive: false)
+                flushIfNeeded()
+            }
+        }
+    }
+
+    private func receive(_ part: HTTPServerRequestPart) {
         if requestOpen {
             receiveBodyPart(part)
             if !busy && !requestOpen { drainQueue() }
@@ -72,22 +90,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else {
-            // I/O errors (reset by peer and the like): nothing to answer.
-            context.close(promise: nil)
-            return
-        }
-        let answer: ProxyError
-        switch parserError {
-        case .headerOverflow: answer = .headersTooLarge
-        default: answer = .badRequest("malformed request: \(parserError)")
-        }
-        if busy || requestOpen {
-            queue.append(.failure(answer))
-        } else {
-            respond(answer, keepAlive: false)
-            flushIfNeeded()
-        }
+        // I/O errors (reset by peer and the like): nothing to answer.
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -1,7 +1,7 @@
 import NIOHTTP1
 
 /// An error the proxy answers itself, with a short JSON body carrying a stable `error` code.
-struct ProxyError: Error, Sendable {
+public struct ProxyError: Error, Sendable {
     let status: HTTPResponseStatus
     /// Stable, machine-readable code (documented in the README).
     let code: String
@@ -21,6 +21,9 @@ struct ProxyError: Error, Sendable {
         status: .payloadTooLarge, code: "body_too_large", message: "request body too large", closesConnection: true)
     static let unsupportedTransferEncoding = ProxyError(
         status: .notImplemented, code: "unsupported_transfer_encoding", message: "only chunked transfer-encoding is supported",
+        closesConnection: true)
+    static let httpVersionNotSupported = ProxyError(
+        status: .httpVersionNotSupported, code: "http_version_not_supported", message: "only HTTP/1.0 and HTTP/1.1 are spoken here",
         closesConnection: true)
     static let notCached = ProxyError(
         status: .gatewayTimeout, code: "not_cached", message: "only-if-cached: not in the cache", closesConnection: false)
