@@ -4,13 +4,13 @@
 # the load generator: next to wrk on the limit (it must not be the bottleneck), on Vitrine's hits
 # in closed and open loop, and the storefront mix on the demo. Writes everything to $BENCH_OUT and
 # regenerates docs/PERFORMANCE.md from it.
-#   DURATION=8 REPS=1 scripts/bench.sh
+#   DURATION=6 REPS=3 scripts/bench.sh   (peers: median of REPS interleaved runs per cell)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${VITRINE_PEERS:-../shared/bench/peers.sh}
 [ -x "$peers" ] || { echo "bench: $peers not found (set VITRINE_PEERS to the peers.sh of the shared bench kit)" >&2; exit 1; }
-duration=${DURATION:-8}
-reps=${REPS:-1}
+duration=${DURATION:-6}
+reps=${REPS:-3}
 out=${BENCH_OUT:-/tmp/vitrine-bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 
