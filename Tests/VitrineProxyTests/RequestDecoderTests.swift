@@ -112,6 +112,12 @@ import VitrineConfig
         ("G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         ("GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505),
+        // What a reverse proxy does not serve.
+        ("GET / HTTP/1.1\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n", 400),
+        ("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 400),
+        ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         // Chunked bodies.
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n;ext\r\n", 400),
@@ -140,10 +146,14 @@ import VitrineConfig
         // And complete heads over the limits.
         let target = Self.decode(["GET /" + String(repeating: "a", count: 150) + " HTTP/1.1\r\nHost: x\r\n\r\n"], limits: limits)
         #expect(target.error?.status == .uriTooLong)
-        let tooMany = Self.decode(["GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"], limits: limits)
+        let tooMany = Self.decode(["GET / HTTP/1.1\r\nHost: x\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"], limits: limits)
         #expect(tooMany.error?.status == .requestHeaderFieldsTooLarge)
-        let enough = Self.decode(["GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"], limits: limits)
+        let enough = Self.decode(["GET / HTTP/1.1\r\nHost: x\r\nB: 2\r\nC: 3\r\n\r\n"], limits: limits)
         #expect(enough.error == nil)
+        // A declared body over the limit is refused before any of it is read.
+        limits.maxBody = ByteSize(1000)
+        let body = Self.decode(["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"], limits: limits)
+        #expect(body.error?.status == .payloadTooLarge)
         // Trailers count against the header limit too.
         let trailers = Self.decode(
             ["POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + String(repeating: "a", count: 300) + "\r\n\r\n"],

@@ -43,6 +43,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private(set) var clientAddress = "unknown"
 
     private var decoder: RequestDecoder
+    /// The buffer the last hit's head went out in. Once the socket has taken it (the flush at the
+    /// end of a read batch), nothing else references it and the next hit writes its head into
+    /// the same memory: a hit allocates nothing for its head.
+    private var spareHeadBuffer: ByteBuffer?
 
     init(proxy: ProxyContext) {
         self.proxy = proxy
@@ -197,6 +201,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     // MARK: Writing
+
+    /// A buffer of at least `capacity` bytes for a response head: the spare one when it is free.
+    func headBuffer(capacity: Int) -> ByteBuffer {
+        guard var buffer = spareHeadBuffer.take() else { return context.channel.allocator.buffer(capacity: capacity) }
+        buffer.clear(minimumCapacity: capacity)  // allocates only if the socket still holds it
+        return buffer
+    }
+
+    /// Writes a head from `headBuffer(capacity:)` and keeps its memory for the next one.
+    func writeHead(_ head: ByteBuffer) {
+        write(head)
+        spareHeadBuffer = head
+    }
 
     /// Queues bytes for the socket; flushed at the end of the read batch or by `flush()`.
     func write(_ buffer: ByteBuffer) {

@@ -8,8 +8,10 @@ import VitrineConfig
 /// It is strict where leniency is what request smuggling is made of: lines end in CRLF, field
 /// names are tokens with the colon right after them, no line folding, no control characters
 /// in values, one `Content-Length` of digits only, `Transfer-Encoding` only as `chunked` and
-/// never together with a length. Anything else is an error, after which it yields nothing more
-/// (the connection is answered and closed).
+/// never together with a length. It also refuses what a reverse proxy cannot serve: a target
+/// that is not a path, a missing or repeated `Host` (RFC 9112 §3.2), a declared body over the
+/// limit. Anything else is an error, after which it yields nothing more (the connection is
+/// answered and closed).
 ///
 /// Bodies are handed out as slices of the bytes read: never copied. Public for the
 /// micro-benchmarks (`Benchmarks/`).
@@ -32,6 +34,7 @@ public struct RequestDecoder {
     private let maxRequestLine: Int
     private let maxHeaderBytes: Int
     private let maxHeaders: Int
+    private let maxBody: Int
     private var state = State.head
     private var buffer = ByteBuffer()
     /// How far into `buffer` the end of the head has been looked for already, so that a head
@@ -42,6 +45,7 @@ public struct RequestDecoder {
         maxRequestLine = limits.maxRequestLine
         maxHeaderBytes = limits.maxHeaderBytes
         maxHeaders = limits.maxHeaders
+        maxBody = limits.maxBody.bytes
     }
 
     /// Adds bytes read from the connection.
@@ -116,6 +120,7 @@ public struct RequestDecoder {
         // after a body).
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == Self.crlf {
             buffer.moveReaderIndex(forwardBy: 2)
+            headScanned = 0
         }
         let headLength: Int
         switch findEndOfHead() {
@@ -128,11 +133,11 @@ public struct RequestDecoder {
             throw fail(.badRequest("a line of the head does not end in CRLF"))
         }
         headScanned = 0
-        let (maxRequestLine, maxHeaderBytes, maxHeaders) = (maxRequestLine, maxHeaderBytes, maxHeaders)
+        let (maxRequestLine, maxHeaderBytes, maxHeaders, maxBody) = (maxRequestLine, maxHeaderBytes, maxHeaders, maxBody)
         let result = buffer.withUnsafeReadableBytes { bytes in
             HeadParser(
                 bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), maxRequestLine: maxRequestLine,
-                maxHeaderBytes: maxHeaderBytes, maxHeaders: maxHeaders
+                maxHeaderBytes: maxHeaderBytes, maxHeaders: maxHeaders, maxBody: maxBody
             ).parse()
         }
         buffer.moveReaderIndex(forwardBy: headLength + 4)
@@ -251,6 +256,7 @@ public struct RequestDecoder {
         let maxRequestLine: Int
         let maxHeaderBytes: Int
         let maxHeaders: Int
+        let maxBody: Int
 
         func parse() -> Result<ParsedHead, ProxyError> {
             // Request line: method SP target SP HTTP/1.x
@@ -271,6 +277,8 @@ public struct RequestDecoder {
             guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 return .failure(.badRequest("invalid request target"))
             }
+            // Origin form only: a reverse proxy is not asked for absolute URLs, CONNECT or `*`.
+            guard target[0] == UInt8(ascii: "/") else { return .failure(.badRequest("the request target must be a path")) }
             let version = UnsafeRawBufferPointer(rebasing: bytes[(targetEnd + 1)..<lineEnd])
             guard version.count == 8, version.starts(with: "HTTP/".utf8), version[6] == UInt8(ascii: "."),
                 Self.isDigit(version[5]), Self.isDigit(version[7])
@@ -288,6 +296,7 @@ public struct RequestDecoder {
             var lengthCount = 0
             var chunked = false
             var encodingCount = 0
+            var hostCount = 0
             var start = lineEnd + 2
             while start < bytes.count {
                 let end = self.lineEnd(from: start)
@@ -302,6 +311,8 @@ public struct RequestDecoder {
                 } else if Self.equalsLowercased(name, "transfer-encoding") {
                     encodingCount += 1
                     chunked = Self.equalsLowercased(value, "chunked")
+                } else if Self.equalsLowercased(name, "host") {
+                    hostCount += 1
                 }
                 fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
                 start = end + 2
@@ -313,6 +324,9 @@ public struct RequestDecoder {
                 if minor == 0 { return .failure(.badRequest("Transfer-Encoding in an HTTP/1.0 request")) }
                 guard encodingCount == 1, chunked else { return .failure(.unsupportedTransferEncoding) }
             }
+            if let contentLength, contentLength > maxBody { return .failure(.bodyTooLarge) }
+            if hostCount > 1 { return .failure(.badRequest("more than one Host")) }
+            if hostCount == 0 && minor == 1 { return .failure(.badRequest("missing Host")) }
 
             let method = HTTPMethod(rawValue: String(decoding: bytes[..<methodEnd], as: UTF8.self))
             let head = HTTPRequestHead(

@@ -5,13 +5,10 @@ import VitrineCore
 /// The request path, in the order Varnish reads: receive → lookup → hit / miss / pass → fetch →
 /// deliver. Everything a request goes through before bytes move to or from an origin is here.
 extension ClientConnectionHandler {
-    /// receive: limits and framing first; nothing else reads a head that fails them.
+    /// receive: the head has passed framing and limits (`RequestDecoder`); nothing reads a head
+    /// that fails them.
     func serve(_ head: HTTPRequestHead) {
         proxy.stats.increment(.requests)
-        if let error = RequestValidator.validate(head, limits: proxy.limits) {
-            respond(error, keepAlive: false)
-            return
-        }
         guard let route = proxy.router.route(for: head.uri) else {
             respond(.noRoute, keepAlive: head.isKeepAlive)
             return
@@ -266,12 +263,12 @@ extension ClientConnectionHandler {
         let storedHead = notModified ? response.notModifiedHead : gzip?.head ?? response.head
         // The stored head is copied (a few hundred bytes) into the buffer of this hit's own
         // fields: one buffer less for the channel to queue and for `writev` to gather.
-        var head = context.channel.allocator.buffer(capacity: storedHead.readableBytes + 128)
+        var head = headBuffer(capacity: storedHead.readableBytes + 128)
         head.writeImmutableBuffer(storedHead)
         head.writeHitFields(
             age: age, cacheStatus: cacheStatus, ttl: ttl, xCacheLine: xCache.headerLine, keepAlive: keepAlive,
             isHTTP10: request.version.minor == 0)
-        write(head)
+        writeHead(head)
         if notModified {
             proxy.stats.increment(.notModified)
         } else if request.method != .HEAD {
