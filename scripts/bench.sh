@@ -13,6 +13,9 @@ duration=${DURATION:-6}
 reps=${REPS:-3}
 out=${BENCH_OUT:-/tmp/vitrine-bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
+# What is measured, recorded now: the tree changes afterwards (docs/PERFORMANCE.md, at least).
+dirty=$(git status --porcelain --untracked-files=no | grep -q . && echo " with uncommitted changes" || true)
+echo "\`$(git rev-parse --short HEAD)\`$dirty" >"$out/vitrine-commit.txt"
 
 swift build -c release --product vitrine 2>&1 | tail -n 1
 swift build -c release --package-path Benchmarks --product vitrine-load 2>&1 | tail -n 1

@@ -29,8 +29,11 @@ cpu = first(env.get("cpu")).split(":", 1)[-1].strip()
 print(f"- Machine: {env.get('nproc', sh('nproc'))} cores, {cpu}, kernel {env.get('kernel', sh('uname -r'))}, "
       f"Debian {env.get('debian', '')}")
 print(f"- Peers: {first(env.get('nginx'))}; {first(env.get('varnishd'))}; {first(env.get('wrk')).split(' Copyright')[0]}")
-dirty = " with uncommitted changes" if sh("git status --porcelain --untracked-files=no") else ""
-print(f"- Vitrine: `{sh('git rev-parse --short HEAD')}`{dirty}, {sh('swift --version 2>&1 | head -1')}, release build, "
+# What was measured: the commit bench.sh recorded when it started (the tree changes afterwards,
+# this document first of all).
+commit_file = os.path.join(out, "vitrine-commit.txt")
+measured = open(commit_file).read().strip() if os.path.exists(commit_file) else sh("git rev-parse --short HEAD")
+print(f"- Vitrine: {measured}, {sh('swift --version 2>&1 | head -1')}, release build, "
       "`vitrine serve --origin http://127.0.0.1:18001`, 2 event loops")
 print("- Both cores are busy in every run (server and load generator): compare ratios within one run.\n")
 
