@@ -70,14 +70,13 @@ final class LoadConnection: ChannelInboundHandler {
     /// A complete response from the front of the input, consumed; nil until one is complete.
     private func parseResponse() -> Response? {
         guard var buffer = input else { return nil }
-        let view = buffer.readableBytesView
-        guard let headEnd = Self.find(crlfcrlf, in: view) else { return nil }
+        guard let headLength = buffer.withUnsafeReadableBytes(Self.headLength) else { return nil }
         var status = 0
         var contentLength = 0
         var chunked = false
         var cacheResult: UInt8?
         buffer.withUnsafeReadableBytes { raw in
-            let head = UnsafeRawBufferPointer(rebasing: raw[..<(headEnd - view.startIndex)])
+            let head = UnsafeRawBufferPointer(rebasing: raw[..<headLength])
             if head.count > 12 {
                 status = Int(head[9] &- 48) * 100 + Int(head[10] &- 48) * 10 + Int(head[11] &- 48)
             }
@@ -101,7 +100,7 @@ final class LoadConnection: ChannelInboundHandler {
                 }
             }
         }
-        let bodyStart = headEnd - view.startIndex + 4
+        let bodyStart = headLength + 4
         if chunked {
             guard let consumed = Self.chunkedLength(buffer.readableBytesView.dropFirst(bodyStart)) else { return nil }
             buffer.moveReaderIndex(forwardBy: bodyStart + consumed)
@@ -113,16 +112,20 @@ final class LoadConnection: ChannelInboundHandler {
         return Response(status: status, cacheResult: cacheResult)
     }
 
-    private let crlfcrlf: [UInt8] = [13, 10, 13, 10]
-
-    private static func find(_ needle: [UInt8], in view: ByteBufferView) -> Int? {
-        var index = view.startIndex
-        let end = view.endIndex - needle.count
-        while index <= end {
-            if view[index] == needle[0] && view[index + 1] == needle[1] && view[index + 2] == needle[2] && view[index + 3] == needle[3] {
-                return index
+    /// The head's length up to its CRLF CRLF, if it has all arrived: the load generator must
+    /// not be the bottleneck, so it looks at the raw bytes, stepping over four at a time where it can.
+    private static func headLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var index = 3
+        while index < bytes.count {
+            switch bytes[index] {
+            case 10:
+                if bytes[index - 1] == 13 && bytes[index - 2] == 10 && bytes[index - 3] == 13 { return index - 3 }
+                index += 1
+            case 13:
+                index += 1
+            default:
+                index += 4  // no CR LF CR LF can end within the next three bytes: they all include this one
             }
-            index += 1
         }
         return nil
     }
