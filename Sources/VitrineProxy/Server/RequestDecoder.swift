@@ -199,7 +199,7 @@ public struct RequestDecoder {
         }
         let valid = buffer.withUnsafeReadableBytes { bytes in
             guard lineEnd > 0, bytes[lineEnd - 1] == 0x0D else { return false }
-            return !bytes[..<(lineEnd - 1)].contains { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }
+            return !bytes[..<(lineEnd - 1)].contains(where: Self.isControl)
         }
         guard valid else { throw fail(.badRequest("malformed line in a chunked body")) }
         if lineEnd - 1 > limit { throw fail(.headersTooLarge) }
@@ -226,6 +226,11 @@ public struct RequestDecoder {
         }
         guard let size else { throw fail(.badRequest("invalid chunk size")) }
         return size
+    }
+
+    /// A control character other than HTAB: never allowed in a field value or a chunk line.
+    private static func isControl(_ byte: UInt8) -> Bool {
+        byte < 0x20 && byte != 0x09 || byte == 0x7F
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
@@ -261,9 +266,7 @@ public struct RequestDecoder {
         func parse() -> Result<ParsedHead, ProxyError> {
             // Request line: method SP target SP HTTP/1.x
             let lineEnd = lineEnd(from: 0)
-            if lineEnd < bytes.count && (bytes[lineEnd] != 0x0D || lineEnd + 1 >= bytes.count || bytes[lineEnd + 1] != 0x0A) {
-                return .failure(.badRequest("malformed request line"))
-            }
+            guard endsInCRLF(lineEnd) else { return .failure(.badRequest("malformed request line")) }
             guard let methodEnd = bytes[..<lineEnd].firstIndex(of: 0x20), methodEnd > 0,
                 bytes[..<methodEnd].allSatisfy(Self.isTokenByte)
             else { return .failure(.badRequest("malformed request line")) }
@@ -348,6 +351,12 @@ public struct RequestDecoder {
             return bytes.count
         }
 
+        /// Whether the line ending at `end` (from `lineEnd(from:)`) ends in CRLF, or is the head's
+        /// last: a line ended by a bare CR or LF is malformed.
+        private func endsInCRLF(_ end: Int) -> Bool {
+            end == bytes.count || (bytes[end] == 0x0D && end + 1 < bytes.count && bytes[end + 1] == 0x0A)
+        }
+
         private struct Field {
             let nameEnd: Int
             let valueStart: Int
@@ -356,8 +365,7 @@ public struct RequestDecoder {
 
         /// `name: OWS value OWS` in `start..<end`, or nil when malformed.
         private func parseField(_ start: Int, _ end: Int) -> Field? {
-            // A line ended by anything but CRLF (a bare CR or LF) is malformed.
-            if end < bytes.count && (bytes[end] != 0x0D || end + 1 >= bytes.count || bytes[end + 1] != 0x0A) { return nil }
+            guard endsInCRLF(end) else { return nil }
             guard let colon = bytes[start..<end].firstIndex(of: UInt8(ascii: ":")), colon > start,
                 bytes[start..<colon].allSatisfy(Self.isTokenByte)
             else { return nil }
@@ -365,7 +373,7 @@ public struct RequestDecoder {
             var valueEnd = end
             while valueStart < valueEnd && Self.isWhitespace(bytes[valueStart]) { valueStart += 1 }
             while valueEnd > valueStart && Self.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
-            for byte in bytes[valueStart..<valueEnd] where byte < 0x20 && byte != 0x09 || byte == 0x7F { return nil }
+            if bytes[valueStart..<valueEnd].contains(where: RequestDecoder.isControl) { return nil }
             return Field(nameEnd: colon, valueStart: valueStart, valueEnd: valueEnd)
         }
 
