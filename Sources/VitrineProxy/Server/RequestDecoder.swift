@@ -31,10 +31,7 @@ public struct RequestDecoder {
     /// Longest chunk-size line (size and extensions) accepted.
     static let maxChunkLine = 4096
 
-    private let maxRequestLine: Int
-    private let maxHeaderBytes: Int
-    private let maxHeaders: Int
-    private let maxBody: Int
+    private let limits: LimitSettings
     private var state = State.head
     private var buffer = ByteBuffer()
     /// How far into `buffer` the end of the head has been looked for already, so that a head
@@ -42,10 +39,7 @@ public struct RequestDecoder {
     private var headScanned = 0
 
     public init(limits: LimitSettings = LimitSettings()) {
-        maxRequestLine = limits.maxRequestLine
-        maxHeaderBytes = limits.maxHeaderBytes
-        maxHeaders = limits.maxHeaders
-        maxBody = limits.maxBody.bytes
+        self.limits = limits
     }
 
     /// Adds bytes read from the connection.
@@ -85,7 +79,7 @@ public struct RequestDecoder {
             return try next()
         case .trailers(let bytes):
             // Trailer fields are read and dropped: nothing downstream uses them.
-            guard let line = try nextLine(limit: maxHeaderBytes - bytes) else { return nil }
+            guard let line = try nextLine(limit: limits.maxHeaderBytes - bytes) else { return nil }
             if line.readableBytes == 0 {
                 state = .head
                 return .end(nil)
@@ -133,12 +127,9 @@ public struct RequestDecoder {
             throw fail(.badRequest("a line of the head does not end in CRLF"))
         }
         headScanned = 0
-        let (maxRequestLine, maxHeaderBytes, maxHeaders, maxBody) = (maxRequestLine, maxHeaderBytes, maxHeaders, maxBody)
+        let limits = limits
         let result = buffer.withUnsafeReadableBytes { bytes in
-            HeadParser(
-                bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), maxRequestLine: maxRequestLine,
-                maxHeaderBytes: maxHeaderBytes, maxHeaders: maxHeaders, maxBody: maxBody
-            ).parse()
+            HeadParser(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: limits).parse()
         }
         buffer.moveReaderIndex(forwardBy: headLength + 4)
         switch result {
@@ -182,10 +173,10 @@ public struct RequestDecoder {
     /// An incomplete head that can no longer fit the limits is refused without waiting for more.
     private mutating func checkIncompleteHead() throws(ProxyError) {
         let readable = buffer.readableBytes
-        guard readable > maxRequestLine else { return }
+        guard readable > limits.maxRequestLine else { return }
         let lineEnd = buffer.withUnsafeReadableBytes { $0.firstIndex(of: 0x0A) }
         guard let lineEnd else { throw fail(.requestLineTooLong) }
-        if readable - lineEnd > maxHeaderBytes + 2 { throw fail(.headersTooLarge) }
+        if readable - lineEnd > limits.maxHeaderBytes + 2 { throw fail(.headersTooLarge) }
     }
 
     // MARK: Chunks
@@ -258,10 +249,7 @@ public struct RequestDecoder {
     /// Parses a head known to be complete (request line and fields, without the final CRLF CRLF).
     private struct HeadParser {
         let bytes: UnsafeRawBufferPointer
-        let maxRequestLine: Int
-        let maxHeaderBytes: Int
-        let maxHeaders: Int
-        let maxBody: Int
+        let limits: LimitSettings
 
         func parse() -> Result<ParsedHead, ProxyError> {
             // Request line: method SP target SP HTTP/1.x
@@ -274,7 +262,7 @@ public struct RequestDecoder {
                 return .failure(.badRequest("malformed request line"))
             }
             let target = UnsafeRawBufferPointer(rebasing: bytes[(methodEnd + 1)..<targetEnd])
-            if target.count > maxRequestLine { return .failure(.requestLineTooLong) }
+            if target.count > limits.maxRequestLine { return .failure(.requestLineTooLong) }
             // Visible ASCII only: a target that is not valid UTF-8 would be repaired into a
             // String, and two different requests could then share a cache key.
             guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
@@ -292,7 +280,7 @@ public struct RequestDecoder {
             let minor = Int(version[7] - UInt8(ascii: "0"))
 
             // Fields.
-            if bytes.count - lineEnd > maxHeaderBytes + 2 { return .failure(.headersTooLarge) }
+            if bytes.count - lineEnd > limits.maxHeaderBytes + 2 { return .failure(.headersTooLarge) }
             var fields: [(String, String)] = []
             fields.reserveCapacity(8)
             var contentLength: Int?
@@ -303,7 +291,7 @@ public struct RequestDecoder {
             var start = lineEnd + 2
             while start < bytes.count {
                 let end = self.lineEnd(from: start)
-                if fields.count == maxHeaders { return .failure(.headersTooLarge) }
+                if fields.count == limits.maxHeaders { return .failure(.headersTooLarge) }
                 guard let field = parseField(start, end) else { return .failure(.badRequest("malformed header field")) }
                 let name = UnsafeRawBufferPointer(rebasing: bytes[start..<field.nameEnd])
                 let value = UnsafeRawBufferPointer(rebasing: bytes[field.valueStart..<field.valueEnd])
@@ -327,7 +315,7 @@ public struct RequestDecoder {
                 if minor == 0 { return .failure(.badRequest("Transfer-Encoding in an HTTP/1.0 request")) }
                 guard encodingCount == 1, chunked else { return .failure(.unsupportedTransferEncoding) }
             }
-            if let contentLength, contentLength > maxBody { return .failure(.bodyTooLarge) }
+            if let contentLength, contentLength > limits.maxBody.bytes { return .failure(.bodyTooLarge) }
             if hostCount > 1 { return .failure(.badRequest("more than one Host")) }
             if hostCount == 0 && minor == 1 { return .failure(.badRequest("missing Host")) }
 
