@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 
 /// One keep-alive connection of the load: writes a request, reads its response (a minimal
@@ -70,64 +71,68 @@ final class LoadConnection: ChannelInboundHandler {
     /// A complete response from the front of the input, consumed; nil until one is complete.
     private func parseResponse() -> Response? {
         guard var buffer = input else { return nil }
-        guard let headLength = buffer.withUnsafeReadableBytes(Self.headLength) else { return nil }
+        guard let head = buffer.withUnsafeReadableBytes(Self.parseHead) else { return nil }
+        if head.chunked {
+            guard let consumed = Self.chunkedLength(buffer.readableBytesView.dropFirst(head.length)) else { return nil }
+            buffer.moveReaderIndex(forwardBy: head.length + consumed)
+        } else {
+            guard buffer.readableBytes >= head.length + head.contentLength else { return nil }
+            buffer.moveReaderIndex(forwardBy: head.length + head.contentLength)
+        }
+        input = buffer
+        return Response(status: head.status, cacheResult: head.cacheResult)
+    }
+
+    struct Head {
+        /// Up to and including the blank line.
+        var length = 0
         var status = 0
         var contentLength = 0
         var chunked = false
         var cacheResult: UInt8?
-        buffer.withUnsafeReadableBytes { raw in
-            let head = UnsafeRawBufferPointer(rebasing: raw[..<headLength])
-            if head.count > 12 {
-                status = Int(head[9] &- 48) * 100 + Int(head[10] &- 48) * 10 + Int(head[11] &- 48)
-            }
-            var lineStart = 0
-            // The head ends without a line feed (the blank line is not part of it): the last line
-            // ends at the end.
-            for index in 0...head.count where index == head.count || head[index] == 10 {
-                guard index > lineStart else { continue }
-                let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<index])
-                lineStart = index + 1
-                guard let colon = line.firstIndex(of: 58) else { continue }
-                let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
-                var value = UnsafeRawBufferPointer(rebasing: line[(colon + 1)...])
-                while let first = value.first, first == 32 { value = UnsafeRawBufferPointer(rebasing: value.dropFirst()) }
-                if Self.equalsIgnoringCase(name, "content-length") {
-                    contentLength = value.reduce(0) { $1 >= 48 && $1 <= 57 ? $0 * 10 + Int($1 - 48) : $0 }
-                } else if Self.equalsIgnoringCase(name, "x-cache") {
-                    cacheResult = value.first
-                } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
-                    chunked = value.contains(99) // 'c'hunked
-                }
-            }
-        }
-        let bodyStart = headLength + 4
-        if chunked {
-            guard let consumed = Self.chunkedLength(buffer.readableBytesView.dropFirst(bodyStart)) else { return nil }
-            buffer.moveReaderIndex(forwardBy: bodyStart + consumed)
-        } else {
-            guard buffer.readableBytes >= bodyStart + contentLength else { return nil }
-            buffer.moveReaderIndex(forwardBy: bodyStart + contentLength)
-        }
-        input = buffer
-        return Response(status: status, cacheResult: cacheResult)
     }
 
-    /// The head's length up to its CRLF CRLF, if it has all arrived: the load generator must
-    /// not be the bottleneck, so it looks at the raw bytes, stepping over four at a time where it can.
-    private static func headLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        var index = 3
-        while index < bytes.count {
-            switch bytes[index] {
-            case 10:
-                if bytes[index - 1] == 13 && bytes[index - 2] == 10 && bytes[index - 3] == 13 { return index - 3 }
-                index += 1
-            case 13:
-                index += 1
+    /// The response head at the start of `bytes`, if it has all arrived. The load generator must
+    /// not be the bottleneck: one pass, a line at a time with `memchr`, and only lines whose first
+    /// letter can start a field it reads are compared.
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer) -> Head? {
+        guard let base = bytes.baseAddress, bytes.count > 12 else { return nil }
+        var head = Head()
+        head.status = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+        var lineStart = 0
+        while true {
+            guard let found = memchr(base + lineStart, 10, bytes.count - lineStart) else { return nil }
+            let lineEnd = base.distance(to: UnsafeRawPointer(found))  // the LF
+            let line = UnsafeRawBufferPointer(start: base + lineStart, count: lineEnd - lineStart)
+            lineStart = lineEnd + 1
+            if line.count <= 1 {  // CRLF alone: the blank line
+                head.length = lineStart
+                return head
+            }
+            switch line[0] | 0x20 {
+            case UInt8(ascii: "c"):
+                if let value = value(of: "content-length:", in: line) {
+                    head.contentLength = value.reduce(0) { $1 >= 48 && $1 <= 57 ? $0 * 10 + Int($1 - 48) : $0 }
+                }
+            case UInt8(ascii: "x"):
+                if let value = value(of: "x-cache:", in: line) { head.cacheResult = value.first }
+            case UInt8(ascii: "t"):
+                if let value = value(of: "transfer-encoding:", in: line) { head.chunked = value.contains(99) }  // 'c'hunked
             default:
-                index += 4  // no CR LF CR LF can end within the next three bytes: they all include this one
+                break
             }
         }
-        return nil
+    }
+
+    /// The value of `line` (a field line, CR included) without leading spaces, if its name and colon are `nameAndColon`.
+    private static func value(of nameAndColon: StaticString, in line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer.SubSequence? {
+        let count = nameAndColon.utf8CodeUnitCount
+        guard line.count > count else { return nil }
+        let expected = nameAndColon.utf8Start
+        for index in 0..<count where line[index] | 0x20 != expected[index] { return nil }
+        var value = line[count..<(line.count - 1)]
+        while value.first == 32 { value = value.dropFirst() }
+        return value
     }
 
     /// The length of a complete chunked body at the start of `bytes`, trailer included; nil if incomplete.
@@ -158,12 +163,5 @@ final class LoadConnection: ChannelInboundHandler {
             index += size + 2
             guard index <= bytes.endIndex else { return nil }
         }
-    }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count == text.utf8CodeUnitCount else { return false }
-        let expected = UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] { return false }
-        return true
     }
 }

@@ -20,13 +20,24 @@ final class LoadRun {
     private(set) var failures: [Failure: Int] = [:]
     private(set) var hits = 0
     private(set) var withCacheHeader = 0
-    private(set) var kinds: [RequestMix.Kind: Int] = [:]
+    private var kindCounts = [Int](repeating: 0, count: RequestMix.Kind.allCases.count)
+    /// Requests completed, by kind (kinds with none left out).
+    var kinds: [RequestMix.Kind: Int] {
+        Dictionary(uniqueKeysWithValues: RequestMix.Kind.allCases.compactMap { kind in
+            kindCounts[kind.ordinal] > 0 ? (kind, kindCounts[kind.ordinal]) : nil
+        })
+    }
     private var startedAt: UInt64 = 0
     private var endsAt: UInt64 = 0
     private(set) var elapsed: Double = 0
     private var stopped = false
     private var secondCompleted = 0
     private var connections: [LoadConnection] = []
+    /// Closed loop: connections whose response came in during this event-loop tick. Their next
+    /// requests go out together once the tick's reads are done, as wrk's do (it writes when epoll
+    /// next reports the socket writable), so the server is woken once per batch, not per request.
+    private var due: [LoadConnection] = []
+    private var sending: [LoadConnection] = []
     private let finished: EventLoopPromise<Void>
     /// Open loop: nanoseconds between two requests of one connection.
     private let interval: UInt64?
@@ -113,16 +124,29 @@ final class LoadRun {
         guard !stopped else { return }
         let latency = (now &- request.since) / 1_000
         histogram.record(latency)
-        secondHistogram.record(latency)
+        if options.progress { secondHistogram.record(latency) }
         completed += 1
         secondCompleted += 1
-        kinds[request.kind, default: 0] += 1
+        kindCounts[request.kind.ordinal] += 1
         if status >= 400 || status < 100 { statusErrors[status, default: 0] += 1 }
         if let cacheResult {
             withCacheHeader += 1
             if cacheResult == UInt8(ascii: "H") { hits += 1 }
         }
-        if interval != nil { sendWhenDue(connection) } else { sendNext(connection, since: now) }
+        if interval != nil { sendWhenDue(connection) } else { sendAfterReads(connection) }
+    }
+
+    private func sendAfterReads(_ connection: LoadConnection) {
+        due.append(connection)
+        // Tasks run after the tick's I/O events: one task per batch.
+        if due.count == 1 { loop.assumeIsolated().execute { [self] in sendDue() } }
+    }
+
+    private func sendDue() {
+        swap(&due, &sending)
+        let now = Self.now()
+        for connection in sending { sendNext(connection, since: now) }
+        sending.removeAll(keepingCapacity: true)
     }
 
     func failed(_ connection: LoadConnection, _ failure: Failure) {

@@ -6,6 +6,17 @@ import NIOCore
 struct RequestMix {
     enum Kind: String, CaseIterable {
         case product, listing, search, write, fixed
+
+        /// Its place in `allCases`, for counting without hashing.
+        var ordinal: Int {
+            switch self {
+            case .product: 0
+            case .listing: 1
+            case .search: 2
+            case .write: 3
+            case .fixed: 4
+            }
+        }
     }
 
     struct Request {
