@@ -38,10 +38,18 @@ echo "== peers: same wrk -t1 command for every target"
 "$peers" run --extra vitrine=127.0.0.1:18040 --targets "limit-w1 ngx-cache-w1 ngx-cache-nosf-w1 varnish" \
   --sizes "product category" --conns "64 256" --reps "$reps" --duration "$duration" --out "$out/peers" | tee "$out/peers.txt"
 
-echo "== vitrine-load next to wrk -t1 on the limit (nginx from memory, 2 KB)"
-wrk -t1 -c64 -d"${duration}s" --latency http://127.0.0.1:18030/product.json | tee "$out/wrk-limit.txt"
-"$load" --url http://127.0.0.1:18030/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-limit.json"
-"$load" --url http://127.0.0.1:18030/product.json -c 64 --duration "${duration}s" --quiet
+echo "== vitrine-load next to wrk -t1 on the limit (nginx from memory, 2 KB): $reps interleaved runs each"
+# Each run's client CPU (user + system seconds) goes next to it: the load generator must not cost
+# more per request than wrk, or it, not the server, sets the pace.
+with_cpu() { python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[2:], check=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{usage.ru_utime + usage.ru_stime:.3f}\n")' "$@"; }
+for rep in $(seq 1 "$reps"); do
+  with_cpu "$out/wrk-limit-$rep.cpu" wrk -t1 -c64 -d"${duration}s" --latency http://127.0.0.1:18030/product.json >"$out/wrk-limit-$rep.txt"
+  with_cpu "$out/load-limit-$rep.cpu" "$load" --url http://127.0.0.1:18030/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-limit-$rep.json"
+  echo "run $rep: wrk $(awk '/Requests\/sec/{print $2}' "$out/wrk-limit-$rep.txt") req/s, vitrine-load $(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["rps"], 2))' "$out/load-limit-$rep.json") req/s"
+done
 
 echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 20k req/s"
 "$load" --url http://127.0.0.1:18040/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-vitrine.json"
