@@ -105,7 +105,7 @@ final class LoadConnection: ChannelInboundHandler {
             let lineEnd = base.distance(to: UnsafeRawPointer(found))  // the LF
             let line = UnsafeRawBufferPointer(start: base + lineStart, count: lineEnd - lineStart)
             lineStart = lineEnd + 1
-            if line.count <= 1 {  // CRLF alone: the blank line
+            if line.isEmpty || (line.count == 1 && line[0] == 13) {  // the blank line
                 head.length = lineStart
                 return head
             }
@@ -124,13 +124,14 @@ final class LoadConnection: ChannelInboundHandler {
         }
     }
 
-    /// The value of `line` (a field line, CR included) without leading spaces, if its name and colon are `nameAndColon`.
+    /// The value of `line` (a field line, its CR included) without leading spaces or the CR, if its name and colon are `nameAndColon`.
     private static func value(of nameAndColon: StaticString, in line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer.SubSequence? {
         let count = nameAndColon.utf8CodeUnitCount
         guard line.count > count else { return nil }
         let expected = nameAndColon.utf8Start
         for index in 0..<count where line[index] | 0x20 != expected[index] { return nil }
-        var value = line[count..<(line.count - 1)]
+        var value = line[count...]
+        if value.last == 13 { value = value.dropLast() }
         while value.first == 32 { value = value.dropFirst() }
         return value
     }
