@@ -24,7 +24,7 @@ final class LoadRun {
     /// Requests completed, by kind (kinds with none left out).
     var kinds: [RequestMix.Kind: Int] {
         Dictionary(uniqueKeysWithValues: RequestMix.Kind.allCases.compactMap { kind in
-            kindCounts[kind.ordinal] > 0 ? (kind, kindCounts[kind.ordinal]) : nil
+            kindCounts[kind.rawValue] > 0 ? (kind, kindCounts[kind.rawValue]) : nil
         })
     }
     private var startedAt: UInt64 = 0
@@ -127,7 +127,7 @@ final class LoadRun {
         if options.progress { secondHistogram.record(latency) }
         completed += 1
         secondCompleted += 1
-        kindCounts[request.kind.ordinal] += 1
+        kindCounts[request.kind.rawValue] += 1
         if status >= 400 || status < 100 { statusErrors[status, default: 0] += 1 }
         if let cacheResult {
             withCacheHeader += 1

@@ -29,7 +29,7 @@ struct Report {
             "  hit ratio    " + (hitRatio.map { String(format: "%.1f%% (X-Cache)", $0 * 100) } ?? "no X-Cache header"),
         ]
         if options.mix != nil {
-            let kinds = RequestMix.Kind.allCases.compactMap { kind in run.kinds[kind].map { "\(kind.rawValue) \(Self.grouped($0))" } }
+            let kinds = RequestMix.Kind.allCases.compactMap { kind in run.kinds[kind].map { "\(kind.name) \(Self.grouped($0))" } }
             lines.append("  requests by  " + kinds.joined(separator: ", "))
         }
         if errorCount == 0 {
@@ -61,7 +61,7 @@ struct Report {
                 "by_kind": Dictionary(uniqueKeysWithValues: run.failures.map { ($0.key.rawValue, $0.value) }),
                 "by_status": Dictionary(uniqueKeysWithValues: run.statusErrors.map { (String($0.key), $0.value) }),
             ],
-            "requests_by_kind": Dictionary(uniqueKeysWithValues: run.kinds.map { ($0.key.rawValue, $0.value) }),
+            "requests_by_kind": Dictionary(uniqueKeysWithValues: run.kinds.map { ($0.key.name, $0.value) }),
         ]
         if let rate = options.rate { object["rate"] = rate }
         if let hitRatio { object["hit_ratio"] = hitRatio }
