@@ -66,6 +66,7 @@ print()
 print("## The load generator (`vitrine-load`)\n")
 # Interleaved runs of wrk and vitrine-load on the limit, each with its client CPU: medians of each.
 runs = []
+cpu = lambda name: float(open(os.path.join(out, name)).read())
 for rep in range(1, 100):
     wrk_path, load_path = os.path.join(out, f"wrk-limit-{rep}.txt"), os.path.join(out, f"load-limit-{rep}.json")
     if not (os.path.exists(wrk_path) and os.path.exists(load_path)):
@@ -74,7 +75,6 @@ for rep in range(1, 100):
     wrk_rps = next(float(l.split()[1]) for l in wrk.splitlines() if l.startswith("Requests/sec"))
     wrk_requests = next(int(l.split()[0]) for l in wrk.splitlines() if "requests in" in l)
     result = json.load(open(load_path))
-    cpu = lambda name: float(open(os.path.join(out, name)).read())
     runs.append({"wrk_rps": wrk_rps, "load_rps": result["rps"], "load": result,
                  "wrk_us": cpu(f"wrk-limit-{rep}.cpu") * 1e6 / wrk_requests,
                  "load_us": cpu(f"load-limit-{rep}.cpu") * 1e6 / result["requests"]})
@@ -95,10 +95,9 @@ if runs:
     print()
 print("| run | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | hit ratio | errors |")
 print("|---|---|---|---|---|---|---|---|---|")
-for name, label in [("load-limit.json", "limit, closed loop, c64"), ("load-vitrine.json", "Vitrine hits, closed loop, c64"),
-                    ("load-vitrine-open.json", "Vitrine hits, open loop 20k req/s, c64"),
-                    ("load-storefront.json", "`vitrine demo`, storefront mix, closed loop, c64")]:
-    r = limit_load if name == "load-limit.json" else load(name)
+for r, label in [(limit_load, "limit, closed loop, c64"), (load("load-vitrine.json"), "Vitrine hits, closed loop, c64"),
+                 (load("load-vitrine-open.json"), "Vitrine hits, open loop 20k req/s, c64"),
+                 (load("load-storefront.json"), "`vitrine demo`, storefront mix, closed loop, c64")]:
     if not r:
         continue
     l = r["latency_ms"]
