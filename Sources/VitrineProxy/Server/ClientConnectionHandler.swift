@@ -204,7 +204,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     /// A buffer of at least `capacity` bytes for a response head: the spare one when it is free.
     func headBuffer(capacity: Int) -> ByteBuffer {
-        guard var buffer = spareHeadBuffer.take() else { return context.channel.allocator.buffer(capacity: capacity) }
+        guard var buffer = spareHeadBuffer.take() else { return allocator.buffer(capacity: capacity) }
         buffer.clear(minimumCapacity: capacity)  // allocates only if the socket still holds it
         return buffer
     }
@@ -236,7 +236,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         proxy.stats.increment(.clientErrors)
         proxy.metrics.errors.increment()
         let body = error.jsonBody
-        var buffer = context.channel.allocator.buffer(capacity: 192 + body.utf8.count)
+        var buffer = allocator.buffer(capacity: 192 + body.utf8.count)
         buffer.writeStatusLine(error.status)
         buffer.writeStaticString("Content-Type: application/json\r\nCache-Control: no-store\r\n")
         buffer.writeHeader("Content-Length", decimal: body.utf8.count)
