@@ -2,8 +2,9 @@
 # What `make bench` runs: Vitrine next to nginx proxy_cache and Varnish in front of the same origin
 # (../shared/bench/peers.sh, same wrk command, ratios to nginx serving the bytes from memory), then
 # the load generator: next to wrk on the limit (it must not be the bottleneck), on Vitrine's hits
-# in closed and open loop, and the storefront mix on the demo. Writes everything to $BENCH_OUT and
-# regenerates docs/PERFORMANCE.md from it.
+# in closed and open loop (the open loop on the limit too, as the machine's own tail), and the
+# storefront mix on the demo. First, how steadily the idle machine's CPU runs
+# (scripts/cpu-steadiness.py). Writes everything to $BENCH_OUT and regenerates docs/PERFORMANCE.md.
 #   DURATION=6 REPS=3 scripts/bench.sh   (peers: median of REPS interleaved runs per cell)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,9 @@ for port in 18040 18050; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
+echo "== CPU steadiness of the idle machine (10 ms windows)"
+python3 scripts/cpu-steadiness.py 5 | tee "$out/cpu-steadiness.json"
+
 echo "== peers: same wrk -t1 command for every target"
 "$peers" run --extra vitrine=127.0.0.1:18040 --targets "limit-w1 ngx-cache-w1 ngx-cache-nosf-w1 varnish" \
   --sizes "product category" --conns "64 256" --reps "$reps" --duration "$duration" --out "$out/peers" | tee "$out/peers.txt"
@@ -51,8 +55,10 @@ for rep in $(seq 1 "$reps"); do
   echo "run $rep: wrk $(awk '/Requests\/sec/{print $2}' "$out/wrk-limit-$rep.txt") req/s, vitrine-load $(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["rps"], 2))' "$out/load-limit-$rep.json") req/s"
 done
 
-echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 20k req/s"
+echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 20k req/s, on the limit and on Vitrine"
 "$load" --url http://127.0.0.1:18040/product.json -c 64 --duration "${duration}s" --quiet --json >"$out/load-vitrine.json"
+# The same open loop on the limit: a tail both show comes from the machine, not from the server.
+"$load" --url http://127.0.0.1:18030/product.json -c 64 --rate 20000 --duration "${duration}s" --quiet --json >"$out/load-limit-open.json"
 "$load" --url http://127.0.0.1:18040/product.json -c 64 --rate 20000 --duration "${duration}s" --quiet --json >"$out/load-vitrine-open.json"
 
 echo "== vitrine-load storefront mix on the demo"

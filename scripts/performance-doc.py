@@ -35,6 +35,13 @@ commit_file = os.path.join(out, "vitrine-commit.txt")
 measured = open(commit_file).read().strip() if os.path.exists(commit_file) else sh("git rev-parse --short HEAD")
 print(f"- Vitrine: {measured}, {sh('swift --version 2>&1 | head -1')}, release build, "
       "`vitrine serve --origin http://127.0.0.1:18001`, 2 event loops")
+steadiness = load("cpu-steadiness.json")
+if steadiness:
+    print(f"- CPU steadiness of the idle machine before the runs (`scripts/cpu-steadiness.py`, one thread spinning for "
+          f"{steadiness['seconds']:.0f} s): {steadiness['slow_share'] * 100:.1f}% of its {steadiness['window_ms']:.0f} ms "
+          f"windows did less than half the median window's work, the longest such stretch lasted "
+          f"{steadiness['longest_slow_ms']} ms, and the slowest 1% did {steadiness['p1_of_median'] * 100:.0f}% of it. "
+          "They stall whatever runs on that CPU meanwhile, whichever server it is: they are in every target's p99.")
 print("- Both cores are busy in every run (server and load generator): compare ratios within one run.\n")
 
 print("## Cache hits next to nginx and Varnish\n")
@@ -96,6 +103,7 @@ if runs:
 print("| run | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | hit ratio | errors |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r, label in [(limit_load, "limit, closed loop, c64"), (load("load-vitrine.json"), "Vitrine hits, closed loop, c64"),
+                 (load("load-limit-open.json"), "limit, open loop 20k req/s, c64"),
                  (load("load-vitrine-open.json"), "Vitrine hits, open loop 20k req/s, c64"),
                  (load("load-storefront.json"), "`vitrine demo`, storefront mix, closed loop, c64")]:
     if not r:
@@ -105,7 +113,8 @@ for r, label in [(limit_load, "limit, closed loop, c64"), (load("load-vitrine.js
     print(f"| {label} | {r['rps'] / 1000:.1f}k | {l['p50']:.3f} | {l['p90']:.3f} | {l['p99']:.3f} | {l['p99_9']:.3f} | "
           f"{l['max']:.3f} | {hit} | {r['errors']['total']} |")
 print()
-print("Open-loop latency is measured from each request's intended send time (coordinated omission corrected). "
+print("Open-loop latency is measured from each request's intended send time (coordinated omission corrected); "
+      "the limit's open loop is there for its tail, which the machine sets (see CPU steadiness above). "
       "The storefront mix runs against `vitrine demo`, whose embedded origin shares the proxy's two cores: its misses, "
       "writes and listing recomputes are in the figures.\n")
 
