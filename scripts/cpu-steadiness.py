@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How steadily this machine's CPU runs: one thread spins for SECONDS and counts the work it gets
 done in each 10 ms window. On a quiet machine every window does about the same work; on a VM whose
-host takes the CPU away, some windows do a fraction of it. Such stretches stall every process at
-once, so they set the tail latency of whatever is measured then, whichever server it is.
+host takes the CPU away, some windows do a fraction of it. Such stretches stall whatever runs on
+that CPU meanwhile, so they set the tail latency of whatever is measured then, whichever server it is.
 
     scripts/cpu-steadiness.py [SECONDS] > steadiness.json
 
