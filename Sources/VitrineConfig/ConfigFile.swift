@@ -10,12 +10,13 @@ struct ConfigFile: Decodable {
     var cache: Cache?
     var limits: Limits?
     var server: Server?
+    var timeouts: Timeouts?
     var redis: Redis?
     var postgres: Postgres?
     var listings: Listings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, admin, origins, routes, cache, limits, server, redis, postgres, listings
+        case listen, admin, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
     }
 
     init(from decoder: any Decoder) throws {
@@ -28,6 +29,7 @@ struct ConfigFile: Decodable {
         cache = try container.decodeIfPresent(Cache.self, forKey: .cache)
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits)
         server = try container.decodeIfPresent(Server.self, forKey: .server)
+        timeouts = try container.decodeIfPresent(Timeouts.self, forKey: .timeouts)
         redis = try container.decodeIfPresent(Redis.self, forKey: .redis)
         postgres = try container.decodeIfPresent(Postgres.self, forKey: .postgres)
         listings = try container.decodeIfPresent(Listings.self, forKey: .listings)
@@ -197,9 +199,11 @@ struct ConfigFile: Decodable {
         var clientNoCache: String?
         var key: Key?
         var compress: Bool?
+        var forwardHeaders: [String]?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case prefix, origin, grace, cacheable, keep, key, compress
+            case forwardHeaders = "forward_headers"
             case defaultTTL = "default_ttl"
             case negativeTTL = "negative_ttl"
             case clientNoCache = "client_no_cache"
@@ -218,6 +222,7 @@ struct ConfigFile: Decodable {
             clientNoCache = try container.decodeIfPresent(String.self, forKey: .clientNoCache)
             key = try container.decodeIfPresent(Key.self, forKey: .key)
             compress = try container.decodeIfPresent(Bool.self, forKey: .compress)
+            forwardHeaders = try container.decodeIfPresent([String].self, forKey: .forwardHeaders)
         }
     }
 
@@ -269,8 +274,12 @@ struct ConfigFile: Decodable {
         var maxHeaders: Int?
         var maxBody: ByteSize?
         var maxOriginHeaderBytes: Int?
+        var maxConnections: Int?
+        var maxPendingOutput: ByteSize?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxConnections = "max_connections"
+            case maxPendingOutput = "max_pending_output"
             case maxRequestLine = "max_request_line"
             case maxHeaderBytes = "max_header_bytes"
             case maxHeaders = "max_headers"
@@ -286,6 +295,32 @@ struct ConfigFile: Decodable {
             maxHeaders = try container.decodeIfPresent(Int.self, forKey: .maxHeaders)
             maxBody = try container.decodeIfPresent(ByteSize.self, forKey: .maxBody)
             maxOriginHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxOriginHeaderBytes)
+            maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
+            maxPendingOutput = try container.decodeIfPresent(ByteSize.self, forKey: .maxPendingOutput)
+        }
+    }
+
+    struct Timeouts: Decodable {
+        var clientHeader: ConfigDuration?
+        var clientBody: ConfigDuration?
+        var keepalive: ConfigDuration?
+        var send: ConfigDuration?
+        var linger: ConfigDuration?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case keepalive, send, linger
+            case clientHeader = "client_header"
+            case clientBody = "client_body"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            clientHeader = try container.decodeIfPresent(ConfigDuration.self, forKey: .clientHeader)
+            clientBody = try container.decodeIfPresent(ConfigDuration.self, forKey: .clientBody)
+            keepalive = try container.decodeIfPresent(ConfigDuration.self, forKey: .keepalive)
+            send = try container.decodeIfPresent(ConfigDuration.self, forKey: .send)
+            linger = try container.decodeIfPresent(ConfigDuration.self, forKey: .linger)
         }
     }
 
@@ -391,6 +426,20 @@ struct ConfigFile: Decodable {
                 if let drop = key.dropParams { settings.key.dropParameters = drop }
                 if let host = key.includeHost { settings.key.includeHost = host }
             }
+            if let fields = route.forwardHeaders {
+                for (fieldIndex, field) in fields.enumerated() {
+                    let lower = field.lowercased()
+                    guard !lower.isEmpty, lower.utf8.allSatisfy(RouteSettings.isFieldNameByte) else {
+                        throw ConfigError(key: "routes[\(index)].forward_headers[\(fieldIndex)]", "'\(field)' is not a header field name")
+                    }
+                    guard !RouteSettings.neverForwarded.contains(lower) else {
+                        throw ConfigError(
+                            key: "routes[\(index)].forward_headers[\(fieldIndex)]",
+                            "'\(field)' is set by the proxy itself (framing, Host, validators, Accept-Encoding) and cannot be forwarded as sent")
+                    }
+                }
+                settings.forwardHeaders = fields.map { $0.lowercased() }
+            }
             return settings
         }
         if let cache {
@@ -404,9 +453,26 @@ struct ConfigFile: Decodable {
             if let value = limits.maxHeaderBytes { configuration.limits.maxHeaderBytes = try Self.positive(value, "limits.max_header_bytes") }
             if let value = limits.maxHeaders { configuration.limits.maxHeaders = try Self.positive(value, "limits.max_headers") }
             if let value = limits.maxBody { configuration.limits.maxBody = value }
+            if let value = limits.maxConnections { configuration.limits.maxConnections = try Self.positive(value, "limits.max_connections") }
+            if let value = limits.maxPendingOutput {
+                guard value.bytes >= 16 << 10 else { throw ConfigError(key: "limits.max_pending_output", "must be at least 16KiB") }
+                configuration.limits.maxPendingOutput = value
+            }
             if let value = limits.maxOriginHeaderBytes {
                 configuration.limits.maxOriginHeaderBytes = try Self.positive(value, "limits.max_origin_header_bytes")
             }
+        }
+        if let timeouts {
+            func positive(_ value: ConfigDuration?, _ name: String) throws -> Duration? {
+                guard let value else { return nil }
+                guard value.duration > .zero else { throw ConfigError(key: "timeouts.\(name)", "must be positive") }
+                return value.duration
+            }
+            if let value = try positive(timeouts.clientHeader, "client_header") { configuration.timeouts.clientHeader = value }
+            if let value = try positive(timeouts.clientBody, "client_body") { configuration.timeouts.clientBody = value }
+            if let value = try positive(timeouts.keepalive, "keepalive") { configuration.timeouts.keepalive = value }
+            if let value = try positive(timeouts.send, "send") { configuration.timeouts.send = value }
+            if let value = timeouts.linger { configuration.timeouts.linger = value.duration }
         }
         if let server {
             if let loops = server.eventLoops {

@@ -8,7 +8,10 @@ public struct ConfigDuration: Decodable, Sendable, Equatable {
         let container = try decoder.singleValueContainer()
         if let seconds = try? container.decode(Double.self) {
             guard seconds >= 0 else { throw ConfigError(key: keyPath(decoder.codingPath), "a duration cannot be negative") }
-            duration = .milliseconds(Int64(seconds * 1000))
+            guard let parsed = Self.milliseconds(seconds, unit: 1000) else {
+                throw ConfigError(key: keyPath(decoder.codingPath), "\(seconds) seconds is longer than 100 years")
+            }
+            duration = parsed
             return
         }
         let text = try container.decode(String.self)
@@ -24,10 +27,20 @@ public struct ConfigDuration: Decodable, Sendable, Equatable {
         for (suffix, milliseconds) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count)
             guard let value = Double(number), value >= 0 else { continue }
-            return .milliseconds(Int64(value * Double(milliseconds)))
+            return Self.milliseconds(value, unit: milliseconds)
         }
-        if let seconds = Double(trimmed), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
+        if let seconds = Double(trimmed), seconds >= 0 { return Self.milliseconds(seconds, unit: 1000) }
         return nil
+    }
+
+    /// The longest duration accepted: 100 years, so that no sum of configured durations overflows.
+    static let maxMilliseconds: Double = 100 * 365 * 86_400_000
+
+    /// `value` units of `unit` milliseconds, or nil when not finite, negative or over the maximum.
+    private static func milliseconds(_ value: Double, unit: Int64) -> Duration? {
+        let total = value * Double(unit)
+        guard total.isFinite, total >= 0, total <= maxMilliseconds else { return nil }
+        return .milliseconds(Int64(total))
     }
 }
 
@@ -61,7 +74,10 @@ public struct ByteSize: Decodable, Sendable, Equatable {
         ]
         for (suffix, multiplier) in units where trimmed.hasSuffix(suffix) {
             guard let value = Double(trimmed.dropLast(suffix.count).trimmingWhitespace()), value >= 0 else { return nil }
-            return Int(value * Double(multiplier))
+            let total = value * Double(multiplier)
+            // 1 PiB at most: no byte budget is larger, and the conversion cannot trap.
+            guard total.isFinite, total <= Double(1 << 50) else { return nil }
+            return Int(total)
         }
         return Int(trimmed).flatMap { $0 >= 0 ? $0 : nil }
     }
@@ -131,6 +147,12 @@ public struct OriginURL: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "http://\(hostPart):\(port)\(basePath)"
+    }
+
+    /// The `Host` field value for requests to this origin (the port only when not 80).
+    public var hostField: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return port == 80 ? hostPart : "\(hostPart):\(port)"
     }
 }
 

@@ -11,6 +11,7 @@ public struct VitrineConfiguration: Sendable, Equatable {
     public var cache: CacheSettings
     public var limits: LimitSettings
     public var server: ServerSettings
+    public var timeouts = TimeoutSettings()
     public var redis: RedisSettings?
     public var postgres: PostgresSettings?
     public var listings = ListingsSettings()
@@ -151,6 +152,32 @@ public struct RouteSettings: Sendable, Equatable {
     public var key = CacheKeyNormalizer()
     /// Keep a gzip copy of compressible responses for clients that accept gzip.
     public var compress = true
+    /// Request fields (lower-cased) sent to the origin on fetches whose answer may be stored,
+    /// besides those the proxy sets itself. Nothing else a client sends reaches the origin on
+    /// those fetches: an input the key does not describe cannot change what everyone is served.
+    /// Passed requests and writes forward every end-to-end field.
+    public var forwardHeaders = RouteSettings.defaultForwardHeaders
+
+    /// The default `forward_headers`: content negotiation and tracing. A response that depends
+    /// on one of them says so with `Vary`, which puts it in the key.
+    public static let defaultForwardHeaders = ["accept", "accept-language", "user-agent", "traceparent", "tracestate", "x-request-id"]
+
+    /// Fields the proxy writes itself on every forwarded request; `forward_headers` cannot name them.
+    public static let neverForwarded: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "accept-encoding", "if-none-match", "if-modified-since",
+        "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "te", "trailer", "upgrade", "keep-alive",
+        "proxy-connection", "proxy-authorization", "authorization", "cookie", "range", "if-range", "if-match", "if-unmodified-since",
+    ]
+
+    /// RFC 9110 §5.6.2 tchar.
+    public static func isFieldNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
 
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
         self.prefix = prefix
@@ -179,6 +206,28 @@ public struct LimitSettings: Sendable, Equatable {
     public var maxBody = ByteSize(10 << 20)
     /// Origin response header limit (tag headers of category pages can be long).
     public var maxOriginHeaderBytes = 256 << 10
+    /// Open client connections per listener; past it new ones are closed at once.
+    public var maxConnections = 10_000
+    /// Bytes queued for a client socket that has not taken them, past which the connection stops
+    /// reading further requests (hits and misses alike) until the client reads.
+    public var maxPendingOutput = ByteSize(1 << 20)
+    public init() {}
+}
+
+/// Client connection timeouts, in the spirit of nginx's and Varnish's: a client that holds a
+/// connection without making progress is closed.
+public struct TimeoutSettings: Sendable, Equatable {
+    /// From a connection's first byte of a request (or its opening) to the end of that head.
+    public var clientHeader: Duration = .seconds(10)
+    /// The longest wait for the next bytes of a request body.
+    public var clientBody: Duration = .seconds(10)
+    /// How long an idle keep-alive connection is kept open between requests.
+    public var keepalive: Duration = .seconds(60)
+    /// The longest a response waits for the client to take more bytes.
+    public var send: Duration = .seconds(30)
+    /// After an error answer, what the client still sends is read and dropped until it has been
+    /// quiet this long (30 s at most), so that the answer is not lost to a reset.
+    public var linger: Duration = .seconds(2)
     public init() {}
 }
 

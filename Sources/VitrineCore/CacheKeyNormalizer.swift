@@ -26,10 +26,7 @@ public struct CacheKeyNormalizer: Sendable, Equatable {
 
     public func normalizedTarget(_ target: String, host: String? = nil) -> String {
         var prefix = ""
-        if includeHost, let host {
-            prefix = host.lowercased()
-            if prefix.hasSuffix(":80") { prefix.removeLast(3) }
-        }
+        if includeHost, let host { prefix = Self.normalizedHost(host) }
         let bytes = target.utf8
         guard sortQuery || !dropParameters.isEmpty, let question = bytes.firstIndex(of: UInt8(ascii: "?")) else {
             return prefix.isEmpty ? target : prefix + target
@@ -67,6 +64,14 @@ public struct CacheKeyNormalizer: Sendable, Equatable {
             result += Substring(parameter)
         }
         return result
+    }
+
+    /// A `Host` value as keys hold it (and as the origin is sent it): lower-cased, without the
+    /// default port.
+    public static func normalizedHost(_ host: String) -> String {
+        var normalized = host.lowercased()
+        if normalized.hasSuffix(":80") { normalized.removeLast(3) }
+        return normalized
     }
 
     /// Whether a parameter name matches a pattern (`utm_*` matches by prefix).

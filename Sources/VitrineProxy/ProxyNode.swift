@@ -31,6 +31,8 @@ public final class ProxyNode: Service, Sendable {
     private let redis: RedisClient?
     private let subscriber: RedisSubscriber?
     private let feed: ChangeFeed?
+    /// The node's counters (as `GET /stats` shows them).
+    var stats: ProxyStats { context.stats }
     /// The change feed's state, when one is configured.
     var feedStatus: ChangeFeed.Status? { feed?.status }
     private let feedTask = Mutex<Task<Void, Never>?>(nil)
@@ -199,8 +201,19 @@ public final class ProxyNode: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Unwritable past the pending-output bound: the connection then stops taking requests.
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: context.limits.maxPendingOutput.bytes / 2, high: context.limits.maxPendingOutput.bytes))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let open = context.openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in context.openConnections.wrappingSubtract(1, ordering: .relaxed) }
+                guard open <= context.limits.maxConnections else {
+                    // Over the cap: closed before a byte is read (nginx's worker_connections).
+                    context.stats.increment(.connectionsRefused)
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
                 }
             }

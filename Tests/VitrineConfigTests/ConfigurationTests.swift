@@ -78,6 +78,14 @@ import Testing
         ("redis.url", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: http://nope"),
         ("routes[0].client_no_cache", "routes:\n  - prefix: /a/\n    origin: catalog\n    client_no_cache: always"),
         ("routes[0].negative_ttl", "routes:\n  - prefix: /a/\n    origin: catalog\n    negative_ttl: never"),
+        ("routes[0].forward_headers[1]", "routes:\n  - prefix: /a/\n    origin: catalog\n    forward_headers: [accept, host]"),
+        ("routes[0].forward_headers[0]", "routes:\n  - prefix: /a/\n    origin: catalog\n    forward_headers: [\"a b\"]"),
+        ("timeouts.client_header", "routes:\n  - prefix: /a/\n    origin: catalog\ntimeouts:\n  client_header: 0s"),
+        ("timeouts.idle", "routes:\n  - prefix: /a/\n    origin: catalog\ntimeouts:\n  idle: 5s"),
+        ("timeouts.send", "routes:\n  - prefix: /a/\n    origin: catalog\ntimeouts:\n  send: 1e400s"),
+        ("limits.max_pending_output", "routes:\n  - prefix: /a/\n    origin: catalog\nlimits:\n  max_pending_output: 1k"),
+        ("limits.max_connections", "routes:\n  - prefix: /a/\n    origin: catalog\nlimits:\n  max_connections: 0"),
+        ("cache.memory", "routes:\n  - prefix: /a/\n    origin: catalog\ncache:\n  memory: 1e30GiB"),
     ])
     func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
         let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\n" + tail
@@ -94,6 +102,45 @@ import Testing
         #expect(throws: ConfigError(key: "origins.catalog.url", "'ftp://x' is not an http://host:port URL")) {
             try VitrineConfiguration.parse(yaml: yaml)
         }
+    }
+
+    @Test func connectionBoundsAndForwardedFieldsParse() throws {
+        let yaml = """
+            origins:
+              catalog:
+                url: http://127.0.0.1:9000
+            routes:
+              - prefix: /a/
+                origin: catalog
+                forward_headers: [Accept, X-Device]
+            limits:
+              max_connections: 500
+              max_pending_output: 256KiB
+            timeouts:
+              client_header: 5s
+              client_body: 7s
+              keepalive: 30s
+              send: 20s
+              linger: 500ms
+            """
+        let configuration = try VitrineConfiguration.parse(yaml: yaml)
+        #expect(configuration.routes[0].forwardHeaders == ["accept", "x-device"])
+        #expect(configuration.limits.maxConnections == 500)
+        #expect(configuration.limits.maxPendingOutput.bytes == 256 << 10)
+        #expect(configuration.timeouts.clientHeader == .seconds(5))
+        #expect(configuration.timeouts.clientBody == .seconds(7))
+        #expect(configuration.timeouts.keepalive == .seconds(30))
+        #expect(configuration.timeouts.send == .seconds(20))
+        #expect(configuration.timeouts.linger == .milliseconds(500))
+    }
+
+    @Test func valuesOutOfRangeAreNotValues() {
+        #expect(ConfigDuration.parse("1e400s") == nil)
+        #expect(ConfigDuration.parse("inf") == nil)
+        #expect(ConfigDuration.parse("nan") == nil)
+        #expect(ConfigDuration.parse("99999999999999999999d") == nil)
+        #expect(ByteSize.parse("1e30GiB") == nil)
+        #expect(ByteSize.parse("infk") == nil)
     }
 
     @Test func valuesParse() {

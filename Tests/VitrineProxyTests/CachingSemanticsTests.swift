@@ -15,7 +15,9 @@ struct CachingSemanticsTests {
         let echo = try await EchoOrigin.start()
         do {
             try await ProxyFixture.with(originURL: "http://127.0.0.1:\(echo.port)", clock: clock, configure: { configuration in
-                configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
+                var echoRoute = RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60))
+                echoRoute.forwardHeaders.append("x-echo-tag-count")  // the echo origin's tag switch
+                configuration.routes.append(echoRoute)
                 configure(&configuration)
             }) { fixture in
                 try await body(fixture, echo, clock)

@@ -6,11 +6,15 @@ import VitrineConfig
 /// What the proxy sends to the origin and which responses it shares, against `EchoOrigin`.
 @Suite(.timeLimit(.minutes(1)))
 struct HeaderHandlingTests {
-    static func withEcho(_ body: (ProxyFixture, EchoOrigin) async throws -> Void) async throws {
+    static func withEcho(
+        configure: @escaping (inout VitrineConfiguration) -> Void = { _ in },
+        _ body: (ProxyFixture, EchoOrigin) async throws -> Void
+    ) async throws {
         let echo = try await EchoOrigin.start()
         do {
             try await ProxyFixture.with(originURL: "http://127.0.0.1:\(echo.port)", configure: { configuration in
                 configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
+                configure(&configuration)
             }) { fixture in
                 try await body(fixture, echo)
             }
@@ -27,24 +31,48 @@ struct HeaderHandlingTests {
     }
 
     @Test func hopByHopFieldsAreDroppedAndForwardingFieldsSet() async throws {
-        try await Self.withEcho { fixture, _ in
-            let response = try await fixture.get(
-                "/echo/headers",
+        try await Self.withEcho { fixture, echo in
+            // A write forwards every end-to-end field; hop-by-hop ones never pass.
+            let response = try await fixture.send(
+                "POST", "/echo/headers",
                 headers: [
                     ("Connection", "keep-alive, X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Keep-Alive", "timeout=5"),
                     ("Upgrade", "websocket"), ("Proxy-Authorization", "Basic x"), ("X-Forwarded-For", "10.1.2.3"),
                     ("X-Custom", "kept"),
-                ])
+                ], body: "{}")
             let seen = response.text
-            #expect(seen.hasPrefix("GET /echo/headers\n"))
+            #expect(seen.hasPrefix("POST /echo/headers\n"))
             for dropped in ["connection:", "x-secret-hop:", "keep-alive:", "upgrade:", "proxy-authorization:"] {
                 #expect(!seen.contains("\n\(dropped)"), "\(dropped) must not reach the origin")
             }
             #expect(seen.contains("\nx-custom: kept\n"))
             #expect(seen.contains("\nx-forwarded-for: 10.1.2.3, 127.0.0.1\n"))
             #expect(seen.contains("\nx-forwarded-proto: http\n"))
-            #expect(seen.contains("\nx-forwarded-host: shop.test\n"))
-            #expect(seen.contains("\nhost: shop.test\n"))
+            // The route does not key on the client's Host: the origin gets its own.
+            #expect(seen.contains("\nhost: 127.0.0.1:\(echo.port)\n"))
+            #expect(!seen.contains("\nx-forwarded-host:"))
+            #expect(seen.contains("\ncontent-length: 2\n"))
+        }
+    }
+
+    @Test func aFetchThatMayBeStoredForwardsOnlyWhatItsKeyDescribes() async throws {
+        try await Self.withEcho { fixture, echo in
+            let response = try await fixture.get(
+                "/echo/keyed?b=2&utm_source=evil%3Bb%3D9&a=1",
+                headers: [
+                    ("X-Custom", "unkeyed"), ("X-Forwarded-For", "10.1.2.3"), ("X-Forwarded-Host", "evil.test"),
+                    ("X-Original-URL", "/admin"), ("Accept-Language", "de"), ("Accept-Encoding", "br, gzip;q=0.5"),
+                ])
+            let seen = response.text
+            // The key's target: sorted, the tracking parameter (and what it hid) gone.
+            #expect(seen.hasPrefix("GET /echo/keyed?a=1&b=2\n"))
+            for unkeyed in ["x-custom:", "x-original-url:", "x-forwarded-host:"] {
+                #expect(!seen.contains("\n\(unkeyed)"), "\(unkeyed) must not reach the origin on a cacheable fetch")
+            }
+            #expect(seen.contains("\nx-forwarded-for: 127.0.0.1\n"))
+            #expect(seen.contains("\naccept-language: de\n"))
+            #expect(seen.contains("\naccept-encoding: gzip\n"))
+            #expect(seen.contains("\nhost: 127.0.0.1:\(echo.port)\n"))
         }
     }
 

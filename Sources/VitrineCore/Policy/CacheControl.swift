@@ -16,6 +16,7 @@ public struct CacheControl: Sendable, Equatable {
     /// Parses every `Cache-Control` field value given (a header may repeat).
     /// Unknown directives are ignored; a malformed delta-seconds counts as absent, except
     /// for `max-age`/`s-maxage`, where it counts as 0 (stale), as RFC 9111 §4.2.1 advises.
+    /// Values past 2^31 are 2^31 (§1.2.2).
     public init<Values: Sequence<String>>(parsing values: Values) {
         for value in values {
             for rawDirective in value.split(separator: ",") {
@@ -31,8 +32,8 @@ public struct CacheControl: Sendable, Equatable {
                     argument = nil
                 }
                 switch name.lowercased() {
-                case "max-age": maxAge = argument.flatMap { Int($0) } ?? 0
-                case "s-maxage": sharedMaxAge = argument.flatMap { Int($0) } ?? 0
+                case "max-age": maxAge = argument.flatMap(DeltaSeconds.parse) ?? 0
+                case "s-maxage": sharedMaxAge = argument.flatMap(DeltaSeconds.parse) ?? 0
                 case "no-store": noStore = true
                 // `no-cache="field"` and `private="field"` name fields; a shared cache treats
                 // them as the unqualified directive (the safe reading).
@@ -41,8 +42,8 @@ public struct CacheControl: Sendable, Equatable {
                 case "public": isPublic = true
                 case "must-revalidate": mustRevalidate = true
                 case "proxy-revalidate": proxyRevalidate = true
-                case "stale-while-revalidate": staleWhileRevalidate = argument.flatMap { Int($0) }
-                case "stale-if-error": staleIfError = argument.flatMap { Int($0) }
+                case "stale-while-revalidate": staleWhileRevalidate = argument.flatMap(DeltaSeconds.parse)
+                case "stale-if-error": staleIfError = argument.flatMap(DeltaSeconds.parse)
                 default: continue
                 }
             }

@@ -9,13 +9,14 @@ public enum CacheGroups {
     /// as the RFC requires.
     public static func parse<Values: Sequence<String>>(_ values: Values) -> [String] {
         var groups: [String] = []
+        var seen = Set<String>()  // a linear search per member would be quadratic in a long field
         for value in values {
             for member in value.split(separator: ",") {
                 let item = member.trimmingSpaces()
                 // Parameters (`;a=b`) after the string are allowed and ignored.
                 guard item.first == "\"", let close = item.dropFirst().firstIndex(of: "\"") else { continue }
                 let name = String(item[item.index(after: item.startIndex)..<close])
-                if !name.isEmpty && !groups.contains(name) { groups.append(name) }
+                if !name.isEmpty && seen.insert(name).inserted { groups.append(name) }
             }
         }
         return groups

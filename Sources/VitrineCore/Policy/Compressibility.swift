@@ -8,7 +8,7 @@ public enum Compressibility {
         guard size >= minimumSize else { return false }
         if let contentEncoding, !contentEncoding.isEmpty, contentEncoding.lowercased() != "identity" { return false }
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";")[0].trimmingSpaces().lowercased()
+        let mediaType = contentType[...].prefix { $0 != ";" }.trimmingSpaces().lowercased()
         if mediaType.hasPrefix("text/") { return true }
         return ["application/json", "application/javascript", "application/xml", "image/svg+xml", "application/x-ndjson"]
             .contains(mediaType) || mediaType.hasSuffix("+json") || mediaType.hasSuffix("+xml")

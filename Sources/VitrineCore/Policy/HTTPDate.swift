@@ -4,7 +4,9 @@
 public enum HTTPDate {
     private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
-    /// Seconds since 1970-01-01T00:00:00Z, or nil when `text` is not an HTTP date.
+    /// Seconds since 1970-01-01T00:00:00Z, or nil when `text` is not an HTTP date. Years are
+    /// 1970 to 9999 (four digits, as the grammar says): a larger one is not a date, so that no
+    /// arithmetic on what a client or an origin sent can overflow.
     public static func parse(_ text: String) -> Int? {
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         switch parts.count {
@@ -27,7 +29,7 @@ public enum HTTPDate {
 
     private static func make(day: String, month: String, year: String, time: String) -> Int? {
         guard let day = Int(day), (1...31).contains(day), let monthIndex = months.firstIndex(of: month.lowercased()),
-            let year = Int(year), year >= 1970
+            let year = Int(year), (1970...9999).contains(year)
         else { return nil }
         let clock = time.split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else {

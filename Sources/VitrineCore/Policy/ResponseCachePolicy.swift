@@ -58,7 +58,7 @@ public struct ResponseCachePolicy: Sendable {
                     if name == "*" { return .doNotStore(reason: "vary-star") }
                     if !name.isEmpty && !varyFields.contains(name) { varyFields.append(name) }
                 }
-            case "age": ageValue = Int(value.trimmingCharacters()) ?? 0
+            case "age": ageValue = DeltaSeconds.parse(value.trimmingCharacters()) ?? 0
             case "date": dateValue = HTTPDate.parse(value)
             case "expires": expiresValue = value
             case "etag", "last-modified": hasValidators = true
@@ -92,6 +92,8 @@ public struct ResponseCachePolicy: Sendable {
         if Self.negative.contains(status) {
             lifetime = min(lifetime ?? Int.max, Int(negativeTTL.components.seconds))
         }
+        // No lifetime is longer than RFC 9111's 2^31 seconds, however far away an Expires is.
+        lifetime = lifetime.map { min($0, DeltaSeconds.maximum) }
         guard var freshFor = lifetime else {
             return .doNotStore(reason: directives.noCache ? "no-cache" : "no-freshness")
         }

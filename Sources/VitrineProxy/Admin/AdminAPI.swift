@@ -133,6 +133,8 @@ final class AdminAPI: Sendable {
             ("origin_requests", "\(stats.value(.originRequests))"),
             ("origin_errors", "\(stats.value(.originErrors))"),
             ("client_errors", "\(stats.value(.clientErrors))"),
+            ("client_timeouts", "\(stats.value(.clientTimeouts))"),
+            ("connections_refused", "\(stats.value(.connectionsRefused))"),
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",

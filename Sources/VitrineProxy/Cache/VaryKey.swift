@@ -27,16 +27,6 @@ enum VaryKey {
 
     /// Whether the request's `Accept-Encoding` allows gzip (q > 0).
     static func acceptsGzip(_ headers: HTTPHeaders) -> Bool {
-        for value in headers["accept-encoding"] {
-            for coding in value.split(separator: ",") {
-                let parts = coding.split(separator: ";")
-                let name = parts[0].trimmingCharacters(in: " \t").lowercased()
-                guard name == "gzip" || name == "x-gzip" || name == "*" else { continue }
-                let quality = parts.dropFirst().first { $0.trimmingCharacters(in: " \t").hasPrefix("q=") }
-                    .flatMap { Double($0.trimmingCharacters(in: " \t").dropFirst(2)) } ?? 1
-                if quality > 0 { return true }
-            }
-        }
-        return false
+        AcceptEncoding.acceptsGzip(headers["accept-encoding"])
     }
 }

@@ -5,6 +5,7 @@ final class ProxyStats: Sendable {
     enum Counter: Int, CaseIterable {
         case requests, hits, misses, stale, passes, notModified, purges, purgedEntries
         case originRequests, originErrors, clientErrors, stored
+        case clientTimeouts, connectionsRefused
         case l2Hits, l2Misses, remotePurges
     }
 

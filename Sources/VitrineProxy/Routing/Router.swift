@@ -13,6 +13,8 @@ struct Route: Sendable {
     let normalizer: CacheKeyNormalizer
     /// Store a gzip copy of compressible responses.
     let compress: Bool
+    /// Request fields (lower-cased) forwarded on fetches that may be stored.
+    let forwardHeaders: Set<String>
 
     /// The cache key of a request target on this route.
     func key(target: String, host: String?) -> CacheKey {
@@ -43,7 +45,8 @@ struct Router: Sendable {
                         keep: settings.keep),
                     clientNoCache: settings.clientNoCache,
                     normalizer: settings.key,
-                    compress: settings.compress
+                    compress: settings.compress,
+                    forwardHeaders: Set(settings.forwardHeaders)
                 )
             }
     }

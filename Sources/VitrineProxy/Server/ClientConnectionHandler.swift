@@ -7,6 +7,12 @@ import NIOHTTP1
 /// while an origin fetch is under way), streams request bodies to the exchange that forwards
 /// them, and writes responses as raw bytes.
 ///
+/// Every connection is bounded: no request is taken from it while its socket holds more than
+/// `limits.max_pending_output` unsent bytes (hits as misses), and a client that stops making
+/// progress is closed: `timeouts.client_header` for a head, `client_body` between body bytes,
+/// `keepalive` while idle, `send` while the socket takes nothing. An error that closes the
+/// connection is followed by a lingering close, so the answer reaches a client still sending.
+///
 /// What happens to each request is in `RequestPipeline.swift`; how a forwarded one is fetched
 /// and delivered is in `ForwardExchange.swift`.
 final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
@@ -39,6 +45,30 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private var readDeferred = false
     private var needsFlush = false
     private(set) var closing = false
+    /// `decodeBuffered` is taking requests from the decoder.
+    private var decoding = false
+    /// Output is shut and input is read and dropped until the client closes or `linger` passes.
+    private var lingering = false
+    /// Closes a lingering connection once the client has been quiet for `timeouts.linger`.
+    private var lingerTimer: Scheduled<Void>?
+    /// The most a lingering close waits, however long the client goes on sending (nginx's
+    /// `lingering_time`).
+    static let maxLinger: Duration = .seconds(30)
+
+    /// What the connection is waiting for from the client, with its timer.
+    private enum Waiting: Equatable {
+        case nothing
+        /// Between requests.
+        case idle
+        /// The rest of a request head whose first bytes have arrived.
+        case head
+        /// More of a request body.
+        case body
+    }
+    private var waiting = Waiting.nothing
+    private var waitTimer: Scheduled<Void>?
+    /// Armed while the socket takes none of what is queued for it.
+    private var sendTimer: Scheduled<Void>?
     /// The peer's IP address, for `X-Forwarded-For`.
     private(set) var clientAddress = "unknown"
 
@@ -59,22 +89,61 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        updateWaiting()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
     }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !closing else {
+            // Lingering: dropped, and the client is still sending.
+            if lingering { armLingerTimer() }
+            return
+        }
         decoder.append(unwrapInboundIn(data))
+        decodeBuffered()
+    }
+
+    /// Takes requests from the bytes read, as long as the socket takes what is written: a client
+    /// that pipelines and never reads gets nothing more queued than `max_pending_output`.
+    private func decodeBuffered() {
+        // Re-entered through receive → drainQueue: the outer loop goes on in order.
+        guard !decoding else { return }
+        decoding = true
+        defer { decoding = false }
+        let bodyBefore = requestBodyBytes
         do {
-            while !closing, let part = try decoder.next() { receive(part) }
+            while !closing, context.channel.isWritable, let part = try decoder.next() { receive(part) }
         } catch {
-            if busy || requestOpen {
-                queue.append(.failure(error))
+            malformed(error)
+        }
+        updateWaiting(bodyProgress: requestBodyBytes != bodyBefore)
+    }
+
+    /// The bytes read are not an acceptable request. When they belong to the request being
+    /// answered (its body), that request is abandoned and answered at once: waiting for an
+    /// origin that waits for the rest of the body would hold both for nothing.
+    private func malformed(_ error: ProxyError) {
+        if requestOpen {
+            requestOpen = false
+            if discardingBody || exchange?.responseStarted == true {
+                // Answered already, or answering: nothing more can be said on this connection.
+                abandonExchange()
+                closeAfterWrites(linger: true)
             } else {
+                abandonExchange()
                 respond(error, keepAlive: false)
-                flushIfNeeded()
             }
+            flushIfNeeded()
+        } else if busy {
+            queue.append(.failure(error))
+        } else {
+            respond(error, keepAlive: false)
+            flushIfNeeded()
         }
     }
 
@@ -100,6 +169,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        cancelTimers()
         exchange?.clientClosed()
         exchange = nil
         if let waiting = collapseWait {
@@ -112,20 +182,113 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.clientBecameWritable() }
+        if context.channel.isWritable {
+            sendTimer?.cancel()
+            sendTimer = nil
+            exchange?.clientBecameWritable()
+            if !closing {
+                // Requests read before the socket filled up are taken now.
+                decodeBuffered()
+                flushIfNeeded()
+                if readDeferred && !busy && queue.isEmpty {
+                    readDeferred = false
+                    context.read()
+                }
+            }
+        } else if sendTimer == nil {
+            let timeout = proxy.timeouts.send
+            sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout.nanosecondsClamped))) { [self] in
+                // The client has taken nothing for that long: it is gone, or holding us.
+                sendTimer = nil
+                proxy.stats.increment(.clientTimeouts)
+                abandonExchange()
+                closing = true
+                self.context.close(promise: nil)
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        // While a forwarded request waits on its origin, later pipelined requests stay in the
-        // socket: reading them would only grow the queue.
-        if (busy && !requestOpen) || !queue.isEmpty || closing {
+        if lingering {
+            context.read()
+        } else if (busy && !requestOpen) || !queue.isEmpty || closing || !context.channel.isWritable {
+            // While a forwarded request waits on its origin, later pipelined requests stay in the
+            // socket: reading them would only grow the queue. The same while the client does
+            // not read what it was sent.
             readDeferred = true
         } else {
             context.read()
         }
+    }
+
+    // MARK: Timeouts
+
+    /// Re-arms the timer for what the connection now waits for. A head's timer runs from its
+    /// first byte (a client sending a byte at a time gains nothing); a body's from its last.
+    private func updateWaiting(bodyProgress: Bool = false) {
+        let now: Waiting
+        if closing {
+            now = .nothing
+        } else if requestOpen {
+            now = .body
+        } else if busy || !queue.isEmpty || !context.channel.isWritable {
+            now = .nothing  // the origin's timeouts apply, or the send timeout
+        } else if decoder.hasBufferedBytes {
+            now = .head
+        } else {
+            now = .idle
+        }
+        guard now != waiting || (now == .body && bodyProgress) else { return }
+        waitTimer?.cancel()
+        waitTimer = nil
+        waiting = now
+        let timeout: Duration
+        switch now {
+        case .nothing: return
+        case .idle: timeout = proxy.timeouts.keepalive
+        case .head: timeout = proxy.timeouts.clientHeader
+        case .body: timeout = proxy.timeouts.clientBody
+        }
+        waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout.nanosecondsClamped))) { [self] in
+            waitTimer = nil
+            timedOut(now)
+        }
+    }
+
+    private func timedOut(_ waited: Waiting) {
+        guard !closing, waited == waiting else { return }
+        waiting = .nothing
+        switch waited {
+        case .nothing:
+            return
+        case .idle:
+            closing = true
+            context.close(promise: nil)
+        case .head:
+            proxy.stats.increment(.clientTimeouts)
+            respond(.requestTimeout, keepAlive: false)
+        case .body:
+            proxy.stats.increment(.clientTimeouts)
+            requestOpen = false
+            let answered = discardingBody || exchange?.responseStarted == true
+            // The origin connection waiting for the rest of the body is released now.
+            abandonExchange()
+            if answered { closeAfterWrites(linger: false) } else { respond(.requestTimeout, keepAlive: false) }
+        }
+        flushIfNeeded()
+    }
+
+    private func cancelTimers() {
+        waitTimer?.cancel()
+        waitTimer = nil
+        sendTimer?.cancel()
+        sendTimer = nil
+        waiting = .nothing
+        lingerTimer?.cancel()
+        lingerTimer = nil
     }
 
     // MARK: Request flow
@@ -176,6 +339,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         if requestOpen { discardingBody = true }
         drainQueue()
         flushIfNeeded()
+        updateWaiting()
     }
 
     /// Works through queued parts in order: every part while no exchange is under way, and the
@@ -189,9 +353,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
                 respond(error, keepAlive: false)
             }
         }
-        if !busy && queue.isEmpty && readDeferred && !closing {
-            readDeferred = false
-            context.read()
+        if !busy && queue.isEmpty && !closing {
+            // Requests left in the decoder while the socket was full.
+            decodeBuffered()
+            if readDeferred && !busy && queue.isEmpty && context.channel.isWritable {
+                readDeferred = false
+                context.read()
+            }
         }
     }
 
@@ -230,7 +398,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         if needsFlush { flush() }
     }
 
-    /// Answers with the proxy's own JSON error body.
+    /// Answers with the proxy's own JSON error body. An answer that closes the connection
+    /// lingers: the client may still be sending what the error was about.
     func respond(_ error: ProxyError, keepAlive: Bool) {
         let keepAlive = keepAlive && !error.closesConnection
         proxy.stats.increment(.clientErrors)
@@ -244,18 +413,48 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         buffer.writeStaticString("\r\n")
         buffer.writeString(body)
         write(buffer)
-        if !keepAlive { closeAfterWrites() }
+        if !keepAlive { closeAfterWrites(linger: error.status.code >= 400 && error.status.code < 500) }
     }
 
-    /// Closes the connection once everything written so far has reached the socket.
-    func closeAfterWrites() {
+    /// Closes the connection once everything written so far has reached the socket. With
+    /// `linger`, the output side is shut first and whatever the client still sends is read and
+    /// dropped until it has been quiet for `timeouts.linger` (30 s at most, as nginx's lingering
+    /// close): closing with unread input makes the kernel send a reset, which can destroy the
+    /// answer before the client reads it.
+    func closeAfterWrites(linger: Bool = false) {
         guard !closing else { return }
         closing = true
+        cancelTimers()
         queue.removeAll()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         needsFlush = false
         let context = self.context!
-        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        let lingerFor = proxy.timeouts.linger
+        guard linger, lingerFor > .zero else {
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard case .success = result, context.channel.isActive else {
+                context.close(promise: nil)
+                return
+            }
+            lingering = true  // what arrives now is dropped unread (`closing` is set)
+            context.close(mode: .output, promise: nil)
+            armLingerTimer()
+            context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(Self.maxLinger.nanosecondsClamped))) {
+                context.close(promise: nil)
+            }
+            context.read()
+        }
+    }
+
+    private func armLingerTimer() {
+        lingerTimer?.cancel()
+        let context = self.context!
+        lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(proxy.timeouts.linger.nanosecondsClamped))) {
+            context.close(promise: nil)
+        }
     }
 }

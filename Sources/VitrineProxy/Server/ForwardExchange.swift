@@ -111,28 +111,43 @@ final class ForwardExchange: OriginResponseDelegate {
         if requestEnded { origin.endRequest() }
     }
 
-    /// The request as the origin sees it: hop-by-hop fields dropped, `X-Forwarded-*` set, and for
-    /// fetches that will be stored the client's validators replaced by the stale entry's.
+    /// The request as the origin sees it. The proxy frames it itself: the client's
+    /// `Content-Length` and `Transfer-Encoding` are never copied, but written anew from how
+    /// `RequestDecoder` framed the body. `Host` is the origin's own unless the route keys on the
+    /// client's (then that validated host, and `X-Forwarded-Host`). A fetch whose answer may be
+    /// stored forwards only what its key describes: the normalised target (dropped parameters
+    /// dropped), `Accept-Encoding` reduced to gzip or nothing, the route's `forward_headers` and
+    /// the stale entry's validators. Passed requests and writes forward every end-to-end field.
     private func originRequestHead() -> HTTPRequestHead {
         let tokens = HopByHop.connectionTokens(request.headers)
         var headers = HTTPHeaders()
         var forwardedFor: String?
-        var storing = false
         var stale: CachedResponse?
-        if case .miss(let fetch) = mode, request.method == .GET {
-            storing = true
-            stale = fetch.stale?.value
+        let keyed: Bool
+        if case .miss(let fetch) = mode {
+            keyed = true
+            stale = request.method == .GET ? fetch.stale?.value : nil
+        } else {
+            keyed = false
         }
         for (name, value) in request.headers {
             let lower = name.lowercased()
             if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
-            if lower == "x-forwarded-for" {
-                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+            switch lower {
+            case "host", "content-length", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host":
+                continue  // written below
+            case "x-forwarded-for":
+                if !keyed { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
                 continue
+            case "accept-encoding" where keyed, "if-none-match" where keyed, "if-modified-since" where keyed:
+                continue  // written below
+            default:
+                if keyed && !route.forwardHeaders.contains(lower) { continue }
+                headers.add(name: name, value: value)
             }
-            if lower == "x-forwarded-proto" || lower == "x-forwarded-host" { continue }
-            if storing && (lower == "if-none-match" || lower == "if-modified-since") { continue }
-            headers.add(name: name, value: value)
+        }
+        if keyed, let encoding = AcceptEncoding.normalizedFieldValue(request.headers["accept-encoding"]) {
+            headers.add(name: "Accept-Encoding", value: encoding)
         }
         if let stale {
             if let etag = stale.etag { headers.add(name: "If-None-Match", value: etag) }
@@ -141,12 +156,24 @@ final class ForwardExchange: OriginResponseDelegate {
         let client = self.client.clientAddress
         headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
         headers.add(name: "X-Forwarded-Proto", value: "http")
-        if let host = request.headers.first(name: "host") { headers.add(name: "X-Forwarded-Host", value: host) }
+        let clientHost = request.headers.first(name: "host")
+        if route.normalizer.includeHost, let clientHost {
+            let host = CacheKeyNormalizer.normalizedHost(clientHost)
+            headers.add(name: "Host", value: host)
+            headers.add(name: "X-Forwarded-Host", value: host)
+        } else {
+            headers.add(name: "Host", value: pool.settings.url.hostField)
+        }
+        // Framing: ours, from the decoder's.
         if request.headers.contains(name: "transfer-encoding") {
             headers.add(name: "Transfer-Encoding", value: "chunked")
+        } else if let length = request.headers.first(name: "content-length").flatMap({ Int($0) }) {
+            headers.add(name: "Content-Length", value: String(length))
+        } else if request.method == .POST || request.method == .PUT || request.method == .PATCH {
+            headers.add(name: "Content-Length", value: "0")
         }
-        return HTTPRequestHead(
-            version: .http1_1, method: request.method, uri: pool.settings.url.basePath + request.uri, headers: headers)
+        let target = keyed ? route.normalizer.normalizedTarget(request.uri) : request.uri
+        return HTTPRequestHead(version: .http1_1, method: request.method, uri: pool.settings.url.basePath + target, headers: headers)
     }
 
     func requestBody(_ buffer: ByteBuffer) {
@@ -187,7 +214,10 @@ final class ForwardExchange: OriginResponseDelegate {
         let fields = OriginFields(head.headers)
         let clientHeaders = fields.visible
         let tags = fields.tags
-        let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
+        // NIO's response decoder has checked the framing; digits only, all the same.
+        let contentLength = head.headers.first(name: "content-length").flatMap { value in
+            value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int(value) : nil
+        }
 
         noBody = request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200
         if !noBody && contentLength == nil {

@@ -94,13 +94,23 @@ enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
+    /// Fields a `Connection` token can never remove: they frame, route or decide the message,
+    /// and are end to end by definition. A client naming them in `Connection` is trying to make
+    /// the next hop see a different message than this one did.
+    static let protected: Set<String> = [
+        "host", "content-length", "transfer-encoding", "authorization", "cookie", "cache-control", "pragma", "range",
+        "if-none-match", "if-modified-since", "accept-encoding", "content-type", "content-encoding", "vary", "date",
+        "expires", "age", "etag", "last-modified", "set-cookie", "location", "content-location",
+    ]
+
     /// Whether a field (its name already lower-cased) is dropped: a standard hop-by-hop field, or
     /// one the message's `Connection` field names.
     static func isHopByHop(lowercased name: String, connectionTokens: [String]) -> Bool {
         names.contains(name) || connectionTokens.contains(name)
     }
 
+    /// The field names the `Connection` field lists, less those that can never be hop-by-hop.
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
-        headers[canonicalForm: "connection"].map { $0.lowercased() }
+        headers[canonicalForm: "connection"].map { $0.lowercased() }.filter { !protected.contains($0) }
     }
 }

@@ -24,8 +24,10 @@ struct OriginFields {
             }
         }
         tags = SurrogateKeys.parse(tagValues)
-        for group in CacheGroups.parse(headers[CacheGroups.membershipField]) where !tags.contains(group) {
-            tags.append(group)
+        let groups = CacheGroups.parse(headers[CacheGroups.membershipField])
+        if !groups.isEmpty {
+            var seen = Set(tags)
+            for group in groups where seen.insert(group).inserted { tags.append(group) }
         }
     }
 }

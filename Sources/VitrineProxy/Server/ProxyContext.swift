@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import VitrineConfig
 import VitrineCore
 
@@ -14,6 +15,9 @@ final class ProxyContext: Sendable {
     let stats: ProxyStats
     let metrics: ProxyMetrics
     let limits: LimitSettings
+    let timeouts: TimeoutSettings
+    /// Client connections open on the proxy listener (`limits.max_connections` bounds it).
+    let openConnections = Atomic<Int>(0)
     let maxObjectSize: Int
     let accessLog: Bool
     let logger: Logger
@@ -31,6 +35,7 @@ final class ProxyContext: Sendable {
         self.stats = stats
         self.metrics = metrics
         self.limits = configuration.limits
+        self.timeouts = configuration.timeouts
         self.maxObjectSize = configuration.cache.maxObjectSize.bytes
         self.accessLog = configuration.server.accessLog
         self.logger = logger

@@ -25,6 +25,12 @@ public struct ProxyError: Error, Sendable {
     static let httpVersionNotSupported = ProxyError(
         status: .httpVersionNotSupported, code: "http_version_not_supported", message: "only HTTP/1.0 and HTTP/1.1 are spoken here",
         closesConnection: true)
+    /// TRACE reflects requests (and NIO's encoder would send its body unframed); CONNECT makes
+    /// tunnels. A catalog cache does neither.
+    static let methodNotAllowed = ProxyError(
+        status: .methodNotAllowed, code: "method_not_allowed", message: "TRACE and CONNECT are not served", closesConnection: true)
+    static let requestTimeout = ProxyError(
+        status: .requestTimeout, code: "request_timeout", message: "the request did not arrive in time", closesConnection: true)
     static let notCached = ProxyError(
         status: .gatewayTimeout, code: "not_cached", message: "only-if-cached: not in the cache", closesConnection: false)
     static let noRoute = ProxyError(

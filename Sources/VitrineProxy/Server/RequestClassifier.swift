@@ -22,10 +22,20 @@ enum RequestClassifier {
             return .pass(fwd: "method", detail: "method")
         }
         guard route.cacheable else { return .pass(fwd: "bypass", detail: "route") }
+        // A body the key does not describe: forwarded as sent, never stored or shared.
+        if head.hasBody { return .pass(fwd: "request", detail: "body") }
         // Credentials and sessions mean a personal answer: never shared (RFC 9111 §3.5).
         if head.headers.contains(name: "authorization") { return .pass(fwd: "request", detail: "authorization") }
         if head.headers.contains(name: "cookie") { return .pass(fwd: "request", detail: "cookie") }
         if head.headers.contains(name: "range") { return .pass(fwd: "request", detail: "range") }
         return .lookup
+    }
+}
+
+extension HTTPRequestHead {
+    /// Whether a body follows the head (`RequestDecoder` has checked the framing fields: one
+    /// `Content-Length` of digits, or `Transfer-Encoding: chunked`).
+    var hasBody: Bool {
+        headers.contains(name: "transfer-encoding") || headers.first(name: "content-length").map { $0 != "0" } ?? false
     }
 }

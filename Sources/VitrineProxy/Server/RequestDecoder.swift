@@ -42,6 +42,10 @@ public struct RequestDecoder {
         self.limits = limits
     }
 
+    /// Whether bytes have arrived that are not yet handed out: between requests, the start of a
+    /// head.
+    public var hasBufferedBytes: Bool { buffer.readableBytes > 0 }
+
     /// Adds bytes read from the connection.
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
@@ -304,6 +308,7 @@ public struct RequestDecoder {
                     chunked = Self.equalsLowercased(value, "chunked")
                 } else if Self.equalsLowercased(name, "host") {
                     hostCount += 1
+                    guard Self.isValidHost(value) else { return .failure(.badRequest("invalid Host")) }
                 }
                 fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
                 start = end + 2
@@ -392,6 +397,41 @@ public struct RequestDecoder {
                 if lowered != expected[index] { return false }
             }
             return true
+        }
+
+        /// `Host` (RFC 9110 §7.2): a host name (letters, digits, `-`, `.`, `_`), an IPv4 address or
+        /// a bracketed IPv6 address, then an optional `:port` of up to five digits. Nothing else:
+        /// no user info, no path, no spaces, no second host, so that what reaches the origin (or
+        /// the cache key) is one plain authority.
+        static func isValidHost(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard !bytes.isEmpty else { return false }
+            var index = 0
+            if bytes[0] == UInt8(ascii: "[") {
+                guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+                let isAddressByte = { (byte: UInt8) in Self.hexDigit(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".") }
+                guard bytes[1..<close].allSatisfy(isAddressByte) else { return false }
+                index = close + 1
+            } else {
+                while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
+                    let byte = bytes[index]
+                    guard Self.isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                    else { return false }
+                    index += 1
+                }
+                guard index > 0 else { return false }
+            }
+            if index == bytes.count { return true }
+            guard bytes[index] == UInt8(ascii: ":") else { return false }
+            let port = bytes[(index + 1)...]
+            return !port.isEmpty && port.count <= 5 && port.allSatisfy(isDigit)
+        }
+
+        private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+            isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+        }
+
+        private static func hexDigit(_ byte: UInt8) -> Bool {
+            isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f"))
         }
 
         /// Digits only, no sign, no list: `Content-Length: 3, 3` is refused, not deduplicated.

@@ -9,6 +9,10 @@ extension ClientConnectionHandler {
     /// that fails them.
     func serve(_ head: HTTPRequestHead) {
         proxy.stats.increment(.requests)
+        if head.method == .TRACE || head.method == .CONNECT {
+            respond(.methodNotAllowed, keepAlive: false)
+            return
+        }
         guard let route = proxy.router.route(for: head.uri) else {
             respond(.noRoute, keepAlive: head.isKeepAlive)
             return

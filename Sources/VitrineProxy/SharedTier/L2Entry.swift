@@ -27,6 +27,11 @@ struct L2Entry {
 enum L2EntryCodec {
     static let magic: UInt32 = 0x5654_4C32  // "VTL2"
     static let version: UInt8 = 1
+    /// The latest `storedAt` accepted: 9999-12-31T23:59:59Z.
+    static let maxStoredAt: Int64 = 253_402_300_799
+    /// The longest lifetime accepted, in milliseconds: four times RFC 9111's 2^31 seconds, room
+    /// for freshness plus grace plus keep.
+    static let maxMilliseconds = UInt64(DeltaSeconds.maximum) * 4000
 
     static func encode(_ entry: L2Entry, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 128 + entry.body.readableBytes + entry.headers.count * 48)
@@ -63,7 +68,11 @@ enum L2EntryCodec {
             let ttl = buffer.readInteger(as: UInt64.self), let retention = buffer.readInteger(as: UInt64.self),
             let staleWhileRevalidate = buffer.readInteger(as: UInt64.self), let staleIfError = buffer.readInteger(as: UInt64.self),
             let varyFields = readStrings(&buffer), let variantID = readString(&buffer), let tags = readStrings(&buffer),
-            let headerCount = buffer.readInteger(as: UInt16.self)
+            let headerCount = buffer.readInteger(as: UInt16.self),
+            // Bounds that keep every later sum and conversion in range: an entry outside them
+            // was not written by this codec, and is a miss.
+            (0...maxStoredAt).contains(storedAt),
+            [ttl, retention, staleWhileRevalidate, staleIfError].allSatisfy({ $0 <= maxMilliseconds })
         else { return nil }
         var headers = HTTPHeaders()
         for _ in 0..<headerCount {
