@@ -336,11 +336,14 @@ struct ConnectionBoundsTests {
 
     @Test func anErrorReachesAClientThatIsStillSending() async throws {
         try await Self.withEcho(configure: { $0.limits.maxBody = ByteSize(1 << 20) }) { fixture, _ in
-            for _ in 0..<5 {
-                let client = try await RawClient.connect(port: fixture.proxyPort)
+            for _ in 0..<6 {
+                // A client that reads only once it has sent its body, as many do.
+                let client = try await RawClient.connect(port: fixture.proxyPort, autoRead: false)
                 client.send("POST /echo/big HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 52428800\r\n\r\n")
                 let chunk = String(repeating: "x", count: 64 << 10)
                 for _ in 0..<64 { client.send(chunk) }  // 4 MB after the 413 was decided
+                try await Task.sleep(for: .milliseconds(300))
+                client.startReading()
                 try await client.closed.get()
                 #expect(client.received.hasPrefix("HTTP/1.1 413 "), "got \(client.received.prefix(40))")
             }

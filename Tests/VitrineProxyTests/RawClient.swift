@@ -41,6 +41,11 @@ final class RawClient: Sendable {
         channel.writeAndFlush(ByteBuffer(string: text), promise: nil)
     }
 
+    /// Starts reading (for a client connected with `autoRead: false`).
+    func startReading() {
+        channel.setOption(.autoRead, value: true).whenSuccess { [channel] in channel.read() }
+    }
+
     func close() {
         channel.close(promise: nil)
     }
