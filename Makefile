@@ -3,7 +3,7 @@ SWIFT ?= swift
 PORT ?= 8080
 ADMIN_PORT ?= 8081
 
-.PHONY: demo test build release bench clean deps
+.PHONY: demo test fuzz build release bench clean deps
 
 ## demo: build in release mode and start the demo (origin + proxy on 127.0.0.1:$(PORT), admin on :$(ADMIN_PORT))
 demo: release
@@ -13,6 +13,11 @@ demo: release
 test:
 	@scripts/install-deps.sh test
 	@scripts/run-tests.sh
+
+## fuzz: every libFuzzer target (Fuzz/Sources) for FUZZ_SECONDS each (default 60), from the committed seed corpus
+fuzz:
+	@scripts/install-deps.sh build
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
 
 ## bench: release build, Vitrine next to nginx and Varnish (../shared/bench/peers.sh) and the load generator; regenerates docs/PERFORMANCE.md
 bench:

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -141,3 +142,23 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets for everything Vitrine parses from the outside (`make fuzz`, scripts/fuzz.sh).
+// Declared only when VITRINE_FUZZ is set, so that the ordinary build never compiles a target
+// that needs `-sanitize=fuzzer` (libFuzzer supplies its `main`).
+if ProcessInfo.processInfo.environment["VITRINE_FUZZ"] != nil {
+    package.targets.append(.target(name: "VitrineFuzzDriver", path: "Fuzz/Driver"))
+    package.targets.append(
+        .executableTarget(
+            name: "vitrine-fuzz",
+            dependencies: [
+                "VitrineFuzzDriver", "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/Sources",
+            swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]
+        ))
+    package.products.append(.executable(name: "vitrine-fuzz", targets: ["vitrine-fuzz"]))
+}

@@ -64,6 +64,9 @@ echo "== vitrine-load on Vitrine's hits (2 KB): closed loop, then open loop at 2
 echo "== vitrine-load storefront mix on the demo"
 "$load" --url http://127.0.0.1:18050/ --mix storefront -c 64 --duration "${duration}s" --quiet --json >"$out/load-storefront.json"
 
+echo "== RSS under churn: --memory 32MiB, uniform reads of 100,000 products for ${SOAK_SECONDS:-60}s (must stay within 1.5x the budget)"
+scripts/rss-soak.sh "${SOAK_SECONDS:-60}" | tee "$out/rss-soak.json"
+
 if [ "${BENCH_MICRO:-1}" = 1 ]; then
   echo "== micro-benchmarks (ordo-one/benchmark)"
   (cd Benchmarks && swift package --disable-sandbox benchmark --target StoreBenchmarks --target HTTPBenchmarks --no-progress) >"$out/micro.txt" 2>&1 || true

@@ -53,8 +53,12 @@ public final class ProxyNode: Service, Sendable {
         self.group = group
         self.logger = logger
         let longestFetch = configuration.origins.values.map(\.totalTimeout).max() ?? .seconds(60)
+        // `cache.memory` bounds what this process caches: without Redis, the in-process L2 gets a
+        // fifth of it and L1 the rest.
+        let memory = configuration.cache.memory.bytes
+        let inProcessTierBudget = configuration.redis == nil ? memory / 5 : 0
         let store = ResponseStore(
-            byteBudget: configuration.cache.memory.bytes,
+            byteBudget: memory - inProcessTierBudget,
             shardCount: configuration.cache.shards,
             raceWindow: longestFetch + .seconds(5),
             clock: clock
@@ -77,8 +81,8 @@ public final class ProxyNode: Service, Sendable {
             tier = RedisTier(client: client, nodeID: nodeID, channel: settings.channel, logger: logger)
             redis = client
         } else {
-            // No Redis: an in-process L2 with the same semantics, a quarter of L1's budget.
-            tier = InProcessTier(budget: configuration.cache.memory.bytes / 4, clock: clock)
+            // No Redis: an in-process L2 with the same semantics.
+            tier = InProcessTier(budget: inProcessTierBudget, clock: clock)
             redis = nil
         }
         let listings = Listings(settings: configuration.listings, clock: clock, logger: logger)

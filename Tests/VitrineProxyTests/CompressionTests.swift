@@ -1,5 +1,6 @@
 import CompressNIO
 import NIOCore
+import NIOHTTP1
 import Testing
 import VitrineConfig
 @testable import VitrineProxy
@@ -56,5 +57,38 @@ struct CompressionTests {
             #expect(hit.header("Content-Encoding") == nil)
             #expect(hit.header("Vary") == nil)
         }
+    }
+}
+
+/// What a cached response is charged: the memory it keeps alive, not the bytes it carries.
+@Suite struct CachedResponseCostTests {
+    @Test func aBodySlicedFromALargeReadIsCompactedAtStoreTime() {
+        var read = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1 << 20)
+        let slice = read.readSlice(length: 1500)!
+        #expect(slice.storageCapacity >= 1 << 20)
+        let response = CachedResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "image/png")]), body: slice, initialAge: 0, tags: [])
+        #expect(response.body.storageCapacity == 2048)
+        #expect(response.body.readableBytesView.elementsEqual(slice.readableBytesView))
+        #expect(response.cost < 8 << 10)
+        #expect(response.cost >= response.head.storageCapacity + response.body.storageCapacity)
+    }
+
+    @Test func aBodyInItsOwnStorageIsNotCopied() {
+        var body = ByteBufferAllocator().buffer(capacity: 3000)
+        body.writeRepeatingByte(UInt8(ascii: "y"), count: 3000)
+        let response = CachedResponse(status: .ok, headers: HTTPHeaders(), body: body, initialAge: 0, tags: [])
+        let shared = response.body.withUnsafeReadableBytes { $0.baseAddress } == body.withUnsafeReadableBytes { $0.baseAddress }
+        #expect(shared)
+    }
+
+    @Test func theCostCountsHeadersAndTheGzipCopy() {
+        let text = String(repeating: "{\"name\":\"product\"},", count: 200)
+        let headers = HTTPHeaders([("Content-Type", "application/json"), ("X-Long", String(repeating: "v", count: 500))])
+        let plain = CachedResponse(status: .ok, headers: headers, body: ByteBuffer(string: text), initialAge: 0, tags: [])
+        let compressed = CachedResponse(status: .ok, headers: headers, body: ByteBuffer(string: text), initialAge: 0, tags: [], compress: true)
+        #expect(compressed.gzip != nil)
+        #expect(compressed.cost > plain.cost)
+        #expect(plain.cost > text.utf8.count + 500)
+        #expect(compressed.gzip!.body.storageCapacity < 2 * compressed.gzip!.body.readableBytes + 64)
     }
 }

@@ -28,14 +28,26 @@ public enum HTTPDate {
     }
 
     private static func make(day: String, month: String, year: String, time: String) -> Int? {
-        guard let day = Int(day), (1...31).contains(day), let monthIndex = months.firstIndex(of: month.lowercased()),
-            let year = Int(year), (1970...9999).contains(year)
+        guard let day = Int(day), let monthIndex = months.firstIndex(of: month.lowercased()),
+            let year = Int(year), (1970...9999).contains(year), (1...daysIn(month: monthIndex + 1, year: year)).contains(day)
         else { return nil }
         let clock = time.split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else {
             return nil
         }
-        return daysSinceEpoch(year: year, month: monthIndex + 1, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
+        // A leap second (:60) is read as :59: the date stays the one it names (never the next
+        // day, never past 9999), and formats back to a valid date.
+        let second = min(clock[2], 59)
+        return daysSinceEpoch(year: year, month: monthIndex + 1, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60 + second
+    }
+
+    /// Days in a month of the Gregorian calendar: `31 Feb` is not a date.
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).

@@ -53,9 +53,17 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
     /// Bytes charged per entry on top of its value, for the index, slot and policy bookkeeping.
     public static var entryOverhead: Int { 160 }
 
+    /// What an entry's tags hold: each string in the entry and in its shard's tag counts, and
+    /// room for its row in the tag table once purged (strings past 15 bytes live on the heap).
+    static func tagCost(_ tags: [String]) -> Int {
+        tags.reduce(0) { $0 + 3 * ($1.utf8.count + 48) }
+    }
+
     private let shards: [ShardBox]
     private let tags: TagTable
     private let recentPurges: Mutex<RecentPurges>
+    /// How long purges are remembered for fetches under way (the longest fetch, and more).
+    private let raceWindow: UInt64
     private let sequence = Atomic<UInt64>(0)
     private let entries = Atomic<Int>(0)
     private let bytes = Atomic<Int>(0)
@@ -84,6 +92,7 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
         self.shards = (0..<shardCount).map { _ in ShardBox(budget: perShard) }
         self.tags = TagTable()
         self.recentPurges = Mutex(RecentPurges(window: raceWindow.nanoseconds))
+        self.raceWindow = raceWindow.nanoseconds
         self.clock = clock
     }
 
@@ -164,7 +173,7 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
         token: FetchToken
     ) -> StoreOutcome {
         let now = clock.nanoseconds()
-        let cost = value.cost + key.value.utf8.count + tags.reduce(0) { $0 + $1.utf8.count } + Self.entryOverhead
+        let cost = value.cost + key.value.utf8.count + Self.tagCost(tags) + Self.entryOverhead
         let slot = Slot(
             key: key,
             value: value,
@@ -251,8 +260,30 @@ public final class L1Store<Value: CacheCosted & Sendable>: Sendable {
     /// (entries already purged by an earlier purge and not yet reclaimed are counted again).
     @discardableResult
     public func purge(tag: String, mode: PurgeMode = .hard) -> Int {
-        tags.mark(tag, mode: mode) { self.sequence.add(1, ordering: .acquiringAndReleasing).newValue }
+        let now = clock.nanoseconds()
+        let crowded = tags.mark(tag, mode: mode, now: now) { self.sequence.add(1, ordering: .acquiringAndReleasing).newValue }
+        if crowded { reclaimTagRows(near: tag, now: now) }
         return shards.reduce(0) { total, box in total + box.state.withLock { $0.tagCounts[tag] ?? 0 } }
+    }
+
+    /// Tag rows in use: purged tags that a stored entry may still carry, or that a fetch under
+    /// way may still store.
+    public var tagRowCount: Int { tags.count }
+
+    /// Drops the tag-table rows (in `tag`'s shard) that can no longer matter: marked longer ago
+    /// than any fetch lasts, so no response fetched before them can still arrive, and carried by
+    /// no stored entry, so none can be found that they would purge.
+    private func reclaimTagRows(near tag: String, now: UInt64) {
+        guard now > raceWindow else { return }
+        tags.sweep(shardOf: tag, horizon: now - raceWindow) { candidates in
+            var carried = Set<String>()
+            for box in shards {
+                box.state.withLock { shard in
+                    for candidate in candidates where shard.tagCounts[candidate] != nil { carried.insert(candidate) }
+                }
+            }
+            return carried
+        }
     }
 
     /// Purges every entry (every key starts with the empty prefix). A hard purge also refuses the

@@ -120,6 +120,7 @@ final class AdminAPI: Sendable {
         let fields: [(String, String)] = [
             ("entries", "\(store.entryCount)"),
             ("bytes", "\(store.byteCount)"),
+            ("tag_rows", "\(store.tagRowCount)"),
             ("memory_budget", "\(store.byteBudget)"),
             ("requests", "\(stats.value(.requests))"),
             ("hits", "\(hits)"),

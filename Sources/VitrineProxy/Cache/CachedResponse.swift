@@ -43,6 +43,9 @@ final class CachedResponse: CacheCosted, Sendable {
         self.variantID = variantID
         self.isVaryMarker = isVaryMarker
         self.status = status
+        // A slice of a larger buffer (a Redis read, an L2 entry) would keep all of it alive for as
+        // long as this entry lives: one copy now, at store time, never on a hit.
+        let body = body.compacted()
         self.body = body
         self.initialAge = initialAge
         self.tags = tags
@@ -66,6 +69,8 @@ final class CachedResponse: CacheCosted, Sendable {
                 gzipBody = compressed
             }
         }
+        // The compressor's output buffer is sized for the worst case, not for what it wrote.
+        gzipBody = gzipBody?.compacted()
         // Both representations say they vary on Accept-Encoding, for caches further down.
         var stored = headers
         if gzipBody != nil { stored.add(name: "Vary", value: "Accept-Encoding") }
@@ -101,17 +106,29 @@ final class CachedResponse: CacheCosted, Sendable {
         } else {
             self.gzip = nil
         }
+        var cost = Self.objectOverhead + head.storageCapacity + notModified.storageCapacity + body.storageCapacity
+        if let gzip { cost += gzip.head.storageCapacity + gzip.body.storageCapacity }
+        for (name, value) in headers { cost += name.utf8.count + value.utf8.count + Self.fieldOverhead }
+        for text in tags + varyFields + [variantID] { cost += text.utf8.count + Self.fieldOverhead / 2 }
+        self.cost = cost
     }
+
+    /// The object, its buffers' headers and its small strings.
+    static let objectOverhead = 384
+    /// One stored header field beyond its bytes: its pair in `headers`, and its strings' heap
+    /// allocations.
+    static let fieldOverhead = 64
 
     /// Fields a 304 repeats from the full response.
     static let notModifiedFields: Set<String> = [
         "cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified",
     ]
 
-    var cost: Int {
-        head.readableBytes + notModifiedHead.readableBytes + body.readableBytes
-            + (gzip.map { $0.head.readableBytes + $0.body.readableBytes } ?? 0)
-    }
+    /// What this response keeps alive, in bytes: the storage its buffers hold (ByteBuffer rounds
+    /// every allocation up to a power of two, so that is up to twice what they carry), the
+    /// header fields kept for revalidation, its strings and the object itself. The L1 budget is
+    /// charged this, so that the budget is a bound on memory, not on bytes carried.
+    let cost: Int
 
     /// The marker stored under a primary key whose responses vary on `fields`.
     static func varyMarker(fields: [String]) -> CachedResponse {
@@ -153,6 +170,19 @@ extension StringProtocol {
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
         return Substring(slice)
+    }
+}
+
+extension ByteBuffer {
+    /// These readable bytes in storage of their own, when the storage they are in is larger
+    /// than the smallest that could hold them (a slice of a larger read or entry, or a buffer
+    /// sized for more than was written); the buffer itself otherwise.
+    func compacted() -> ByteBuffer {
+        let needed = readableBytes == 0 ? 0 : 1 << (Int.bitWidth - (readableBytes - 1).leadingZeroBitCount)
+        guard storageCapacity > needed else { return self }
+        var copy = ByteBufferAllocator().buffer(capacity: readableBytes)
+        copy.writeImmutableBuffer(self)
+        return copy
     }
 }
 

@@ -8,6 +8,7 @@ import VitrineCore
 final class InProcessTier: SharedTier {
     private struct Stored {
         var bytes: ByteBuffer
+        var cost: Int
         var bornSequence: Int64
         var tags: [String]
         var expiresAt: UInt64
@@ -44,7 +45,7 @@ final class InProcessTier: SharedTier {
             {
                 return SharedTierLookup(entry: L2EntryCodec.decode(stored.bytes), sequence: sequence)
             }
-            state.entries[key] = nil
+            if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.cost }
             if let held = state.leases[key], held > now { return SharedTierLookup(entry: nil, sequence: sequence, mayFetch: false) }
             if let lease { state.leases[key] = now &+ lease.nanoseconds }
             return SharedTierLookup(entry: nil, sequence: sequence)
@@ -57,19 +58,21 @@ final class InProcessTier: SharedTier {
     }
 
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
-        let bytes = L2EntryCodec.encode(entry)
-        guard bytes.readableBytes <= budget else { return }
+        let bytes = L2EntryCodec.encode(entry).compacted()
+        // Charged what the entry's storage holds (and its key), not what it carries.
+        let cost = bytes.storageCapacity + key.value.utf8.count + 128
+        guard cost <= budget else { return }
         let expiresAt = clock.nanoseconds() &+ ttl.nanoseconds
         contents.withLock { state in
             state.leases[key] = nil
-            if let previous = state.entries[key] { state.bytes -= previous.bytes.readableBytes } else { state.order.append(key) }
-            state.entries[key] = Stored(bytes: bytes, bornSequence: sequence, tags: entry.tags + extraTags, expiresAt: expiresAt)
-            state.bytes += bytes.readableBytes
+            if let previous = state.entries[key] { state.bytes -= previous.cost } else { state.order.append(key) }
+            state.entries[key] = Stored(bytes: bytes, cost: cost, bornSequence: sequence, tags: entry.tags + extraTags, expiresAt: expiresAt)
+            state.bytes += cost
             // Oldest first: the tier is a second chance, not the main store.
             while state.bytes > budget, state.orderHead < state.order.count {
                 let victim = state.order[state.orderHead]
                 state.orderHead += 1
-                if let removed = state.entries.removeValue(forKey: victim) { state.bytes -= removed.bytes.readableBytes }
+                if let removed = state.entries.removeValue(forKey: victim) { state.bytes -= removed.cost }
             }
             if state.orderHead > 4096 && state.orderHead * 2 > state.order.count {
                 state.order = state.order[state.orderHead...].filter { state.entries[$0] != nil }
@@ -84,11 +87,11 @@ final class InProcessTier: SharedTier {
             for tag in request.tags + implicitTags { state.tagPurges[tag] = state.sequence }
             if !request.soft {
                 for key in keys {
-                    if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.bytes.readableBytes }
+                    if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.cost }
                 }
                 for prefix in request.prefixes {
                     for key in state.entries.keys where key.value.hasPrefix(prefix) {
-                        if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.bytes.readableBytes }
+                        if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.cost }
                     }
                 }
             }
