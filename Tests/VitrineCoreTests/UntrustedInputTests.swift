@@ -36,6 +36,16 @@ import VitrineCore
         #expect(HTTPDate.parse(text) == nil)
     }
 
+    @Test(arguments: ["Sat, 31 Feb 2026 00:00:00 GMT", "Thu, 31 Apr 2026 00:00:00 GMT", "Sun, 29 Feb 2100 00:00:00 GMT", "Mon, 00 Jan 2026 00:00:00 GMT"])
+    func daysAMonthDoesNotHaveAreNotDates(_ text: String) {
+        #expect(HTTPDate.parse(text) == nil)
+    }
+
+    @Test func aLeapSecondStaysOnItsDay() {
+        #expect(HTTPDate.parse("Fri, 31 Dec 9999 23:59:60 GMT") == 253_402_300_799)
+        #expect(HTTPDate.parse("Tue, 29 Feb 2000 12:00:00 GMT") != nil)
+    }
+
     @Test func theLastDateOfYear9999Parses() {
         #expect(HTTPDate.parse("Fri, 31 Dec 9999 23:59:59 GMT") == 253_402_300_799)
     }

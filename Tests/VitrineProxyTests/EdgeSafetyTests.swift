@@ -1,7 +1,9 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Testing
 import VitrineConfig
+import VitrineCore
 @testable import VitrineProxy
 
 /// The proxy tried as an attacker would, from outside: inputs that used to trap the process,
@@ -361,5 +363,41 @@ extension Sequence {
         var results: [T] = []
         for element in self { results.append(try await transform(element)) }
         return results
+    }
+}
+
+/// Entries read from the shared tier are untrusted bytes: anything that can write to Redis could
+/// have written them.
+@Suite struct L2EntryDecodingTests {
+    static func entry(headers: HTTPHeaders) -> ByteBuffer {
+        let response = CachedResponse(status: .ok, headers: HTTPHeaders(), body: ByteBuffer(string: "x"), initialAge: 0, tags: ["t"])
+        var entry = L2Entry(response, plan: StoragePlan(ttl: .seconds(60)), storedAt: 1_767_225_600)
+        entry.headers = headers
+        return L2EntryCodec.encode(entry)
+    }
+
+    @Test(arguments: [("Näme", "v"), ("X-Split", "a\r\nSet-Cookie: session=stolen"), ("X-Nul", "a\u{0}b"), ("", "v"), ("Bad Name", "v")])
+    func anEntryWhoseFieldsCouldNotHaveBeenStoredIsAMiss(_ name: String, _ value: String) {
+        // HTTPHeaders itself refuses a non-ASCII name: write the bytes as another writer could.
+        var bytes = Self.entry(headers: HTTPHeaders([("X-Placeholder", "v")]))
+        let placeholder = Array("X-Placeholder".utf8) + [0, 0, 0, 1] + Array("v".utf8)
+        let replacement = [UInt8](repeating: 0, count: 0)
+        var raw = Array(bytes.readableBytesView)
+        guard let range = raw.firstRange(of: placeholder) else {
+            Issue.record("placeholder not found")
+            return
+        }
+        func lengthPrefixed(_ text: String) -> [UInt8] {
+            let utf8 = Array(text.utf8)
+            return withUnsafeBytes(of: UInt32(utf8.count).bigEndian) { Array($0) } + utf8
+        }
+        raw.replaceSubrange((range.lowerBound - 4)..<range.upperBound, with: replacement + lengthPrefixed(name) + lengthPrefixed(value))
+        bytes = ByteBuffer(bytes: raw)
+        #expect(L2EntryCodec.decode(bytes) == nil)
+    }
+
+    @Test func aWellFormedEntryStillDecodes() {
+        let bytes = Self.entry(headers: HTTPHeaders([("Content-Type", "application/json"), ("X-Tab", "a\tb")]))
+        #expect(L2EntryCodec.decode(bytes)?.headers.first(name: "x-tab") == "a\tb")
     }
 }
