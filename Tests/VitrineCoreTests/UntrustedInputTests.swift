@@ -98,3 +98,14 @@ import VitrineCore
         #expect(groups.count == 50_000)
     }
 }
+
+/// Listing parameter values come from an origin's index: in a target they stay one value.
+@Suite struct ListingValueEncodingTests {
+    @Test func valuesFromAnIndexArePercentEncodedInTargets() throws {
+        let template = try #require(ListingTemplate("/catalog/categories/{category}/products?sort={sort}"))
+        let target = template.render(["category": "1 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /a/../b?c=d&e", "sort": "price_asc"], percentEncoded: true)
+        #expect(target == "/catalog/categories/1%20HTTP%2F1.1%0D%0AX-Injected%3A%201%0D%0A%0D%0AGET%20%2Fa%2F..%2Fb%3Fc%3Dd%26e/products?sort=price_asc")
+        #expect(template.render(["category": "42", "sort": "name"], percentEncoded: true) == "/catalog/categories/42/products?sort=name")
+        #expect(template.render(["category": "ü"], percentEncoded: true) == "/catalog/categories/%C3%BC/products?sort=")
+    }
+}

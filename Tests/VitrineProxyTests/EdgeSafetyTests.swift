@@ -256,6 +256,19 @@ struct ConnectionBoundsTests {
         }
     }
 
+    @Test func aConnectionInUseIsNotClosedByTheKeepaliveTimeout() async throws {
+        try await Self.withEcho(configure: { $0.timeouts.keepalive = .milliseconds(500) }) { fixture, _ in
+            try await WireConnection.with(port: fixture.proxyPort) { connection in
+                // Twelve requests 150 ms apart: 1.8 s in all, never 500 ms idle.
+                for index in 0..<12 {
+                    let response = try await connection.request("GET", "/echo/busy")
+                    #expect(response.status == 200, "request \(index)")
+                    try await Task.sleep(for: .milliseconds(150))
+                }
+            }
+        }
+    }
+
     @Test func aMalformedChunkIsAnswered400AtOnce() async throws {
         try await Self.withEcho(configure: { $0.timeouts.clientBody = .seconds(30) }) { fixture, echo in
             let client = try await RawClient.connect(port: fixture.proxyPort)

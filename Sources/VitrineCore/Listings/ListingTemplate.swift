@@ -45,14 +45,37 @@ public struct ListingTemplate: Sendable, Equatable {
         self.pieces = pieces
     }
 
-    /// The template with every parameter replaced by its value in `values`.
-    public func render(_ values: [String: String]) -> String {
+    /// The template with every parameter replaced by its value in `values`; with
+    /// `percentEncoded`, every byte of a value but RFC 3986's unreserved ones is percent-encoded.
+    /// Values come from an origin's index (a JSON list): in a request target they must stay one
+    /// path segment or query value, never a `/`, `?`, `&`, space or CR LF of their own.
+    public func render(_ values: [String: String], percentEncoded: Bool = false) -> String {
         pieces.map { piece in
             switch piece {
             case .text(let text): return text
-            case .parameter(let name): return values[name] ?? ""
+            case .parameter(let name):
+                let value = values[name] ?? ""
+                return percentEncoded ? Self.percentEncoded(value) : value
             }
         }.joined()
+    }
+
+    static func percentEncoded(_ value: String) -> String {
+        var result = ""
+        result.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                result.unicodeScalars.append(UnicodeScalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                result.unicodeScalars.append("%")
+                result.unicodeScalars.append(UnicodeScalar(hex[Int(byte >> 4)]))
+                result.unicodeScalars.append(UnicodeScalar(hex[Int(byte & 0x0F)]))
+            }
+        }
+        return result
     }
 
     /// Every combination of the parameters' values, the first parameter varying slowest.

@@ -204,7 +204,7 @@ final class Listings: Sendable {
         let timing = ListingSchedule<CacheKey>.Timing(refresh: definition.refresh, debounce: settings.debounce, maxStale: definition.maxStale)
         var pages: [Page] = []
         for values in ListingTemplate.combinations(domains) {
-            let target = definition.template.render(values)
+            let target = definition.template.render(values, percentEncoded: true)
             guard let route = proxy.router.route(for: target) else {
                 logger.warning("listing page has no route", metadata: ["target": "\(target)"])
                 continue

@@ -67,6 +67,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
     private var waiting = Waiting.nothing
     private var waitTimer: Scheduled<Void>?
+    /// Request heads taken from the decoder so far, and when the last batch of them arrived.
+    private var headsDecoded = 0
+    private var lastRequestAt = NIODeadline.now()
     /// Armed while the socket takes none of what is queued for it.
     private var sendTimer: Scheduled<Void>?
     /// The peer's IP address, for `X-Forwarded-For`.
@@ -116,12 +119,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         decoding = true
         defer { decoding = false }
         let bodyBefore = requestBodyBytes
+        let headsBefore = headsDecoded
         do {
-            while !closing, context.channel.isWritable, let part = try decoder.next() { receive(part) }
+            while !closing, context.channel.isWritable, let part = try decoder.next() {
+                if case .head = part { headsDecoded &+= 1 }
+                receive(part)
+            }
         } catch {
             malformed(error)
         }
-        updateWaiting(bodyProgress: requestBodyBytes != bodyBefore)
+        let newHead = headsDecoded != headsBefore
+        // One clock read per read batch that brought requests, not one timer per request: the
+        // keep-alive timer checks this when it fires.
+        if newHead { lastRequestAt = .now() }
+        updateWaiting(bodyProgress: requestBodyBytes != bodyBefore, newHead: newHead)
     }
 
     /// The bytes read are not an acceptable request. When they belong to the request being
@@ -227,8 +238,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     // MARK: Timeouts
 
     /// Re-arms the timer for what the connection now waits for. A head's timer runs from its
-    /// first byte (a client sending a byte at a time gains nothing); a body's from its last.
-    private func updateWaiting(bodyProgress: Bool = false) {
+    /// first byte (a client sending a byte at a time gains nothing); a body's from its last; the
+    /// keep-alive timer from the last request (it is not re-armed per request: it looks at
+    /// `lastRequestAt` when it fires).
+    private func updateWaiting(bodyProgress: Bool = false, newHead: Bool = false) {
         let now: Waiting
         if closing {
             now = .nothing
@@ -241,20 +254,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         } else {
             now = .idle
         }
-        guard now != waiting || (now == .body && bodyProgress) else { return }
-        waitTimer?.cancel()
-        waitTimer = nil
-        waiting = now
+        guard now != waiting || (now == .body && bodyProgress) || (now == .head && newHead) else { return }
         let timeout: Duration
         switch now {
-        case .nothing: return
+        case .nothing: timeout = .zero
         case .idle: timeout = proxy.timeouts.keepalive
         case .head: timeout = proxy.timeouts.clientHeader
         case .body: timeout = proxy.timeouts.clientBody
         }
-        waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout.nanosecondsClamped))) { [self] in
+        arm(now, in: .nanoseconds(Int64(timeout.nanosecondsClamped)))
+    }
+
+    private func arm(_ kind: Waiting, in delay: TimeAmount) {
+        waitTimer?.cancel()
+        waitTimer = nil
+        waiting = kind
+        guard kind != .nothing else { return }
+        waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             waitTimer = nil
-            timedOut(now)
+            timedOut(kind)
         }
     }
 
@@ -265,6 +283,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         case .nothing:
             return
         case .idle:
+            let keepalive = TimeAmount.nanoseconds(Int64(proxy.timeouts.keepalive.nanosecondsClamped))
+            let idleFor = NIODeadline.now() - lastRequestAt
+            if idleFor < keepalive {
+                // Requests came since the timer was armed: idle only since the last of them.
+                arm(.idle, in: keepalive - idleFor)
+                return
+            }
             closing = true
             context.close(promise: nil)
         case .head:
