@@ -2,7 +2,7 @@
 # The cache budget as a memory bound: `vitrine serve --memory MEMORY` under uniform random reads of
 # PRODUCTS products (far more than fit), for SECONDS. RSS is read from /proc once a second; the
 # run fails when RSS grows past 1.5 times the budget over what the process held before the load.
-#   scripts/rss-soak.sh [SECONDS]   (MEMORY=32MiB PRODUCTS=100000; release binaries of vitrine and vitrine-load)
+#   scripts/rss-soak.sh [SECONDS]   (MEMORY=32MiB PRODUCTS=100000 VITRINE=.build/release/vitrine; vitrine-load in release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -10,11 +10,12 @@ memory=${MEMORY:-32MiB}
 products=${PRODUCTS:-100000}
 budget_kib=$(python3 -c 'import re,sys; m=re.fullmatch(r"(\d+)(KiB|MiB|GiB)", sys.argv[1]); print(int(m[1]) * {"KiB":1,"MiB":1024,"GiB":1048576}[m[2]])' "$memory")
 load=Benchmarks/.build/release/vitrine-load
-[ -x .build/release/vitrine ] && [ -x "$load" ] || { echo "rss-soak: build vitrine and vitrine-load in release first" >&2; exit 1; }
+vitrine=${VITRINE:-.build/release/vitrine}
+[ -x "$vitrine" ] && [ -x "$load" ] || { echo "rss-soak: build vitrine and vitrine-load in release first" >&2; exit 1; }
 export VITRINE_ADMIN_TOKEN=soak-token-0123456789
-.build/release/vitrine origin --port 18060 --products "$products" >/tmp/vitrine-soak-origin.log 2>&1 &
+"$vitrine" origin --port 18060 --products "$products" >/tmp/vitrine-soak-origin.log 2>&1 &
 origin=$!
-.build/release/vitrine serve --origin http://127.0.0.1:18060 --listen 127.0.0.1:18061 --admin-listen 127.0.0.1:18062 \
+"$vitrine" serve --origin http://127.0.0.1:18060 --listen 127.0.0.1:18061 --admin-listen 127.0.0.1:18062 \
   --memory "$memory" --event-loops 1 >/tmp/vitrine-soak-serve.log 2>&1 &
 serve=$!
 trap 'kill $origin $serve 2>/dev/null || true' EXIT
