@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
 /// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
-/// `status=N` for another status, `delay=MS` to answer late. A request whose `If-None-Match`
+/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body. A request whose `If-None-Match`
 /// matches the `ETag` it asks for gets a 304; `X-Echo-Tag-Count: N` adds a `Surrogate-Key` of N tags. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
@@ -75,6 +75,9 @@ final class EchoOrigin: Sendable {
                 var text = "\(head.method.rawValue) \(head.uri)\n"
                 for (name, value) in head.headers { text += "\(name.lowercased()): \(value)\n" }
                 text += body
+                if let pad = Self.parameter("pad", head.uri).flatMap({ Int($0) }), pad > 0, pad <= 1 << 20 {
+                    text += String(repeating: "p", count: pad)
+                }
                 var headers = HTTPHeaders()
                 for (name, value) in Self.requestedHeaders(head.uri) { headers.add(name: name, value: value) }
                 if let count = head.headers.first(name: "x-echo-tag-count").flatMap({ Int($0) }) {

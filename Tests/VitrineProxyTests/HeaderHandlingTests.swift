@@ -100,7 +100,8 @@ struct HeaderHandlingTests {
             _ = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
             let explicit = try await fixture.get(Self.target("/echo/a", ["Cache-Control:max-age=600, s-maxage=5"]))
             // Remaining seconds, rounded down: a busy machine may have let a second pass.
-            #expect(["vitrine; hit; ttl=5", "vitrine; hit; ttl=4"].contains(explicit.header("Cache-Status") ?? ""))
+            // (s-maxage=5 against max-age=600: any of 1...5 shows which one won.)
+            #expect((1...5).map { "vitrine; hit; ttl=\($0)" }.contains(explicit.header("Cache-Status") ?? ""))
             _ = try await fixture.get("/echo/b")
             let defaulted = try await fixture.get("/echo/b")
             #expect(["vitrine; hit; ttl=60", "vitrine; hit; ttl=59"].contains(defaulted.header("Cache-Status") ?? ""))

@@ -233,7 +233,9 @@ struct SharedTierTests {
             #expect(try await timed("/catalog/products/1").header("X-Cache") == "MISS")
             #expect(try await timed("/catalog/products/1").header("X-Cache") == "HIT")
             for id in 2...20 { #expect(try await timed("/catalog/products/\(id)").status == 200) }
-            #expect(slowest < .seconds(2), "no request waits long on a dead Redis (slowest: \(slowest))")
+            // Commands time out after 250 ms; 3 s leaves room for a loaded CI machine, and is still
+            // far from a request that waits on Redis for good.
+            #expect(slowest < .seconds(3), "no request waits long on a dead Redis (slowest: \(slowest))")
             #expect(try await fixture.redisState() == "down")
             #expect(try await fixture.admin("GET", "/readyz").status == 200)
             #expect(try await fixture.admin("POST", "/purge", body: #"{"tags":["product:1"]}"#).status == 200)
