@@ -11,7 +11,7 @@ scratch=.build-fuzz
 export VITRINE_FUZZ=1
 swift build --scratch-path "$scratch" --product vitrine-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing 2>&1 \
-  | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Write|Linking|Planning|Merging)' || true
+  | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Write|Linking|Planning|Merging)|Cannot export local symbol' || true
 binary="$scratch/debug/vitrine-fuzz"
 [ -x "$binary" ] || { echo "fuzz build failed" >&2; exit 1; }
 targets=("$@")
@@ -20,6 +20,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 mkdir -p "$scratch/crashes"
 failed=0
+crashed=0
 for target in "${targets[@]}"; do
   work="$scratch/corpus/$target"
   mkdir -p "$work"
@@ -35,8 +36,11 @@ for target in "${targets[@]}"; do
     echo "fuzz $target: $runs executions in ${seconds}s, 0 crashes"
   else
     failed=1
+    crashed=$((crashed + 1))
     echo "fuzz $target: CRASH after $runs executions (exit $status); input in $scratch/crashes/" >&2
     grep -E 'Fatal error|ERROR: |SUMMARY|differential' "$log" | head -20 >&2 || tail -30 "$log" >&2
   fi
 done
+# The plain summary, last: targets that ran clean and targets that crashed.
+echo "fuzz: $((${#targets[@]} - crashed)) passed, $crashed failed"
 exit "$failed"
