@@ -148,3 +148,14 @@ if os.path.exists(micro):
                 cells["malloc"] = f"{p50}{' K' if '(K)' in label else ''}"
         elif line.strip() and not line.startswith(("╞", "├", "=")):
             last_plain = line.strip()
+
+soak = load("rss-soak.json")
+if soak:
+    print("\n## The cache budget as a memory bound\n")
+    print(f"`scripts/rss-soak.sh {soak['seconds']}`: `vitrine serve --memory {soak['budget_mib']:.0f}MiB --event-loops 1` under uniform "
+          f"reads of 100,000 products (`vitrine-load --mix products -c 32`), RSS read once a second. Goal: growth at most 1.5 times the budget.\n")
+    print("| RSS before | peak | after | growth | growth / budget | requests | req/s | entries | bytes charged |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {soak['rss_before_mib']} MiB | {soak['rss_peak_mib']} MiB | {soak['rss_after_mib']} MiB | {soak['growth_mib']} MiB | "
+          f"{soak['growth_over_budget']} | {soak['requests']:,} | {soak['rps']:,} | {soak['entries']:,} | {soak['cache_bytes_mib']} MiB |")
+
