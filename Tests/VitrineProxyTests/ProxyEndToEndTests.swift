@@ -32,7 +32,14 @@ struct ProxyEndToEndTests {
             #expect(json["misses"] as? Int == 1)
             #expect(json["entries"] as? Int == 1)
             #expect(json["origin_requests"] as? Int == 1)
-            for field in ["bytes", "stale", "purges", "redis", "feed", "listings"] { #expect(json[field] != nil, "\(field)") }
+            // Without Redis the in-process L2 takes a fifth of cache.memory; L1 has the rest.
+            let demo = VitrineConfiguration.demo(
+                origin: OriginURL(parsing: "http://127.0.0.1:9")!, port: 0, adminPort: 0, token: ProxyFixture.token)
+            let memory = demo.cache.memory.bytes
+            #expect(json["memory_budget"] as? Int == memory - memory / 5)
+            for field in [
+                "bytes", "tag_rows", "stale", "purges", "client_timeouts", "connections_refused", "redis", "feed", "listings",
+            ] { #expect(json[field] != nil, "\(field)") }
         }
     }
 
