@@ -1,5 +1,5 @@
 import Foundation
-import VitrineConfig
+import VitrineCore
 import VitrineFuzzDriver
 
 /// libFuzzer's entry point. The target is chosen by `VITRINE_FUZZ_TARGET` (scripts/fuzz.sh sets
@@ -55,7 +55,7 @@ func fuzzHeaderLines(_ bytes: [UInt8]) -> [(name: String, value: String)] {
     String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).prefix(64).compactMap { line in
         let colon = line.firstIndex(of: ":") ?? line.endIndex
         let name = line[..<colon]
-        guard !name.isEmpty, name.utf8.allSatisfy({ $0 < 0x80 && RouteSettings.isFieldNameByte($0) }) else { return nil }
+        guard FieldSyntax.isToken(String(name)) else { return nil }
         let value = colon == line.endIndex ? "" : String(line[line.index(after: colon)...])
         return (String(name), value)
     }

@@ -429,7 +429,7 @@ struct ConfigFile: Decodable {
             if let fields = route.forwardHeaders {
                 for (fieldIndex, field) in fields.enumerated() {
                     let lower = field.lowercased()
-                    guard !lower.isEmpty, lower.utf8.allSatisfy(RouteSettings.isFieldNameByte) else {
+                    guard FieldSyntax.isToken(lower) else {
                         throw ConfigError(key: "routes[\(index)].forward_headers[\(fieldIndex)]", "'\(field)' is not a header field name")
                     }
                     guard !RouteSettings.neverForwarded.contains(lower) else {

@@ -169,16 +169,6 @@ public struct RouteSettings: Sendable, Equatable {
         "proxy-connection", "proxy-authorization", "authorization", "cookie", "range", "if-range", "if-match", "if-unmodified-since",
     ]
 
-    /// RFC 9110 §5.6.2 tchar.
-    public static func isFieldNameByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {
         self.prefix = prefix
         self.origin = origin

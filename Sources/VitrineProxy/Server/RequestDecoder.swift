@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import VitrineConfig
+import VitrineCore
 
 /// HTTP/1.1 request framing (RFC 9112) as a plain value: bytes in, request parts out. No
 /// channel, no event loop; `ClientConnectionHandler` feeds it what the socket read.
@@ -194,7 +195,7 @@ public struct RequestDecoder {
         }
         let valid = buffer.withUnsafeReadableBytes { bytes in
             guard lineEnd > 0, bytes[lineEnd - 1] == 0x0D else { return false }
-            return !bytes[..<(lineEnd - 1)].contains(where: Self.isControl)
+            return !bytes[..<(lineEnd - 1)].contains(where: FieldSyntax.isControl)
         }
         guard valid else { throw fail(.badRequest("malformed line in a chunked body")) }
         if lineEnd - 1 > limit { throw fail(.headersTooLarge) }
@@ -221,11 +222,6 @@ public struct RequestDecoder {
         }
         guard let size else { throw fail(.badRequest("invalid chunk size")) }
         return size
-    }
-
-    /// A control character other than HTAB: never allowed in a field value or a chunk line.
-    private static func isControl(_ byte: UInt8) -> Bool {
-        byte < 0x20 && byte != 0x09 || byte == 0x7F
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
@@ -260,7 +256,7 @@ public struct RequestDecoder {
             let lineEnd = lineEnd(from: 0)
             guard endsInCRLF(lineEnd) else { return .failure(.badRequest("malformed request line")) }
             guard let methodEnd = bytes[..<lineEnd].firstIndex(of: 0x20), methodEnd > 0,
-                bytes[..<methodEnd].allSatisfy(Self.isTokenByte)
+                bytes[..<methodEnd].allSatisfy(FieldSyntax.isTokenByte)
             else { return .failure(.badRequest("malformed request line")) }
             guard let targetEnd = bytes[(methodEnd + 1)..<lineEnd].firstIndex(of: 0x20) else {
                 return .failure(.badRequest("malformed request line"))
@@ -360,32 +356,18 @@ public struct RequestDecoder {
         private func parseField(_ start: Int, _ end: Int) -> Field? {
             guard endsInCRLF(end) else { return nil }
             guard let colon = bytes[start..<end].firstIndex(of: UInt8(ascii: ":")), colon > start,
-                bytes[start..<colon].allSatisfy(Self.isTokenByte)
+                bytes[start..<colon].allSatisfy(FieldSyntax.isTokenByte)
             else { return nil }
             var valueStart = colon + 1
             var valueEnd = end
             while valueStart < valueEnd && Self.isWhitespace(bytes[valueStart]) { valueStart += 1 }
             while valueEnd > valueStart && Self.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
-            if bytes[valueStart..<valueEnd].contains(where: RequestDecoder.isControl) { return nil }
+            if bytes[valueStart..<valueEnd].contains(where: FieldSyntax.isControl) { return nil }
             return Field(nameEnd: colon, valueStart: valueStart, valueEnd: valueEnd)
         }
 
         private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
         private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-
-        /// RFC 9110 §5.6.2 tchar.
-        private static func isTokenByte(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-                UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-                UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-                return true
-            default:
-                return false
-            }
-        }
 
         /// Whether `bytes`, ASCII-lowercased, are `lowercase`.
         private static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {

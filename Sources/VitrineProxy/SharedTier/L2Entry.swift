@@ -1,6 +1,5 @@
 import NIOCore
 import NIOHTTP1
-import VitrineConfig
 import VitrineCore
 
 /// A response as kept in the shared tier: what another node needs to serve it as its own.
@@ -80,7 +79,7 @@ enum L2EntryCodec {
             // What another node (or anything else that can write to Redis) stored becomes bytes
             // on a client's socket: a name that is not a token, or a value with a control
             // character (CR LF above all), is a damaged entry, never a header.
-            guard let name = readString(&buffer), let value = readString(&buffer), isFieldName(name), isFieldValue(value) else {
+            guard let name = readString(&buffer), let value = readString(&buffer), FieldSyntax.isToken(name), FieldSyntax.isFieldValue(value) else {
                 return nil
             }
             headers.add(name: name, value: value)
@@ -95,14 +94,6 @@ enum L2EntryCodec {
             staleWhileRevalidateMilliseconds: staleWhileRevalidate, staleIfErrorMilliseconds: staleIfError,
             varyFields: varyFields, variantID: variantID, tags: tags, headers: headers, body: body,
             gzipBody: gzipLength == 0 ? nil : gzip)
-    }
-
-    static func isFieldName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { $0 < 0x80 && RouteSettings.isFieldNameByte($0) }
-    }
-
-    static func isFieldValue(_ value: String) -> Bool {
-        !value.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
     }
 
     private static func writeString(_ text: String, into buffer: inout ByteBuffer) {
