@@ -14,9 +14,11 @@ struct ConfigFile: Decodable {
     var redis: Redis?
     var postgres: Postgres?
     var listings: Listings?
+    var stateDirectory: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, admin, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
+        case stateDirectory = "state_dir"
     }
 
     init(from decoder: any Decoder) throws {
@@ -33,6 +35,7 @@ struct ConfigFile: Decodable {
         redis = try container.decodeIfPresent(Redis.self, forKey: .redis)
         postgres = try container.decodeIfPresent(Postgres.self, forKey: .postgres)
         listings = try container.decodeIfPresent(Listings.self, forKey: .listings)
+        stateDirectory = try container.decodeIfPresent(String.self, forKey: .stateDirectory)
     }
 
     struct Listings: Decodable {
@@ -501,6 +504,11 @@ struct ConfigFile: Decodable {
             configuration.postgres = settings
         }
         if let listings { configuration.listings = try listings.resolve() }
+        if let stateDirectory {
+            let directory = try Self.expand(stateDirectory, key: "state_dir", environment: environment)
+            guard !directory.isEmpty else { throw ConfigError(key: "state_dir", "must name a directory") }
+            configuration.stateDirectory = directory
+        }
         return configuration
     }
 

@@ -15,6 +15,9 @@ public struct VitrineConfiguration: Sendable, Equatable {
     public var redis: RedisSettings?
     public var postgres: PostgresSettings?
     public var listings = ListingsSettings()
+    /// Where the node keeps what must survive a restart (the change feed's cursor, when Redis
+    /// does not hold it). Created if missing.
+    public var stateDirectory = "/var/lib/vitrine"
 
     /// A configuration with one route sending everything to `origin` (as `varnishd -b` does).
     public static func singleOrigin(_ origin: OriginURL, defaultTTL: Duration? = nil) -> VitrineConfiguration {
@@ -242,9 +245,15 @@ public struct RedisSettings: Sendable, Equatable {
 public struct PostgresSettings: Sendable, Equatable {
     public var url: String
     public var channel = "vitrine_invalidations"
-    /// Where the feed's cursor is kept across restarts: put it somewhere that survives them.
-    public var cursorFile = "vitrine-feed.cursor"
+    /// Where the feed's cursor is kept across restarts when Redis is not configured; nil:
+    /// `feed-CHANNEL.cursor` in the state directory.
+    public var cursorFile: String?
     public init(url: String) { self.url = url }
+
+    /// The cursor file, given the node's state directory.
+    public func cursorPath(stateDirectory: String) -> String {
+        cursorFile ?? (stateDirectory as NSString).appendingPathComponent("feed-\(channel).cursor")
+    }
 }
 
 extension CodingUserInfoKey {

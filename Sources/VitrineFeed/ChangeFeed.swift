@@ -16,7 +16,12 @@ public final class ChangeFeed: Service, Sendable {
     /// What `/stats` shows.
     public struct Status: Sendable {
         public var state = "disconnected"
+        /// The highest outbox id applied.
         public var cursor: Int64 = 0
+        /// The saved position, `xid/id`: every row at or before it has been applied.
+        public var position = ""
+        /// Transactions still running that the cursor waits for (their rows may yet appear).
+        public var pendingTransactions = 0
         /// Milliseconds between the last applied row's commit and its application.
         public var lagMilliseconds: Int64 = 0
         /// Rows committed and not yet applied, as of the last batch read.
@@ -40,12 +45,15 @@ public final class ChangeFeed: Service, Sendable {
     private let heartbeatTimeout: Duration
     private let pollInterval: Duration
     private let state: Mutex<Status>
-    /// Whether a cursor was saved before (else this is the node's first start).
-    private var hasSavedCursor: Bool {
-        get { savedCursor.load(ordering: .relaxed) }
-        set { savedCursor.store(newValue, ordering: .relaxed) }
+    /// The cursor and the outbox it belongs to, once connected; the saved text before that.
+    private let progress = Mutex(Progress())
+
+    private struct Progress {
+        enum Saved { case notLoaded, none, text(String) }
+        var saved = Saved.notLoaded
+        var cursor: OutboxCursor?
+        var outbox: String?
     }
-    private let savedCursor = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - apply: purges the tags of one outbox row (L1, L2, fan-out).
@@ -72,15 +80,12 @@ public final class ChangeFeed: Service, Sendable {
 
     public func run() async throws {
         var failures = 0
-        // The saved cursor, once: a store that cannot answer now is retried with the connection.
-        var loaded = false
         while !Task.isCancelled {
             do {
-                if !loaded {
-                    let saved = try await cursorStore.load()
-                    state.withLock { $0.cursor = saved ?? 0 }
-                    hasSavedCursor = saved != nil
-                    loaded = true
+                // The saved cursor, once: a store that cannot answer now is retried with the connection.
+                if case .notLoaded = progress.withLock({ $0.saved }) {
+                    let text = try await cursorStore.load()
+                    progress.withLock { $0.saved = text.map { .text($0) } ?? .none }
                 }
                 try await runConnected()
             } catch is CancellationError {
@@ -96,7 +101,13 @@ public final class ChangeFeed: Service, Sendable {
                 }
                 // Backoff grows with failures in a row, not with incidents over the node's life.
                 failures = wasConnected ? 1 : failures + 1
-                logger.warning("change feed disconnected; reconnecting", metadata: ["error": "\(error)", "postgres": "\(url)"])
+                if case FeedError.outboxNotInstalled = error {
+                    logger.error(
+                        "change feed: the outbox has no identity: run config/postgres/vitrine.sql of this version on the database",
+                        metadata: ["postgres": "\(url)"])
+                } else {
+                    logger.warning("change feed disconnected; reconnecting", metadata: ["error": "\(error)", "postgres": "\(url)"])
+                }
             }
             try? await Task.sleep(for: .milliseconds(min(5_000, 100 << min(failures, 6))))
         }
@@ -161,7 +172,7 @@ public final class ChangeFeed: Service, Sendable {
             try await Task.sleep(for: .milliseconds(20))
             try await self.resume(reader)
             self.state.withLock { $0.state = "connected" }
-            self.logger.info("change feed connected", metadata: ["postgres": "\(self.url)", "cursor": "\(self.status.cursor)"])
+            self.logger.info("change feed connected", metadata: ["postgres": "\(self.url)", "position": "\(self.status.position)"])
             for await _ in wakeups { try await self.drain(reader, replay: false) }
         }
         start("poll") {
@@ -202,74 +213,164 @@ public final class ChangeFeed: Service, Sendable {
         return connection
     }
 
-    /// On (re)connecting: purge everything if purges were pruned unread, then replay after the cursor.
+    /// On (re)connecting: check that the cursor belongs to this outbox and can still be trusted
+    /// (else purge everything, loudly), then replay after it.
     private func resume(_ reader: PostgresConnection) async throws {
-        let rows = try await reader.query(
-            "SELECT coalesce(min(id), 0), (SELECT last_value FROM vitrine_outbox_id_seq) FROM vitrine_outbox", logger: logger
-        ).collect()
-        var oldestOrZero: Int64 = 0
-        var newest: Int64 = 0
-        if let row = rows.first { (oldestOrZero, newest) = try row.decode((Int64, Int64).self) }
-        let oldest: Int64? = oldestOrZero == 0 ? nil : oldestOrZero
-        var cursor = OutboxCursor(position: status.cursor)
-        if !hasSavedCursor {
-            // First start: what happened before this node existed is not its concern.
-            cursor.advance(to: oldest == nil ? 0 : newest)
-            await save(cursor.position)
-            hasSavedCursor = true
-            return
+        let outbox = try await outboxState(reader)
+        let (known, knownOutbox, saved) = progress.withLock { ($0.cursor, $0.outbox, $0.saved) }
+        if known != nil, knownOutbox == outbox.identity {
+            // A reconnect within this run: the cursor in memory (pending transactions included) holds.
+            return try await drain(reader, replay: true)
         }
-        if case .purgeEverything(let position) = cursor.resume(oldestRetained: oldest, newest: newest) {
-            logger.error(
-                "change feed cursor is older than the outbox retains: purges were lost, purging everything",
-                metadata: ["cursor": "\(cursor.position)", "oldest": "\(oldest.map(String.init) ?? "none")"])
+        let decision: OutboxCursor.Resume
+        if let known, let knownOutbox {
+            // The database changed under a running node (a failover to a restored copy, say).
+            decision = OutboxCursor.resume(saved: SavedCursor(outbox: knownOutbox, position: known.position), outbox: outbox)
+        } else if case .text(let text) = saved {
+            if let cursor = SavedCursor(decoding: text) {
+                decision = OutboxCursor.resume(saved: cursor, outbox: outbox)
+            } else {
+                decision = .purgeEverything(reason: "the saved cursor is not one this version reads (\(text.prefix(80)))")
+            }
+        } else {
+            decision = OutboxCursor.resume(saved: nil, outbox: outbox)
+        }
+        switch decision {
+        case .firstStart:
+            // What happened before this node existed is not its concern.
+            progress.withLock {
+                $0.cursor = .startingAt(outbox.snapshot)
+                $0.outbox = outbox.identity
+            }
+            await saveCursor()
+        case .replay(let position):
+            progress.withLock {
+                $0.cursor = OutboxCursor(position: position)
+                $0.outbox = outbox.identity
+            }
+        case .purgeEverything(let reason):
+            logger.error("change feed: \(reason); purging everything", metadata: ["postgres": "\(url)"])
             await purgeEverything()
             state.withLock { $0.fullPurges += 1 }
-            cursor.advance(to: position)
-            await save(cursor.position)
+            progress.withLock {
+                $0.cursor = .startingAt(outbox.snapshot)
+                $0.outbox = outbox.identity
+            }
+            await saveCursor()
         }
         try await drain(reader, replay: true)
     }
 
-    /// Applies every outbox row after the cursor, in batches, saving the cursor after each batch.
+    /// The identity of the outbox connected to, how far its ids went, what was deleted from it,
+    /// and a snapshot.
+    private func outboxState(_ reader: PostgresConnection) async throws -> OutboxCursor.OutboxState {
+        let rows: [PostgresRow]
+        do {
+            rows = try await reader.query(
+            """
+            SELECT (SELECT system_identifier FROM pg_control_system())::text || ':'
+                     || (SELECT oid FROM pg_database WHERE datname = current_database())::text || ':'
+                     || i.outbox::text || ':' || i.generation::text,
+                   (SELECT last_value FROM vitrine_outbox_id_seq), i.pruned_xid::text, i.pruned_id,
+                   pg_current_snapshot()::text
+            FROM vitrine_outbox_identity i WHERE i.outbox = 'vitrine_outbox'::regclass::oid
+            """, logger: logger
+            ).collect()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            // undefined_table: the outbox, or its identity table, is missing.
+            throw FeedError.outboxNotInstalled
+        }
+        guard let row = rows.first else { throw FeedError.outboxNotInstalled }
+        let (identity, lastID, prunedXID, prunedID, snapshotText) = try row.decode((String, Int64, String, Int64, String).self)
+        guard let prunedXID = UInt64.parsingDigits(Substring(prunedXID)), let snapshot = PostgresSnapshot(parsing: snapshotText) else {
+            throw FeedError.unexpectedReply("outbox state \(prunedXID) \(snapshotText)")
+        }
+        return OutboxCursor.OutboxState(
+            identity: identity, lastID: lastID, pruned: OutboxPosition(xid: prunedXID, id: prunedID), snapshot: snapshot)
+    }
+
+    static let pageSize = 500
+
+    /// Reads and applies, page by page, the rows after the cursor's frontier and those of
+    /// transactions it is waiting for; saves the cursor after each page that moved it.
     private func drain(_ reader: PostgresConnection, replay: Bool) async throws {
+        guard var cursor = progress.withLock({ $0.cursor }) else { return }
+        var after = cursor.position
         while true {
-            let position = status.cursor
+            let frontier = cursor.frontier
+            let pending = cursor.pending.map(String.init).joined(separator: ",")
+            // One statement, so that the rows and the snapshot they are judged by are the same.
+            // Two index range scans on (xid, id): rows after the frontier, and rows of pending
+            // transactions between the page start and the frontier.
             let rows = try await reader.query(
                 """
-                SELECT id, tags, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint,
-                       (SELECT count(*) FROM vitrine_outbox WHERE id > \(position))
-                FROM vitrine_outbox WHERE id > \(position) ORDER BY id LIMIT 500
+                WITH snap AS (SELECT pg_current_snapshot()::text AS s,
+                                     (SELECT count(*) FROM vitrine_outbox WHERE (xid, id) > ('\(unescaped: String(frontier.xid))'::xid8, \(unescaped: String(frontier.id)))) AS waiting),
+                fresh AS (SELECT id, xid, tags, created_at FROM vitrine_outbox
+                          WHERE (xid, id) > ('\(unescaped: String(max(frontier, after).xid))'::xid8, \(unescaped: String(max(frontier, after).id)))
+                          ORDER BY xid, id LIMIT \(unescaped: String(Self.pageSize))),
+                late AS (SELECT id, xid, tags, created_at FROM vitrine_outbox
+                         WHERE xid = ANY('{\(unescaped: pending)}'::xid8[])
+                           AND (xid, id) > ('\(unescaped: String(after.xid))'::xid8, \(unescaped: String(after.id)))
+                           AND (xid, id) <= ('\(unescaped: String(frontier.xid))'::xid8, \(unescaped: String(frontier.id)))
+                         ORDER BY xid, id LIMIT \(unescaped: String(Self.pageSize))),
+                page AS (SELECT * FROM (SELECT * FROM late UNION ALL SELECT * FROM fresh) AS both_kinds ORDER BY xid, id LIMIT \(unescaped: String(Self.pageSize)))
+                SELECT snap.s, snap.waiting, page.id, page.xid::text, page.tags,
+                       (extract(epoch FROM clock_timestamp() - page.created_at) * 1000)::bigint
+                FROM snap LEFT JOIN page ON true ORDER BY page.xid, page.id
                 """, logger: logger
             ).collect()
-            guard !rows.isEmpty else {
-                state.withLock { $0.lagRows = 0 }
-                return
-            }
-            var last = position
-            var lag: Int64 = 0
-            var pending: Int64 = 0
+            var snapshot: PostgresSnapshot?
+            var waiting: Int64 = 0
+            var read: [(position: OutboxPosition, tags: [String], age: Int64)] = []
             for row in rows {
-                let (id, tags, age, waiting) = try row.decode((Int64, [String], Int64, Int64).self)
-                await apply(tags)
-                last = id
-                lag = age
-                pending = waiting
+                let (snapshotText, count, id, xidText, tags, age) = try row.decode((String, Int64, Int64?, String?, [String]?, Int64?).self)
+                if snapshot == nil {
+                    guard let parsed = PostgresSnapshot(parsing: snapshotText) else {
+                        throw FeedError.unexpectedReply("snapshot \(snapshotText.prefix(80))")
+                    }
+                    snapshot = parsed
+                    waiting = count
+                }
+                guard let id, let xidText else { continue }
+                guard let xid = UInt64.parsingDigits(Substring(xidText)) else { throw FeedError.unexpectedReply("xid \(xidText.prefix(40))") }
+                read.append((OutboxPosition(xid: xid, id: id), tags ?? [], age ?? 0))
             }
-            await save(last)
-            state.withLock {
-                $0.lagMilliseconds = lag
-                $0.lagRows = max(0, pending - Int64(rows.count))
-                $0.appliedRows += rows.count
-                if replay { $0.replayedRows += rows.count }
+            guard let snapshot else { throw FeedError.unexpectedReply("no snapshot") }
+            let complete = read.count < Self.pageSize
+            let before = cursor.position
+            let decisions = cursor.absorb(read.map(\.position), snapshot: snapshot, complete: complete)
+            var applied = 0
+            var lastApplied: Int64?
+            var lag: Int64 = 0
+            for (row, apply) in zip(read, decisions) where apply {
+                await self.apply(row.tags)
+                applied += 1
+                lastApplied = max(lastApplied ?? row.position.id, row.position.id)
+                lag = row.age
             }
-            if rows.count < 500 { return }
+            let appliedCount = applied
+            progress.withLock { $0.cursor = cursor }
+            state.withLock { status in
+                status.position = cursor.position.description
+                status.pendingTransactions = cursor.pending.count
+                if let lastApplied { status.cursor = max(status.cursor, lastApplied) }
+                if appliedCount > 0 { status.lagMilliseconds = lag }
+                status.lagRows = max(0, waiting - Int64(appliedCount))
+                status.appliedRows += appliedCount
+                if replay { status.replayedRows += appliedCount }
+            }
+            if cursor.position != before { await saveCursor() }
+            if complete { return }
+            after = read.last!.position
         }
     }
 
-    private func save(_ position: Int64) async {
-        state.withLock { $0.cursor = position }
-        await cursorStore.save(position)
+    private func saveCursor() async {
+        guard let (cursor, identity) = progress.withLock({ progress in progress.cursor.flatMap { cursor in progress.outbox.map { (cursor, $0) } } })
+        else { return }
+        state.withLock { $0.position = cursor.position.description }
+        await cursorStore.save(SavedCursor(outbox: identity, position: cursor.position).encoded)
     }
 
     /// Runs `body`, throwing `heartbeatTimeout` if it has not finished after `timeout`. It does not

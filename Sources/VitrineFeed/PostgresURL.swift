@@ -58,4 +58,8 @@ public enum FeedError: Error, Sendable, Equatable {
     case invalidURL(String)
     case heartbeatTimeout
     case listenEnded
+    /// The outbox has no identity row: `config/postgres/vitrine.sql` of this version was not run.
+    case outboxNotInstalled
+    /// Postgres answered something the feed cannot read.
+    case unexpectedReply(String)
 }

@@ -110,13 +110,23 @@ public final class ProxyNode: Service, Sendable {
             let url: PostgresURL
             do { url = try PostgresURL(parsing: settings.url) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
             let loop = group.next()
-            // With Redis the cursor lives there (per node), else in `postgres.cursor_file`.
-            let cursorStore: any CursorStore =
-                redis.map {
-                    RedisCursorStore(
-                        client: $0, channel: settings.channel,
-                        node: "\(ProcessInfo.processInfo.hostName):\(configuration.listen.port)")
-                } ?? FileCursorStore(path: settings.cursorFile)
+            // With Redis the cursor lives there (per node), else in a file in the state directory.
+            let cursorStore: any CursorStore
+            if let redis {
+                cursorStore = RedisCursorStore(
+                    client: redis, channel: settings.channel, node: "\(ProcessInfo.processInfo.hostName):\(configuration.listen.port)")
+            } else {
+                let path = settings.cursorPath(stateDirectory: configuration.stateDirectory)
+                let directory = (path as NSString).deletingLastPathComponent
+                do {
+                    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+                } catch {
+                    throw ConfigError(
+                        key: settings.cursorFile == nil ? "state_dir" : "postgres.cursor_file",
+                        "cannot create \(directory) for the change feed's cursor: \(error.localizedDescription)")
+                }
+                cursorStore = FileCursorStore(path: path)
+            }
             feed = ChangeFeed(
                 url: url, channel: settings.channel, cursorStore: cursorStore, logger: logger,
                 apply: { tags in

@@ -134,6 +134,21 @@ import Testing
         #expect(configuration.timeouts.linger == .milliseconds(500))
     }
 
+    @Test func theFeedCursorLivesInTheStateDirectory() throws {
+        let base = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog\n"
+        let postgres = "postgres:\n  url: postgres://app@db/shop\n  channel: shop_changes\n"
+        let defaults = try VitrineConfiguration.parse(yaml: base + postgres)
+        #expect(defaults.stateDirectory == "/var/lib/vitrine")
+        #expect(defaults.postgres?.cursorPath(stateDirectory: defaults.stateDirectory) == "/var/lib/vitrine/feed-shop_changes.cursor")
+        let named = try VitrineConfiguration.parse(yaml: base + postgres + "state_dir: /srv/vitrine/state\n")
+        #expect(named.postgres?.cursorPath(stateDirectory: named.stateDirectory) == "/srv/vitrine/state/feed-shop_changes.cursor")
+        let file = try VitrineConfiguration.parse(yaml: base + postgres + "  cursor_file: /data/c.cursor\n")
+        #expect(file.postgres?.cursorPath(stateDirectory: file.stateDirectory) == "/data/c.cursor")
+        #expect(throws: ConfigError(key: "state_dir", "must name a directory")) {
+            try VitrineConfiguration.parse(yaml: base + "state_dir: ''\n")
+        }
+    }
+
     @Test func valuesOutOfRangeAreNotValues() {
         #expect(ConfigDuration.parse("1e400s") == nil)
         #expect(ConfigDuration.parse("inf") == nil)

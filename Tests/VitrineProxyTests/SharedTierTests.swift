@@ -164,8 +164,9 @@ struct SharedTierTests {
         try await Self.waitUntil { client.state == .up }
         let store = RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-a:8080")
         #expect(try await store.load() == nil, "nothing saved yet: a first start")
-        await store.save(42)
-        #expect(try await store.load() == 42)
+        let cursor = "vitrine-cursor 2 7713704199475074089:16384:16877:3e12ca69 1061/42"
+        await store.save(cursor)
+        #expect(try await store.load() == cursor)
         #expect(try await RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-b:8080").load() == nil)
         await client.shutdown()
 

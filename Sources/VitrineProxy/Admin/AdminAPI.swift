@@ -171,7 +171,7 @@ final class AdminAPI: Sendable {
         guard let status = feedStatus() else { return "{\"state\":\"off\",\"cursor\":0,\"lag_ms\":0}" }
         return "{\"state\":\"\(status.state)\",\"cursor\":\(status.cursor),\"lag_ms\":\(status.lagMilliseconds),\"lag_rows\":\(status.lagRows),"
             + "\"applied\":\(status.appliedRows),\"replayed\":\(status.replayedRows),\"reconnects\":\(status.reconnects),"
-            + "\"full_purges\":\(status.fullPurges)}"
+            + "\"full_purges\":\(status.fullPurges),\"position\":\"\(status.position)\",\"pending_transactions\":\(status.pendingTransactions)}"
     }
 
     private func isAuthorized(_ headers: HTTPHeaders) -> Bool {

@@ -3,7 +3,8 @@ import VitrineFeed
 import VitrineRedis
 
 /// The change feed's cursor in Redis, per node (its host name and listen port), for nodes that
-/// keep nothing on disk between restarts.
+/// keep nothing on disk between restarts. The value carries the outbox it belongs to, like the
+/// file's.
 struct RedisCursorStore: CursorStore {
     let client: RedisClient
     let key: String
@@ -13,12 +14,12 @@ struct RedisCursorStore: CursorStore {
         self.key = "vt:feed:cursor:\(channel):\(node)"
     }
 
-    func load() async throws -> Int64? {
+    func load() async throws -> String? {
         // Redis unreachable is an error (the feed retries), not "no cursor" (which would skip history).
-        try await client.send(["GET", .string(key)]).string.flatMap { Int64($0) }
+        try await client.send(["GET", .string(key)]).string
     }
 
-    func save(_ position: Int64) async {
-        _ = try? await client.send(["SET", .string(key), .string(String(position))])
+    func save(_ cursor: String) async {
+        _ = try? await client.send(["SET", .string(key), .string(cursor)])
     }
 }
