@@ -347,14 +347,19 @@ struct ConfigFile: Decodable {
     struct Redis: Decodable {
         var url: String
         var channel: String?
+        var writePurgeTimeout: ConfigDuration?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case url, channel }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case url, channel
+            case writePurgeTimeout = "write_purge_timeout"
+        }
 
         init(from decoder: any Decoder) throws {
             try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             url = try container.decode(String.self, forKey: .url)
             channel = try container.decodeIfPresent(String.self, forKey: .channel)
+            writePurgeTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .writePurgeTimeout)
         }
     }
 
@@ -491,6 +496,7 @@ struct ConfigFile: Decodable {
             }
             var settings = RedisSettings(url: url)
             if let channel = redis.channel { settings.channel = channel }
+            if let timeout = redis.writePurgeTimeout { settings.writePurgeTimeout = timeout.duration }
             configuration.redis = settings
         }
         if let postgres {

@@ -238,6 +238,9 @@ public struct RedisSettings: Sendable, Equatable {
     public var url: String
     /// The pub/sub channel purges are fanned out on (nodes of one fleet share it).
     public var channel = "vitrine:purges"
+    /// How long a write's answer waits for its purge to reach Redis (and so every node) before
+    /// it leaves anyway, saying so in `Vitrine-Purge`.
+    public var writePurgeTimeout: Duration = .milliseconds(500)
     public init(url: String) { self.url = url }
 }
 

@@ -144,6 +144,9 @@ import Testing
         #expect(named.postgres?.cursorPath(stateDirectory: named.stateDirectory) == "/srv/vitrine/state/feed-shop_changes.cursor")
         let file = try VitrineConfiguration.parse(yaml: base + postgres + "  cursor_file: /data/c.cursor\n")
         #expect(file.postgres?.cursorPath(stateDirectory: file.stateDirectory) == "/data/c.cursor")
+        let redis = try VitrineConfiguration.parse(yaml: base + "redis:\n  url: redis://r:6379/0\n  write_purge_timeout: 250ms\n")
+        #expect(redis.redis?.writePurgeTimeout == .milliseconds(250))
+        #expect(try VitrineConfiguration.parse(yaml: base + "redis:\n  url: redis://r:6379/0\n").redis?.writePurgeTimeout == .milliseconds(500))
         #expect(throws: ConfigError(key: "state_dir", "must name a directory")) {
             try VitrineConfiguration.parse(yaml: base + "state_dir: ''\n")
         }

@@ -37,16 +37,26 @@ struct SharedTierTests {
     }
 
     /// Two nodes on one Redis, in front of `originURL` (or of node A's own demo origin).
-    static func withTwoNodes(originURL: String?, _ body: (ProxyFixture, ProxyFixture) async throws -> Void) async throws {
+    ///
+    /// - Parameter linkA: a link node A reaches Redis through (node B's is direct).
+    static func withTwoNodes(
+        originURL: String?, linkA: FaultyLink? = nil, _ body: (ProxyFixture, ProxyFixture) async throws -> Void
+    ) async throws {
         guard let redis = try await isolatedRedis() else { return }
-        let configure: (inout VitrineConfiguration) -> Void = { configuration in
-            var settings = RedisSettings(url: redis.url)
-            settings.channel = redis.channel
-            configuration.redis = settings
-            configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
+        func configure(through link: FaultyLink?) -> (inout VitrineConfiguration) -> Void {
+            { configuration in
+                var url = redis.url
+                if let link, let parsed = try? RedisURL(parsing: redis.url) {
+                    url = "redis://127.0.0.1:\(link.port)/\(parsed.database)"
+                }
+                var settings = RedisSettings(url: url)
+                settings.channel = redis.channel
+                configuration.redis = settings
+                configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
+            }
         }
-        let a = try await ProxyFixture.start(originURL: originURL, configure: configure)
-        let b = try await ProxyFixture.start(originURL: originURL ?? "http://127.0.0.1:\(a.originPort)", configure: configure)
+        let a = try await ProxyFixture.start(originURL: originURL, configure: configure(through: linkA))
+        let b = try await ProxyFixture.start(originURL: originURL ?? "http://127.0.0.1:\(a.originPort)", configure: configure(through: nil))
         do {
             try await waitUntil {
                 let stateA = try await a.redisState()
@@ -103,6 +113,48 @@ struct SharedTierTests {
             #expect(write.status == 200)
             try await Self.waitUntil { try await b.get("/catalog/products/9").text.contains(#""price_cents":777"#) }
         }
+    }
+
+    /// Read-your-writes across the fleet: once a write through A has answered, B serves the new
+    /// value to the very next request (no waiting for the fan-out to arrive).
+    /// A's link to Redis is slow (20 ms each way), so its purge reaches Redis, and B, well after
+    /// the origin has answered the write.
+    @Test func aWriteThroughOneNodeIsFreshOnTheOtherAtOnce() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port, delay: .milliseconds(20))
+        defer { Task { await link.stop() } }
+        try await Self.withTwoNodes(originURL: nil, linkA: link) { a, b in
+            var stale: [Int] = []
+            for round in 1...25 {
+                let product = 100 + round
+                _ = try await b.get("/catalog/products/\(product)")
+                #expect(try await b.get("/catalog/products/\(product)").header("X-Cache") == "HIT")
+                let write = try await a.send("PATCH", "/catalog/products/\(product)", body: #"{"price_cents": \#(5000 + round)}"#)
+                #expect(write.status == 200)
+                #expect(write.header("Vitrine-Purge") == nil, "the purge reached the whole fleet")
+                if !(try await b.get("/catalog/products/\(product)").text.contains(#""price_cents":\#(5000 + round)"#)) {
+                    stale.append(product)
+                }
+            }
+            #expect(stale == [], "old values served by B right after the write through A")
+        }
+    }
+
+    /// With Redis unreachable a write still answers, saying that only this node was purged.
+    @Test func aWriteThatCouldNotReachTheFleetSaysSo() async throws {
+        let port = TestPorts.unused()  // nothing listens on it
+        let fixture = try await ProxyFixture.start { configuration in
+            configuration.redis = RedisSettings(url: "redis://127.0.0.1:\(port)/0")
+        }
+        do {
+            let write = try await fixture.send("PATCH", "/catalog/products/3", body: #"{"price_cents": 301}"#)
+            #expect(write.status == 200)
+            #expect(write.header("Vitrine-Purge")?.hasPrefix("local-only") == true, "\(write.headers)")
+        } catch {
+            await fixture.stop()
+            throw error
+        }
+        await fixture.stop()
     }
 
     /// The stale-set race across nodes, made deterministic: a lookup (miss, sequence s), then a

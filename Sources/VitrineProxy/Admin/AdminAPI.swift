@@ -139,7 +139,7 @@ final class AdminAPI: Sendable {
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",
-                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges))}"
+                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges))}"
             ),
             ("feed", feedJSON),
             ("listings", listingsJSON),

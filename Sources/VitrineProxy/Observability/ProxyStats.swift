@@ -7,6 +7,8 @@ final class ProxyStats: Sendable {
         case originRequests, originErrors, clientErrors, stored
         case clientTimeouts, connectionsRefused
         case l2Hits, l2Misses, remotePurges
+        /// Writes answered before their purge reached the shared tier (Redis down or slow).
+        case localOnlyWritePurges
     }
 
     private let counters: [Slot] = Counter.allCases.map { _ in Slot() }

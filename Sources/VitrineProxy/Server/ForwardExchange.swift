@@ -59,6 +59,25 @@ final class ForwardExchange: OriginResponseDelegate {
     /// Why the response is not stored, when it could have been: the key is then passed for a while.
     private var uncacheable = false
 
+    /// A write's answer is held until its purge has reached the shared tier (and so every node):
+    /// read-your-writes across the fleet. Meanwhile the origin is not read further, and what it
+    /// already sent waits here, in order.
+    private enum WriteGate {
+        case open
+        case held(HTTPResponseHead, [HeldPart])
+    }
+
+    private enum HeldPart {
+        case body(ByteBuffer)
+        case end
+        case failure(OriginFailure)
+    }
+
+    private var writeGate = WriteGate.open
+    private var writePurged = false
+    /// `Vitrine-Purge` on a write's answer when its purge did not reach the shared tier in time.
+    private var localOnlyPurge: String?
+
     private var proxy: ProxyContext { client.proxy }
 
     /// - Parameter requestComplete: the client's request has fully arrived already (a request
@@ -194,6 +213,58 @@ final class ForwardExchange: OriginResponseDelegate {
 
     func originResponseHead(_ head: HTTPResponseHead) {
         responseStarted = true
+        if case .write = mode, (200..<400).contains(Int(head.status.code)), !writePurged {
+            writePurged = true
+            // Purged before the client sees the answer: the writer's next read is fresh here, and
+            // on every other node once the shared tier has the purge.
+            let tags = OriginFields(head.headers).tags + CacheGroups.parse(head.headers[CacheGroups.invalidationField])
+            if let shared = purgeAfterWrite(responseHeaders: head.headers, tags: tags) {
+                holdUntilPurged(head, shared)
+                return
+            }
+        }
+        deliverHead(head)
+    }
+
+    /// Holds the answer until `shared` completes, or `proxy.writePurgeTimeout` has passed.
+    private func holdUntilPurged(_ head: HTTPResponseHead, _ shared: EventLoopFuture<Void>) {
+        writeGate = .held(head, [])
+        let loop = pool.eventLoop
+        let timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(proxy.writePurgeTimeout.nanosecondsClamped))) { [self] in
+            releaseHeldAnswer(failure: "timeout")
+        }
+        shared.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            timer.cancel()
+            switch result {
+            case .success: releaseHeldAnswer(failure: nil)
+            case .failure: releaseHeldAnswer(failure: "unavailable")
+            }
+        }
+    }
+
+    private func releaseHeldAnswer(failure: String?) {
+        guard case .held(let head, let parts) = writeGate else { return }
+        writeGate = .open
+        if let failure {
+            localOnlyPurge = "local-only; error=\(failure)"
+            proxy.stats.increment(.localOnlyWritePurges)
+            proxy.logger.warning(
+                "a write was answered before its purge reached the shared tier: other nodes may serve the old value until it does",
+                metadata: ["target": .string(request.uri), "error": .string(failure)])
+        }
+        guard !finished else { return }
+        deliverHead(head)
+        for part in parts {
+            switch part {
+            case .body(let buffer): originResponseBody(buffer)
+            case .end: originResponseEnd()
+            case .failure(let failure): originFailed(failure)
+            }
+        }
+        if !finished { origin?.resumeReading() }
+    }
+
+    private func deliverHead(_ head: HTTPResponseHead) {
         responseStatus = Int(head.status.code)
         let status = responseStatus
         let timing = ResponseTiming(
@@ -261,11 +332,6 @@ final class ForwardExchange: OriginResponseDelegate {
             cacheStatus = "vitrine; fwd=method"
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
-            // Purged before the client sees the answer: the writer's next read is fresh.
-            if (200..<400).contains(status) {
-                purgeAfterWrite(
-                    responseHeaders: head.headers, tags: tags + CacheGroups.parse(head.headers[CacheGroups.invalidationField]))
-            }
         }
 
         var buffer = client.allocator.buffer(capacity: 512)
@@ -273,6 +339,7 @@ final class ForwardExchange: OriginResponseDelegate {
         for (name, value) in clientHeaders { buffer.writeHeader(name, value) }
         if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         buffer.writeHeader("Cache-Status", cacheStatus)
+        if let localOnlyPurge { buffer.writeHeader("Vitrine-Purge", localOnlyPurge) }
         buffer.writeStaticString(xCache.headerLine)
         if closeDelimited { keepAlive = false }
         buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
@@ -301,6 +368,11 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     func originResponseBody(_ buffer: ByteBuffer) {
+        if case .held(let head, var parts) = writeGate {
+            parts.append(.body(buffer))
+            writeGate = .held(head, parts)
+            return
+        }
         guard !finished, !noBody, case .stream = handling else { return }
         if chunked {
             var header = client.allocator.buffer(capacity: 16)
@@ -323,6 +395,11 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     func originResponseEnd() {
+        if case .held(let head, var parts) = writeGate {
+            parts.append(.end)
+            writeGate = .held(head, parts)
+            return
+        }
         guard !finished else { return }
         proxy.metrics.originLatency.recordNanoseconds(Int64((NIODeadline.now() - startedAt).nanoseconds))
         switch handling {
@@ -399,6 +476,11 @@ final class ForwardExchange: OriginResponseDelegate {
     func originFailed(_ failure: OriginFailure) {
         guard !finished else { return }
         origin = nil
+        if case .held(let head, var parts) = writeGate {
+            parts.append(.failure(failure))
+            writeGate = .held(head, parts)
+            return
+        }
         if !responseStarted {
             if failure.isRetryable && attempts < 2 && !requestHadBody {
                 start()
@@ -425,7 +507,11 @@ final class ForwardExchange: OriginResponseDelegate {
         }
     }
 
-    var originMayContinue: Bool { client.canAcceptMore }
+    /// The origin is paused while a write's answer is held, and while the client's socket is full.
+    var originMayContinue: Bool {
+        if case .held = writeGate { return false }
+        return client.canAcceptMore
+    }
 
     // MARK: Client events
 
@@ -482,7 +568,9 @@ final class ForwardExchange: OriginResponseDelegate {
         }
     }
 
-    private func purgeAfterWrite(responseHeaders: HTTPHeaders, tags: [String]) {
+    /// Purges what a successful write changed; the future completes when the shared tier has the
+    /// purge (nil without a tier).
+    private func purgeAfterWrite(responseHeaders: HTTPHeaders, tags: [String]) -> EventLoopFuture<Void>? {
         var keys = [request.uri]
         // RFC 9111 §4.4: Location and Content-Location are invalidated too when same-origin
         // (a path, or an absolute URL naming the request's own host).
@@ -495,6 +583,6 @@ final class ForwardExchange: OriginResponseDelegate {
                 keys.append(target)
             }
         }
-        proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys), on: pool.eventLoop)
+        return proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys), on: pool.eventLoop).1
     }
 }

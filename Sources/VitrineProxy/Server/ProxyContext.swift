@@ -21,6 +21,8 @@ final class ProxyContext: Sendable {
     let maxObjectSize: Int
     let accessLog: Bool
     let logger: Logger
+    /// How long a write's answer waits for its purge to reach the shared tier.
+    let writePurgeTimeout: Duration
 
     init(
         store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, listings: Listings, stats: ProxyStats,
@@ -38,6 +40,7 @@ final class ProxyContext: Sendable {
         self.timeouts = configuration.timeouts
         self.maxObjectSize = configuration.cache.maxObjectSize.bytes
         self.accessLog = configuration.server.accessLog
+        self.writePurgeTimeout = configuration.redis?.writePurgeTimeout ?? .milliseconds(500)
         self.logger = logger
     }
 

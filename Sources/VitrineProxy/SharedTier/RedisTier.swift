@@ -150,7 +150,8 @@ final class RedisTier: SharedTier {
         if let payload = try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request)) {
             futures.append(client.send(["PUBLISH", .string(channel), .bytes(ByteBuffer(bytes: payload))], on: loop))
         }
-        return EventLoopFuture.whenAllComplete(futures, on: loop).map { _ in }
+        // Fails when any part failed: a write's answer then says the fleet may not have it.
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { _ in }
     }
 
     /// Prefix purges scan: they are operator tools, and cost what the keyspace holds.
