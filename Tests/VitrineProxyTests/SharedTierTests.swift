@@ -157,6 +157,50 @@ struct SharedTierTests {
         await fixture.stop()
     }
 
+    /// A soft purge marks entries stale in L2 too: a node that finds one there serves it stale
+    /// while one refresh runs, instead of sending the request to the origin.
+    @Test func aSoftPurgeIsStaleInL2NotGone() async throws {
+        let echo = try await EchoOrigin.start()
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+            let target = CachingSemanticsTests.target(
+                "/echo/soft", ["Cache-Control:max-age=60, stale-while-revalidate=30", "Surrogate-Key:soft-tag"], "&delay=200")
+            #expect(try await a.get(target).header("X-Cache") == "MISS")
+            // In L2 once another node can find it there (the store is in the background).
+            try await Task.sleep(for: .milliseconds(200))
+            let purge = try await a.admin("POST", "/purge", body: #"{"tags":["soft-tag"],"soft":true}"#)
+            #expect(purge.status == 200)
+            // B has never seen it: it finds the soft-purged entry in L2 and serves it stale.
+            let started = ContinuousClock.now
+            let first = try await b.get(target)
+            #expect(first.status == 200)
+            #expect(first.header("X-Cache") == "STALE", "\(first.header("Cache-Status") ?? "")")
+            #expect(ContinuousClock.now - started < .milliseconds(150), "not a trip to the 200 ms origin")
+            // One refresh (B's) reaches the origin, and what it fetched is fresh in L2 and on B.
+            try await CachingSemanticsTests.eventually { echo.requests == 2 }
+            try await CachingSemanticsTests.eventually { try await b.get(target).header("X-Cache") == "HIT" }
+            // A's own copy was soft-purged too: stale, then refreshed.
+            let onA = try await a.get(target)
+            #expect(onA.header("X-Cache") == "STALE" || onA.header("X-Cache") == "HIT")
+            #expect(echo.requests <= 3)
+        }
+        await echo.stop()
+    }
+
+    /// A soft purge of a key (not only of a tag) reaches L2 too.
+    @Test func aSoftKeyPurgeIsStaleInL2() async throws {
+        let echo = try await EchoOrigin.start()
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+            let target = CachingSemanticsTests.target("/echo/soft-key", ["Cache-Control:max-age=60, stale-while-revalidate=30"], "&delay=200")
+            _ = try await a.get(target)
+            try await Task.sleep(for: .milliseconds(200))
+            let body = #"{"keys":["\#(target)"],"soft":true}"#
+            #expect(try await a.admin("POST", "/purge", body: body).status == 200)
+            let first = try await b.get(target)
+            #expect(first.header("X-Cache") == "STALE", "\(first.header("Cache-Status") ?? "")")
+        }
+        await echo.stop()
+    }
+
     /// The stale-set race across nodes, made deterministic: a lookup (miss, sequence s), then a
     /// purge of a tag, then the store of what was fetched before the purge: never served.
     @Test func aResponseFetchedBeforeAPurgeIsNeverServedFromL2() async throws {
@@ -197,6 +241,20 @@ struct SharedTierTests {
         #expect(found.map { String(buffer: $0.body) } == "{}")
         try await tier.purge(PurgeRequest(keys: [key.value]), keys: [key], implicitTags: [sharedTierKeyTag(key)], on: loop).get()
         #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil)
+        // Soft purges (tag, key, prefix) mark it stale; a refresh stored after them is fresh again.
+        for soft in [
+            (PurgeRequest(tags: ["product:5"], soft: true), [String]()), (PurgeRequest(keys: [key.value], soft: true), [sharedTierKeyTag(key)]),
+            (PurgeRequest(prefixes: ["/catalog/"], soft: true), []),
+        ] {
+            let fresh = try #require(try await tier.lookup(key, lease: nil, on: loop).get())
+            tier.store(key, entry: entry, extraTags: [sharedTierKeyTag(key)], sequence: fresh.sequence, ttl: .seconds(60), on: loop)
+            try await Self.waitUntil { try await tier.lookup(key, lease: nil, on: loop).get().map { $0.entry != nil && !$0.softPurged } == true }
+            try await tier.purge(soft.0, keys: soft.0.keys.isEmpty ? [] : [key], implicitTags: soft.1, on: loop).get()
+            try await Self.waitUntil { try await tier.lookup(key, lease: nil, on: loop).get()?.softPurged == true }
+            #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry != nil, "\(soft.0): stale, not gone")
+        }
+        try await tier.purge(PurgeRequest(tags: ["product:5"]), keys: [], implicitTags: [], on: loop).get()
+        #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil, "a hard purge removes it")
         // Leases: the first to miss may fetch, the second waits, until the first stores or gives up.
         let leased = CacheKey("/catalog/products/6")
         #expect(try await tier.lookup(leased, lease: .seconds(2), on: loop).get()?.mayFetch == true)

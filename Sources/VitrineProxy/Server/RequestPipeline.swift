@@ -131,9 +131,32 @@ extension ClientConnectionHandler {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
             }
+            var stale = stale
             if let entry = found?.entry, let local = entry.localCopy(now: proxy.store.clock.wallSeconds(), compress: route.compress) {
                 var tags = local.response.tags
                 if !entry.varyFields.isEmpty && !entry.isVaryMarker { tags.append(VaryKey.primaryTag(primary)) }
+                if let found, found.softPurged, !entry.isVaryMarker {
+                    // Soft-purged in L2: kept here as stale for what is left of its life, and
+                    // served stale while one refresh runs, as a soft purge of L1 would be.
+                    proxy.store.store(local.response, for: key, tags: tags, ttl: .zero, grace: local.ttl + local.retention, token: token)
+                    if let hit = proxy.store.lookup(key).hit {
+                        if hit.isWithinStaleWhileRevalidate {
+                            proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                            deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: head.isKeepAlive)
+                            refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit, sharedSequence: found.sequence)
+                            exchangeFinished(keepAlive: head.isKeepAlive)
+                            flush()
+                            return
+                        }
+                        // Not servable stale: revalidated with its validators, below.
+                        stale = hit
+                    }
+                    proxy.stats.increment(.l2Misses)
+                    var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
+                    fetch.sharedSequence = found.sequence
+                    self.fetch(head, route: route, mode: .miss(fetch))
+                    return
+                }
                 proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
                 if entry.isVaryMarker {
                     // This URL varies: release the flight on the primary key, and look up the variant.
@@ -292,8 +315,11 @@ extension ClientConnectionHandler {
     }
 
     /// Revalidates a stale entry with nobody waiting, unless a fetch for it is already under way.
+    /// - Parameter sharedSequence: the shared tier's purge sequence when it was just looked up:
+    ///   the refreshed response is then stored there too.
     private func refreshInBackground(
-        _ key: CacheKey, primaryKey: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>
+        _ key: CacheKey, primaryKey: CacheKey, head: HTTPRequestHead, route: Route, stale: CacheHit<CachedResponse>,
+        sharedSequence: Int64? = nil
     ) {
         guard proxy.collapser.lead(key) else { return }
         let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
@@ -301,9 +327,10 @@ extension ClientConnectionHandler {
         request.method = .GET
         request.headers.remove(name: "if-none-match")
         request.headers.remove(name: "if-modified-since")
+        var fetch = MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)
+        fetch.sharedSequence = sharedSequence
         let refresh = ForwardExchange(
-            client: BackgroundClient(proxy: proxy), request: request, route: route,
-            mode: .miss(MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)), pool: pool,
+            client: BackgroundClient(proxy: proxy), request: request, route: route, mode: .miss(fetch), pool: pool,
             keepAlive: true, requestComplete: true)
         refresh.start()
     }

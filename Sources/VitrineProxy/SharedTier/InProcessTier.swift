@@ -12,6 +12,8 @@ final class InProcessTier: SharedTier {
         var bornSequence: Int64
         var tags: [String]
         var expiresAt: UInt64
+        /// The sequence of the last soft purge of this entry by prefix.
+        var softPurgedAt: Int64 = 0
     }
 
     private struct State {
@@ -22,6 +24,7 @@ final class InProcessTier: SharedTier {
         var bytes = 0
         var sequence: Int64 = 0
         var tagPurges: [String: Int64] = [:]
+        var softTagPurges: [String: Int64] = [:]
         var leases: [CacheKey: UInt64] = [:]
     }
 
@@ -43,7 +46,10 @@ final class InProcessTier: SharedTier {
             if let stored = state.entries[key], stored.expiresAt > now,
                 !stored.tags.contains(where: { (state.tagPurges[$0] ?? 0) > stored.bornSequence })
             {
-                return SharedTierLookup(entry: L2EntryCodec.decode(stored.bytes), sequence: sequence)
+                let soft =
+                    stored.softPurgedAt > stored.bornSequence
+                    || stored.tags.contains { (state.softTagPurges[$0] ?? 0) > stored.bornSequence }
+                return SharedTierLookup(entry: L2EntryCodec.decode(stored.bytes), sequence: sequence, softPurged: soft)
             }
             if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.cost }
             if let held = state.leases[key], held > now { return SharedTierLookup(entry: nil, sequence: sequence, mayFetch: false) }
@@ -84,8 +90,14 @@ final class InProcessTier: SharedTier {
     func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         contents.withLock { state in
             state.sequence += 1
-            for tag in request.tags + implicitTags { state.tagPurges[tag] = state.sequence }
-            if !request.soft {
+            let sequence = state.sequence
+            if request.soft {
+                for tag in request.tags + implicitTags { state.softTagPurges[tag] = sequence }
+                for prefix in request.prefixes {
+                    for key in state.entries.keys where key.value.hasPrefix(prefix) { state.entries[key]?.softPurgedAt = sequence }
+                }
+            } else {
+                for tag in request.tags + implicitTags { state.tagPurges[tag] = sequence }
                 for key in keys {
                     if let removed = state.entries.removeValue(forKey: key) { state.bytes -= removed.cost }
                 }

@@ -33,8 +33,12 @@ final class RedisTier: SharedTier {
 
     var state: String { client.state.rawValue }
 
-    /// KEYS: entry, meta, sequence, lease. ARGV: node id, lease milliseconds (0: take none, only
-    /// tell whether another node holds it). Returns {entry or nil, sequence, 1 when this node may fetch}.
+    /// KEYS: entry, meta, sequence, lease, soft mark. ARGV: node id, lease milliseconds (0: take
+    /// none, only tell whether another node holds it). Returns {entry or nil, sequence, 1 when
+    /// this node may fetch, 1 when the entry was soft-purged after its fetch began}.
+    ///
+    /// A hard purge of a tag (`vt:tag:TAG`) after the entry's fetch began removes it; a soft one
+    /// (`vt:stag:TAG`, or `vt:s:KEY` for a soft prefix purge) only marks it stale.
     private static let lookupScript = """
         local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
         local function missing()
@@ -50,18 +54,25 @@ final class RedisTier: SharedTier {
         local meta = redis.call('GET', KEYS[2])
         if not meta then return missing() end
         local born = nil
+        local soft = 0
         for line in string.gmatch(meta, '[^\\n]+') do
           if born == nil then
             born = tonumber(line)
+            local marked = redis.call('GET', KEYS[5])
+            if marked and tonumber(marked) > born then soft = 1 end
           else
             local purged = redis.call('GET', 'vt:tag:' .. line)
             if purged and tonumber(purged) > born then
               redis.call('DEL', KEYS[1], KEYS[2])
               return missing()
             end
+            if soft == 0 then
+              local softened = redis.call('GET', 'vt:stag:' .. line)
+              if softened and tonumber(softened) > born then soft = 1 end
+            end
           end
         end
-        return {entry, seq, 1}
+        return {entry, seq, 1, soft}
         """
 
     private static let storeScript = """
@@ -76,9 +87,22 @@ final class RedisTier: SharedTier {
         return 0
         """
 
+    /// KEYS: sequence. ARGV: seconds to remember the purge, the key prefix of its marks
+    /// (`vt:tag:` hard, `vt:stag:` soft), then the tags.
     private static let purgeScript = """
         local seq = redis.call('INCR', KEYS[1])
-        for i = 2, #ARGV do redis.call('SET', 'vt:tag:' .. ARGV[i], seq, 'EX', ARGV[1]) end
+        for i = 3, #ARGV do redis.call('SET', ARGV[2] .. ARGV[i], seq, 'EX', ARGV[1]) end
+        return seq
+        """
+
+    /// A soft prefix purge, one scanned batch: each entry is marked stale (`vt:s:KEY`) for as
+    /// long as it lives. KEYS: sequence, then the entry keys.
+    private static let softMarkScript = """
+        local seq = redis.call('INCR', KEYS[1])
+        for i = 2, #KEYS do
+          local ttl = redis.call('PTTL', KEYS[i])
+          if ttl > 0 then redis.call('SET', 'vt:s:' .. string.sub(KEYS[i], 6), seq, 'PX', ttl) end
+        end
         return seq
         """
 
@@ -104,14 +128,15 @@ final class RedisTier: SharedTier {
         evaluate(
             Self.lookupScript,
             [
-                "4", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
-                .string("vt:l:" + key.value), .string(nodeID), .string(String(lease?.milliseconds ?? 0)),
+                "5", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
+                .string("vt:l:" + key.value), .string("vt:s:" + key.value), .string(nodeID), .string(String(lease?.milliseconds ?? 0)),
             ],
             on: loop
         ).map { reply -> SharedTierLookup? in
-            guard let parts = reply.array, parts.count == 3, let sequence = parts[1].integer else { return nil }
+            guard let parts = reply.array, parts.count == 3 || parts.count == 4, let sequence = parts[1].integer else { return nil }
             return SharedTierLookup(
-                entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence, mayFetch: parts[2].integer != 0)
+                entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence, mayFetch: parts[2].integer != 0,
+                softPurged: parts.count == 4 && parts[3].integer == 1)
         }.recover { _ in nil }
     }
 
@@ -137,15 +162,16 @@ final class RedisTier: SharedTier {
         if !tags.isEmpty {
             futures.append(
                 evaluate(
-                    Self.purgeScript, ["1", "vt:seq", .string(String(Self.maxLifetime.components.seconds))] + tags.map { .string($0) },
+                    Self.purgeScript,
+                    ["1", "vt:seq", .string(String(Self.maxLifetime.components.seconds)), request.soft ? "vt:stag:" : "vt:tag:"]
+                        + tags.map { .string($0) },
                     on: loop))
         }
+        // A key purge is also its implicit tag's (above): soft, that marks the entry stale.
         for key in keys where !request.soft {
             futures.append(client.send(["DEL", .string("vt:e:" + key.value), .string("vt:m:" + key.value)], on: loop))
         }
-        if !request.prefixes.isEmpty && !request.soft {
-            for prefix in request.prefixes { deletePrefix(prefix, cursor: "0", on: loop) }
-        }
+        for prefix in request.prefixes { purgePrefix(prefix, soft: request.soft, cursor: "0", on: loop) }
         // Tell every node; they apply it to their L1 (this node has already).
         if let payload = try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request)) {
             futures.append(client.send(["PUBLISH", .string(channel), .bytes(ByteBuffer(bytes: payload))], on: loop))
@@ -154,16 +180,21 @@ final class RedisTier: SharedTier {
         return EventLoopFuture.whenAllSucceed(futures, on: loop).map { _ in }
     }
 
-    /// Prefix purges scan: they are operator tools, and cost what the keyspace holds.
-    private func deletePrefix(_ prefix: String, cursor: String, on loop: any EventLoop) {
+    /// Prefix purges scan: they are operator tools, and cost what the keyspace holds. Hard, the
+    /// entries are deleted; soft, each is marked stale.
+    private func purgePrefix(_ prefix: String, soft: Bool, cursor: String, on loop: any EventLoop) {
         let pattern = "vt:e:" + prefix.replacingOccurrences(of: "*", with: "\\*").replacingOccurrences(of: "?", with: "\\?") + "*"
         client.send(["SCAN", .string(cursor), "MATCH", .string(pattern), "COUNT", "1000"], on: loop).whenSuccess { reply in
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else { return }
             let names = keys.compactMap(\.string)
             if !names.isEmpty {
-                _ = self.client.send(["DEL"] + names.flatMap { [RESPArgument.string($0), .string("vt:m:" + $0.dropFirst(5))] }, on: loop)
+                if soft {
+                    _ = self.evaluate(Self.softMarkScript, [.string(String(names.count + 1)), "vt:seq"] + names.map { .string($0) }, on: loop)
+                } else {
+                    _ = self.client.send(["DEL"] + names.flatMap { [RESPArgument.string($0), .string("vt:m:" + $0.dropFirst(5))] }, on: loop)
+                }
             }
-            if next != "0" { self.deletePrefix(prefix, cursor: next, on: loop) }
+            if next != "0" { self.purgePrefix(prefix, soft: soft, cursor: next, on: loop) }
         }
     }
 }

@@ -10,6 +10,9 @@ struct SharedTierLookup {
     /// False when the entry is missing and another node holds the lease to fetch it: wait for L2
     /// to fill instead of going to the origin too.
     var mayFetch = true
+    /// The entry was soft-purged after it was fetched: serve it stale (within its grace) while
+    /// one refresh runs.
+    var softPurged = false
 }
 
 /// The second tier, shared by every node: Redis in production. Every call is best effort: when
