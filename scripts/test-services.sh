@@ -4,6 +4,7 @@
 #   scripts/test-services.sh stop DIR
 # Tests that restart a server get one of their own:
 #   scripts/test-services.sh postgres DIR          # Postgres only; prints its URL
+#   scripts/test-services.sh postgres-tls DIR CERT KEY  # the same, TLS connections only
 #   scripts/test-services.sh postgres-restart DIR  # immediate stop, start on the same port
 set -euo pipefail
 cmd=${1:?start or stop}
@@ -49,6 +50,15 @@ start_postgres() {
   as_postgres "$bin/initdb" -D "$dir/pg/data" -U vitrine --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 \
     || { cat "$dir/pg/initdb.log" >&2; exit 1; }
   echo "$port" >"$dir/pg/port"
+  if [ -n "${PG_TLS_CERT:-}" ]; then
+    # TLS only: plain TCP connections are rejected, so a test that connects has used TLS.
+    cp "$PG_TLS_CERT" "$dir/pg/data/server.crt"
+    cp "$PG_TLS_KEY" "$dir/pg/data/server.key"
+    chmod 600 "$dir/pg/data/server.key"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir/pg/data/server.crt" "$dir/pg/data/server.key"; fi
+    printf '%s\n' "ssl = on" "ssl_cert_file = 'server.crt'" "ssl_key_file = 'server.key'" >>"$dir/pg/data/postgresql.conf"
+    printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" "host all all 127.0.0.1/32 reject" >"$dir/pg/data/pg_hba.conf"
+  fi
   run_postgres
 }
 run_postgres() {
@@ -64,6 +74,13 @@ postgres)
   mkdir -p "$dir"
   pg_port=$(free_port)
   start_postgres "$pg_port"
+  echo "postgres://vitrine@127.0.0.1:$pg_port/postgres"
+  ;;
+postgres-tls)
+  # DIR CERT KEY: a Postgres of a test's own that takes TLS connections only.
+  mkdir -p "$dir"
+  pg_port=$(free_port)
+  PG_TLS_CERT=${3:?certificate} PG_TLS_KEY=${4:?key} start_postgres "$pg_port"
   echo "postgres://vitrine@127.0.0.1:$pg_port/postgres"
   ;;
 postgres-restart)

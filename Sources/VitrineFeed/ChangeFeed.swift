@@ -36,6 +36,8 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     private let url: PostgresURL
+    /// Built once from the URL (TLS reads its trust roots then).
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let channel: String
     private let cursorStore: any CursorStore
     private let logger: Logger
@@ -58,13 +60,16 @@ public final class ChangeFeed: Service, Sendable {
     /// - Parameters:
     ///   - apply: purges the tags of one outbox row (L1, L2, fan-out).
     ///   - purgeEverything: called when purges were lost (the cursor fell behind the retention).
+    /// - Throws: `FeedError.invalidURL` when the URL's TLS settings cannot be used (an unreadable
+    ///   `sslrootcert`).
     public init(
         url: PostgresURL, channel: String, cursorStore: any CursorStore, logger: Logger,
         heartbeatInterval: Duration = .seconds(5), heartbeatTimeout: Duration = .seconds(3), pollInterval: Duration = .seconds(1),
         apply: @escaping @Sendable (_ tags: [String]) async -> Void,
         purgeEverything: @escaping @Sendable () async -> Void
-    ) {
+    ) throws {
         self.url = url
+        self.connectionConfiguration = try url.configuration()
         self.channel = channel
         self.cursorStore = cursorStore
         self.logger = logger
@@ -190,7 +195,7 @@ public final class ChangeFeed: Service, Sendable {
     /// killed during it can leave the attempt waiting forever).
     private func connect(id: Int) async throws -> PostgresConnection {
         let made = MadeConnection()
-        let configuration = url.configuration
+        let configuration = connectionConfiguration
         let logger = logger
         do {
             try await withTimeout(max(heartbeatTimeout, .seconds(10))) {

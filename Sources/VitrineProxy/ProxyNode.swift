@@ -127,16 +127,20 @@ public final class ProxyNode: Service, Sendable {
                 }
                 cursorStore = FileCursorStore(path: path)
             }
-            feed = ChangeFeed(
-                url: url, channel: settings.channel, cursorStore: cursorStore, logger: logger,
-                apply: { tags in
-                    let (_, shared) = invalidator.purge(PurgeRequest(tags: tags), on: loop)
-                    try? await shared?.get()
-                },
-                purgeEverything: {
-                    let (_, shared) = invalidator.purge(PurgeRequest(everything: true), on: loop)
-                    try? await shared?.get()
-                })
+            do {
+                feed = try ChangeFeed(
+                    url: url, channel: settings.channel, cursorStore: cursorStore, logger: logger,
+                    apply: { tags in
+                        let (_, shared) = invalidator.purge(PurgeRequest(tags: tags), on: loop)
+                        try? await shared?.get()
+                    },
+                    purgeEverything: {
+                        let (_, shared) = invalidator.purge(PurgeRequest(everything: true), on: loop)
+                        try? await shared?.get()
+                    })
+            } catch {
+                throw ConfigError(key: "postgres.url", "\(error)")
+            }
         } else {
             feed = nil
         }

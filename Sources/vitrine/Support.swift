@@ -48,7 +48,12 @@ func makeCatalog(postgres: String?, products: Int, logger: Logger) async throws 
 func openPostgresCatalog(url text: String, products: Int, logger: Logger) async throws -> (PostgresCatalog, Task<Void, Never>) {
     let url: PostgresURL
     do { url = try PostgresURL(parsing: text) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
-    let catalog = PostgresCatalog(configuration: url.clientConfiguration, logger: logger)
+    let catalog: PostgresCatalog
+    do {
+        catalog = PostgresCatalog(configuration: try url.clientConfiguration(), logger: logger)
+    } catch {
+        throw ConfigError(key: "postgres.url", "\(error)")
+    }
     let pool = Task { await catalog.run() }
     do {
         let count = try await withDeadline(.seconds(20)) {

@@ -17,7 +17,7 @@ struct ChangeFeedTests {
     static func makeFeed(_ url: String, cursorFile: String, applied: Applied) throws -> ChangeFeed {
         var logger = Logger(label: "feed-test")
         logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] == nil ? .critical : .debug
-        return ChangeFeed(
+        return try ChangeFeed(
             url: try PostgresURL(parsing: url), channel: "vitrine_invalidations", cursorStore: FileCursorStore(path: cursorFile),
             logger: logger, heartbeatInterval: .milliseconds(200), heartbeatTimeout: .milliseconds(500), pollInterval: .milliseconds(200),
             apply: { tags in applied.tags.withLock { $0.append(tags) } },

@@ -17,7 +17,7 @@ struct PostgresCatalogTests {
         let url = try await TestPostgres.freshDatabase(database, on: server)
         var logger = Logger(label: "postgres-catalog-test")
         logger.logLevel = .critical
-        let catalog = PostgresCatalog(configuration: try PostgresURL(parsing: url).clientConfiguration, logger: logger)
+        let catalog = PostgresCatalog(configuration: try PostgresURL(parsing: url).clientConfiguration(), logger: logger)
         let pool = Task { await catalog.run() }
         defer { pool.cancel() }
         #expect(try await catalog.prepare(seed: { DemoCatalog(productCount: products) }) == products)
@@ -93,7 +93,7 @@ struct PostgresCatalogTests {
         logger.logLevel = .critical
         // Nothing listens on port 1.
         let catalog = PostgresCatalog(
-            configuration: try PostgresURL(parsing: "postgres://vitrine@127.0.0.1:1/none").clientConfiguration,
+            configuration: try PostgresURL(parsing: "postgres://vitrine@127.0.0.1:1/none").clientConfiguration(),
             queryTimeout: .milliseconds(300), logger: logger)
         let pool = Task { await catalog.run() }
         defer { pool.cancel() }

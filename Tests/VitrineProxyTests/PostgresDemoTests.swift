@@ -87,7 +87,7 @@ struct PostgresDemoTests {
     ) async throws {
         guard let server = server ?? TestPostgres.server else { return }
         let url = try await TestPostgres.freshDatabase(database, on: server)
-        let configuration = try PostgresURL(parsing: url).clientConfiguration
+        let configuration = try PostgresURL(parsing: url).clientConfiguration()
         let catalog = PostgresCatalog(configuration: configuration, logger: Demo.logger)
         let client = PostgresClient(configuration: configuration, backgroundLogger: Demo.logger)
         let pools = [Task { await catalog.run() }, Task { await client.run() }]

@@ -10,30 +10,7 @@ import VitrineTestSupport
 /// signed by a CA made for the test.
 @Suite(.timeLimit(.minutes(1)))
 struct RedisTLSTests {
-    /// A CA, and a certificate it signed for `localhost` and 127.0.0.1; in a fresh directory.
-    struct Certificates {
-        let directory: String
-        var ca: String { directory + "/ca.pem" }
-        var certificate: String { directory + "/server.pem" }
-        var key: String { directory + "/server.key" }
-
-        static func make() async throws -> Certificates {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-tls-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let names = directory + "/names.ext"
-            try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: names, atomically: true, encoding: .utf8)
-            let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-            try await TestCommand.run(
-                ["openssl", "req", "-x509"] + curve + ["-keyout", directory + "/ca.key", "-out", directory + "/ca.pem", "-days", "2", "-subj", "/CN=Vitrine test CA"])
-            try await TestCommand.run(
-                ["openssl", "req"] + curve + ["-keyout", directory + "/server.key", "-out", directory + "/server.csr", "-subj", "/CN=localhost"])
-            try await TestCommand.run([
-                "openssl", "x509", "-req", "-in", directory + "/server.csr", "-CA", directory + "/ca.pem", "-CAkey", directory + "/ca.key",
-                "-CAcreateserial", "-out", directory + "/server.pem", "-days", "2", "-extfile", names,
-            ])
-            return Certificates(directory: directory)
-        }
-    }
+    typealias Certificates = TestCertificates
 
     /// Starts a TLS-only server; returns its `rediss://` URL (trusting the test's CA).
     static func startTLSServer(_ certificates: Certificates, in servers: RedisRecoveryTests.Servers) async throws -> RedisURL? {

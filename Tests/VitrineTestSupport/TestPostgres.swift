@@ -45,9 +45,14 @@ public enum TestPostgres {
         public let url: String
         private let directory: String
 
-        public init() async throws {
+        /// - Parameter tls: when given, the server accepts TLS connections only, with this certificate.
+        public init(tls: TestCertificates? = nil) async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-pg-\(UUID().uuidString)").path
-            url = try await TestCommand.run([TestPostgres.script, "postgres", directory])
+            if let tls {
+                url = try await TestCommand.run([TestPostgres.script, "postgres-tls", directory, tls.certificate, tls.key])
+            } else {
+                url = try await TestCommand.run([TestPostgres.script, "postgres", directory])
+            }
         }
 
         /// Stops the server at once (as a crash would) and starts it again on the same port.
