@@ -58,7 +58,7 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     /// - Parameters:
-    ///   - apply: purges the tags of one outbox row (L1, L2, fan-out).
+    ///   - apply: purges tags (L1, L2, fan-out): those of the rows of one page read from the outbox.
     ///   - purgeEverything: called when purges were lost (the cursor fell behind the retention).
     /// - Throws: `FeedError.invalidURL` when the URL's TLS settings cannot be used (an unreadable
     ///   `sslrootcert`).
@@ -348,12 +348,17 @@ public final class ChangeFeed: Service, Sendable {
             var applied = 0
             var lastApplied: Int64?
             var lag: Int64 = 0
+            // The page's rows as one purge (their tags, each once): one round trip to the shared
+            // tier however many rows, and purges commute, so their order does not matter.
+            var tags: [String] = []
+            var seen = Set<String>()
             for (row, apply) in zip(read, decisions) where apply {
-                await self.apply(row.tags)
+                for tag in row.tags where seen.insert(tag).inserted { tags.append(tag) }
                 applied += 1
                 lastApplied = max(lastApplied ?? row.position.id, row.position.id)
                 lag = row.age
             }
+            if !tags.isEmpty { await self.apply(tags) }
             let appliedCount = applied
             progress.withLock { $0.cursor = cursor }
             state.withLock { status in

@@ -60,18 +60,29 @@ import Testing
             // The version served is never behind for longer than max_stale.
             #expect(schedule.isServable("listing", now: now))
         }
-        // One every max_stale / 2 (2.5 s) during the burst, one after it: not one per purge.
-        #expect(recomputes >= 4 && recomputes <= 6, "\(recomputes) recomputes")
+        // One at its start, one every max_stale / 2 (2.5 s) during the burst, one after it: not
+        // one per purge.
+        #expect(recomputes >= 5 && recomputes <= 7, "\(recomputes) recomputes")
     }
 
-    @Test func aLonePurgeIsRecomputedAfterTheDebounce() {
+    @Test func aLonePurgeIsRecomputedAtOnce() {
         var schedule = ListingSchedule<String>()
         schedule.add("listing", timing: timing, now: 0)
         _ = schedule.takeDue(now: 0, limit: 1)
         schedule.finished("listing", succeeded: true, now: ms)
         schedule.invalidate("listing", now: 1_000 * ms)
-        #expect(schedule.takeDue(now: 1_199 * ms, limit: 1).isEmpty)
-        #expect(schedule.takeDue(now: 1_200 * ms, limit: 1) == ["listing"])
+        // The same purge seen again before the recompute begins does not put it off.
+        schedule.invalidate("listing", now: 1_000 * ms)
+        #expect(schedule.takeDue(now: 1_000 * ms, limit: 1) == ["listing"])
+        schedule.finished("listing", succeeded: true, now: 1_020 * ms)
+        // Another purge soon after a purge-driven recompute waits for the debounce...
+        schedule.invalidate("listing", now: 1_100 * ms)
+        #expect(schedule.takeDue(now: 1_299 * ms, limit: 1).isEmpty)
+        #expect(schedule.takeDue(now: 1_300 * ms, limit: 1) == ["listing"])
+        schedule.finished("listing", succeeded: true, now: 1_320 * ms)
+        // ...one after a quiet spell goes at once again.
+        schedule.invalidate("listing", now: 2_000 * ms)
+        #expect(schedule.takeDue(now: 2_000 * ms, limit: 1) == ["listing"])
     }
 
     @Test func pastMaxStaleTheVersionIsNotServed() {
@@ -97,8 +108,14 @@ import Testing
         _ = schedule.takeDue(now: 0, limit: 1)
         schedule.invalidate("listing", now: 5 * ms)
         schedule.finished("listing", succeeded: true, now: 10 * ms)
-        // The version fetched may predate the purge: another one after the debounce.
+        // The version fetched may predate the purge: another one, at once (no purge-driven
+        // recompute was under way)...
+        #expect(schedule.takeDue(now: 10 * ms, limit: 1) == ["listing"])
+        // ...and a purge during that one is debounced.
+        schedule.invalidate("listing", now: 15 * ms)
+        schedule.finished("listing", succeeded: true, now: 30 * ms)
         #expect(schedule.takeDue(now: 100 * ms, limit: 1).isEmpty)
-        #expect(schedule.takeDue(now: 211 * ms, limit: 1) == ["listing"])
+        #expect(schedule.takeDue(now: 229 * ms, limit: 1).isEmpty)
+        #expect(schedule.takeDue(now: 230 * ms, limit: 1) == ["listing"])
     }
 }

@@ -10,8 +10,11 @@ import Testing
 struct ChangeFeedTests {
     /// Tags applied by a feed, in order, and how many full purges it asked for.
     final class Applied: Sendable {
+        /// One list per purge (the rows of one page read).
         let tags = Mutex<[[String]]>([])
         let fullPurges = Atomic<Int>(0)
+        /// Every tag purged, in order.
+        var flat: [String] { tags.withLock { $0.flatMap { $0 } } }
     }
 
     static func makeFeed(_ url: String, cursorFile: String, applied: Applied) throws -> ChangeFeed {
@@ -46,8 +49,8 @@ struct ChangeFeedTests {
         try await ChangeFeedSQLTests.psql(url, "BEGIN; UPDATE products SET stock = 0 WHERE id = 42; ROLLBACK;")
         try await ChangeFeedSQLTests.psql(url, "UPDATE products SET price_cents = 90 WHERE id = 42")
         // A batch's rows are applied first, then its cursor saved: both are waited for.
-        try await Self.eventually { applied.tags.withLock { $0.count } == 3 && feed.status.cursor >= 4 }
-        #expect(applied.tags.withLock { $0 }.last?.sorted() == ["listing:category:7", "product:42"])
+        try await Self.eventually { feed.status.appliedRows == 3 && feed.status.cursor >= 4 }
+        #expect(Set(applied.flat) == ["categories", "category:7", "listing:category:7", "product:42"])
         // The rolled-back transaction took outbox id 3 from the sequence: the cursor is at 4.
         #expect(feed.status.cursor == 4)
         task.cancel()
@@ -65,7 +68,7 @@ struct ChangeFeedTests {
         try await ChangeFeedSQLTests.psql(
             url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'vitrine_feed_recovery' AND pid <> pg_backend_pid()")
         for id in 1...5 { try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
-        try await Self.eventually { applied.tags.withLock { $0.count } == 5 && feed.status.cursor >= 5 }
+        try await Self.eventually { Set(applied.flat).isSuperset(of: (1...5).map { "product:\($0)" }) && feed.status.cursor >= 5 }
         #expect(feed.status.reconnects >= 1)
 
         // The proxy stopped; changes committed; a new one resumes from the saved cursor.
@@ -78,7 +81,7 @@ struct ChangeFeedTests {
         // The rows are applied before the batch is counted: both are waited for.
         // The saved position may lag behind transactions running elsewhere in the cluster: rows
         // before 6 may be applied again (harmless), 6, 7 and 8 must be, in order.
-        try await Self.eventually { restarted.tags.withLock { $0.suffix(3) } == [["product:6"], ["product:7"], ["product:8"]] }
+        try await Self.eventually { restarted.flat.suffix(3) == ["product:6", "product:7", "product:8"] }
         #expect(second.status.replayedRows >= 3)
         secondTask.cancel()
     }
@@ -91,7 +94,7 @@ struct ChangeFeedTests {
         let firstTask = Task { try await first.run() }
         try await Self.eventually { first.status.state == "connected" }
         try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:1'])")
-        try await Self.eventually { applied.tags.withLock { $0.count } == 1 }
+        try await Self.eventually { applied.flat == ["product:1"] }
         firstTask.cancel()
         try await Task.sleep(for: .milliseconds(100))
         // While the node is down, rows it never read are pruned.
@@ -106,7 +109,7 @@ struct ChangeFeedTests {
         try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:5'])")
         // (Rows of transactions that were still running somewhere in the cluster when it started
         // may be applied again: harmless. product:5 must be.)
-        try await Self.eventually { restarted.tags.withLock { $0 }.last == ["product:5"] }
+        try await Self.eventually { restarted.flat.last == "product:5" }
         task.cancel()
     }
 
@@ -119,7 +122,7 @@ struct ChangeFeedTests {
         let firstTask = Task { try await first.run() }
         try await Self.eventually { first.status.state == "connected" }
         for id in 1...3 { try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['product:\(id)'])") }
-        try await Self.eventually { applied.tags.withLock { $0.count } == 3 && first.status.pendingTransactions == 0 }
+        try await Self.eventually { applied.flat.count == 3 && first.status.pendingTransactions == 0 }
         try await Task.sleep(for: .milliseconds(300))
         firstTask.cancel()
         try await Task.sleep(for: .milliseconds(100))

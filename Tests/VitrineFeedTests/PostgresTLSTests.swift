@@ -26,7 +26,7 @@ struct PostgresTLSTests {
                 let task = Task { try await feed.run() }
                 try await ChangeFeedTests.eventually { feed.status.state == "connected" }
                 try await TestPostgres.psql(url, "SELECT vitrine_invalidate(ARRAY['tls:\(index):\(host)'])")
-                try await ChangeFeedTests.eventually { applied.tags.withLock { $0 }.contains(["tls:\(index):\(host)"]) }
+                try await ChangeFeedTests.eventually { applied.flat.contains("tls:\(index):\(host)") }
                 task.cancel()
             }
         }

@@ -1,9 +1,13 @@
 /// When each precomputed listing is recomputed: ahead of its refresh interval, and after a purge
-/// of one of its tags, debounced: once purges have stopped for `debounce`, or once the served
-/// version has been behind for half its `maxStale`, whichever comes first, so a long burst of
-/// purges costs a recompute every `maxStale / 2` and not one per purge. Never more than a given
-/// number at once. Pure state, tested without a clock or an
-/// origin; the caller brings the time (nanoseconds) and runs the fetches.
+/// of one of its tags.
+///
+/// A purge after a quiet spell (no purge-driven recompute begun within `debounce`) is recomputed
+/// at once: a single change shows in the time of one origin fetch. Purges that follow it are
+/// debounced: recomputed once purges have stopped for `debounce`, or once the served version has
+/// been behind for half its `maxStale`, whichever comes first. So a long burst of purges costs
+/// one recompute at its start and one every `maxStale / 2`, not one per purge. Never more than a
+/// given number at once. Pure state, tested without a clock or an origin; the caller brings the
+/// time (nanoseconds) and runs the fetches.
 public struct ListingSchedule<ID: Hashable & Sendable>: Sendable {
     public struct Timing: Sendable, Equatable {
         public var refresh: UInt64
@@ -28,6 +32,21 @@ public struct ListingSchedule<ID: Hashable & Sendable>: Sendable {
         /// A purge landed while a fetch was under way: that fetch may predate it.
         var purgedDuringFlight: UInt64?
         var failures = 0
+        /// When the last recompute called for by a purge began.
+        var purgeFetchStartedAt: UInt64?
+        /// When the last purge arrived.
+        var lastPurgeAt: UInt64?
+
+        /// No purge-driven recompute began within the debounce.
+        func noRecentRecompute(now: UInt64) -> Bool {
+            purgeFetchStartedAt.map { now &- $0 >= timing.debounce } ?? true
+        }
+
+        /// Neither a purge nor a purge-driven recompute within the debounce: a purge now is a
+        /// single change, not part of a burst.
+        func isQuiet(now: UInt64) -> Bool {
+            noRecentRecompute(now: now) && (lastPurgeAt.map { now &- $0 >= timing.debounce } ?? true)
+        }
     }
 
     private var entries: [ID: Entry] = [:]
@@ -48,16 +67,22 @@ public struct ListingSchedule<ID: Hashable & Sendable>: Sendable {
         if let entry = entries.removeValue(forKey: id), entry.inFlight { inFlight -= 1 }
     }
 
-    /// A purge touched `id`: recompute after the debounce, serve the current version meanwhile.
+    /// A purge touched `id`: recompute at once after a quiet spell, else after the debounce; serve
+    /// the current version meanwhile.
     public mutating func invalidate(_ id: ID, now: UInt64) {
         guard var entry = entries[id] else { return }
         if entry.inFlight {
             entry.purgedDuringFlight = entry.purgedDuringFlight ?? now
         } else {
             let since = entry.staleSince ?? now
+            let alreadyDue = entry.staleSince != nil && entry.due <= now
             entry.staleSince = since
-            entry.due = Self.debounced(now: now, staleSince: since, timing: entry.timing)
+            // A recompute already due (not yet begun) already covers this purge.
+            if !alreadyDue {
+                entry.due = entry.isQuiet(now: now) ? now : Self.debounced(now: now, staleSince: since, timing: entry.timing)
+            }
         }
+        entry.lastPurgeAt = now
         entries[id] = entry
     }
 
@@ -66,7 +91,10 @@ public struct ListingSchedule<ID: Hashable & Sendable>: Sendable {
         guard inFlight < limit else { return [] }
         let due = entries.filter { !$0.value.inFlight && $0.value.due <= now }.sorted { $0.value.due < $1.value.due }
         let taken = due.prefix(limit - inFlight).map(\.key)
-        for id in taken { entries[id]!.inFlight = true }
+        for id in taken {
+            entries[id]!.inFlight = true
+            if entries[id]!.staleSince != nil { entries[id]!.purgeFetchStartedAt = now }
+        }
         inFlight += taken.count
         return taken
     }
@@ -81,7 +109,8 @@ public struct ListingSchedule<ID: Hashable & Sendable>: Sendable {
             entry.failures = 0
             entry.staleSince = entry.purgedDuringFlight
             if let since = entry.purgedDuringFlight {
-                entry.due = Self.debounced(now: now, staleSince: since, timing: entry.timing)
+                // The version just fetched may predate that purge.
+                entry.due = entry.noRecentRecompute(now: now) ? now : Self.debounced(now: now, staleSince: since, timing: entry.timing)
             } else {
                 entry.due = now &+ entry.timing.refresh
             }

@@ -31,10 +31,13 @@ final class Invalidator: Sendable {
     ///
     /// L1 is purged again once the tier has the purge: in between, a miss in L1 may have been
     /// filled from the tier's old entry, and nothing else would ever remove it.
+    ///
+    /// Listings are told once the tier has the purge: a recompute begun before could read the
+    /// tier's old entry, and one begun after can start at once.
     @discardableResult
     func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
-        let result = purgeLocally(request)
-        guard let tier, let loop else { return (result, nil) }
+        guard let tier, let loop else { return (purgeLocally(request), nil) }
+        let result = purgeLocally(request, recomputeListings: false)
         let keys = request.keys.compactMap { primaryKey($0) }
         let implicitTags = keys.map { sharedTierKeyTag($0) } + (request.everything ? [sharedTierEverythingTag] : [])
         let shared = tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop).always { _ in
@@ -55,10 +58,10 @@ final class Invalidator: Sendable {
     }
 
     @discardableResult
-    private func purgeLocally(_ request: PurgeRequest, counted: Bool = true) -> PurgeResult {
+    private func purgeLocally(_ request: PurgeRequest, counted: Bool = true, recomputeListings: Bool = true) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
-        listings?.invalidate(request, keys: request.keys.compactMap { primaryKey($0) })
+        if recomputeListings { listings?.invalidate(request, keys: request.keys.compactMap { primaryKey($0) }) }
         if request.everything { result.purged += store.purgeAll(mode: mode) }
         for tag in request.tags where !tag.isEmpty {
             result.purged += store.purge(tag: tag, mode: mode)

@@ -67,6 +67,8 @@ final class Listings: Sendable {
     private let logger: Logger
     private let clock: any CacheClock
     private let proxyBox = Mutex<ProxyContext?>(nil)
+    /// The loop the fetches run on, once started.
+    private let runLoop = Mutex<(any EventLoop)?>(nil)
     private let tick: TimeAmount = .milliseconds(25)
 
     init(settings: ListingsSettings, clock: any CacheClock, logger: Logger) {
@@ -94,8 +96,9 @@ final class Listings: Sendable {
 
     // MARK: Purges
 
-    /// A purge reached this node: the pages it touches are recomputed (debounced); their current
-    /// versions are served meanwhile, within their `max_stale`.
+    /// A purge reached this node: the pages it touches are recomputed (at once after a quiet
+    /// spell, debounced in a burst); their current versions are served meanwhile, within their
+    /// `max_stale`.
     func invalidate(_ request: PurgeRequest, keys: [CacheKey]) {
         guard isEnabled else { return }
         let now = clock.nanoseconds()
@@ -112,6 +115,10 @@ final class Listings: Sendable {
             }
             for key in touched { state.schedule.invalidate(key, now: now) }
         }
+        // A purge after a quiet spell is due at once: start it now rather than at the next tick.
+        if let loop = runLoop.withLock({ $0 }) {
+            loop.execute { [self] in runDue(on: loop) }
+        }
     }
 
     // MARK: Running
@@ -120,6 +127,7 @@ final class Listings: Sendable {
     func start(proxy: ProxyContext, on loop: any EventLoop) {
         guard isEnabled else { return }
         proxyBox.withLock { $0 = proxy }
+        runLoop.withLock { $0 = loop }
         state.withLock { $0.startedAt = clock.nanoseconds() }
         logger.info("warming listings", metadata: ["definitions": "\(settings.pages.count)", "concurrency": "\(settings.concurrency)"])
         // Everything here runs on `loop`: the fetches use its origin pool.
