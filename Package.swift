@@ -153,7 +153,7 @@ if ProcessInfo.processInfo.environment["VITRINE_FUZZ"] != nil {
         .executableTarget(
             name: "vitrine-fuzz",
             dependencies: [
-                "VitrineFuzzDriver", "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineRedis",
+                "VitrineFuzzDriver", "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineRedis", "VitrineFeed",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -23,6 +23,7 @@ enum FuzzTarget: String, CaseIterable {
     case resp = "resp"
     case l2Entry = "l2-entry"
     case adminJSON = "admin-json"
+    case feedCursor = "feed-cursor"
 
     static let selected: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["VITRINE_FUZZ_TARGET"] ?? ""
@@ -45,6 +46,7 @@ enum FuzzTarget: String, CaseIterable {
         case .resp: RESPTarget.run(bytes)
         case .l2Entry: L2EntryTarget.run(bytes)
         case .adminJSON: AdminJSONTarget.run(bytes)
+        case .feedCursor: FeedCursorTarget.run(bytes)
         }
     }
 }
