@@ -250,7 +250,9 @@ struct ConnectionBoundsTests {
             let started = ContinuousClock.now
             try await idle.closed.get()
             try await used.closed.get()
-            #expect(ContinuousClock.now - started < .seconds(3))
+            // Without the timeout neither would ever close; the bound only tells it from the
+            // suite's time limit on a machine the other suites load.
+            #expect(ContinuousClock.now - started < .seconds(15))
             #expect(used.received.hasPrefix("HTTP/1.1 200 "))
             #expect(idle.received.isEmpty)
         }
@@ -347,7 +349,7 @@ struct ConnectionBoundsTests {
             try await clients[0].closed.get()
             // Room again once the proxy has seen that close (a loaded machine takes a moment).
             var status = 0
-            for _ in 0..<40 where status != 200 {
+            for _ in 0..<150 where status != 200 {
                 try await Task.sleep(for: .milliseconds(100))
                 status = (try? await fixture.get("/echo/room").status) ?? 0
             }

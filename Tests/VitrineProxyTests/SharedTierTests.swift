@@ -169,12 +169,11 @@ struct SharedTierTests {
             try await Task.sleep(for: .milliseconds(200))
             let purge = try await a.admin("POST", "/purge", body: #"{"tags":["soft-tag"],"soft":true}"#)
             #expect(purge.status == 200)
-            // B has never seen it: it finds the soft-purged entry in L2 and serves it stale.
-            let started = ContinuousClock.now
+            // B has never seen it: it finds the soft-purged entry in L2 and serves it stale (not
+            // from the origin: that answer would be a MISS).
             let first = try await b.get(target)
             #expect(first.status == 200)
             #expect(first.header("X-Cache") == "STALE", "\(first.header("Cache-Status") ?? "")")
-            #expect(ContinuousClock.now - started < .milliseconds(150), "not a trip to the 200 ms origin")
             // One refresh (B's) reaches the origin, and what it fetched is fresh in L2 and on B.
             try await CachingSemanticsTests.eventually { echo.requests == 2 }
             try await CachingSemanticsTests.eventually { try await b.get(target).header("X-Cache") == "HIT" }
