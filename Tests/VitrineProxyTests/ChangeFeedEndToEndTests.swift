@@ -36,4 +36,28 @@ struct ChangeFeedEndToEndTests {
             #expect(metrics.contains("vitrine_feed_applied_rows_total 1"))
         }
     }
+
+    /// Without Redis the cursor is a file in the state directory, which is created if missing,
+    /// and the saved cursor names the outbox it belongs to.
+    @Test func theCursorIsKeptInTheStateDirectory() async throws {
+        guard let server = TestPostgres.server else { return }
+        let url = try await TestPostgres.freshDatabase("vitrine_feed_state_dir", on: server)
+        try await TestPostgres.psql(url, file: TestPostgres.sqlFile("vitrine.sql"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-state-\(UUID().uuidString)/node").path
+        defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
+        try await ProxyFixture.with(configure: { configuration in
+            configuration.postgres = PostgresSettings(url: url)
+            configuration.stateDirectory = directory
+        }) { (fixture: ProxyFixture) async throws -> Void in
+            let file = directory + "/feed-vitrine_invalidations.cursor"
+            try await SharedTierTests.waitUntil { FileManager.default.fileExists(atPath: file) }
+            let saved = try String(contentsOfFile: file, encoding: .utf8)
+            let identity = try await TestPostgres.psql(
+                url,
+                "SELECT system_identifier::text FROM pg_control_system()"
+            ).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(saved.hasPrefix("vitrine-cursor 2 \(identity):"), "\(saved)")
+            #expect(try await fixture.admin("GET", "/stats").text.contains(#""pending_transactions":"#))
+        }
+    }
 }
