@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers", from: "1.7.0"),
     ],
     targets: [
         // Pure cache logic: keys, the L1 store and its eviction policy, tags, HTTP cache policy.
@@ -32,6 +33,7 @@ let package = Package(
         // lets the compiler specialise it there instead of running it through generic metadata.
         .target(
             name: "VitrineCore",
+            dependencies: [.product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
             swiftSettings: strict + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
         // The YAML config model and its validation (messages name the offending key).

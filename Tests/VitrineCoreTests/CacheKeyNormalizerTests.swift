@@ -27,7 +27,10 @@ import VitrineCore
     }
 
     @Test func cacheGroupsAreStructuredStrings() {
-        #expect(CacheGroups.parse([#""product:1", "listing" ;p=1, token, "product:1""#, #""x""#]) == ["product:1", "listing", "x"])
+        #expect(CacheGroups.parse([#""product:1", "listing";p=1, token, "product:1""#, #""x""#]) == ["product:1", "listing", "x"])
+        // Read as RFC 8941 says: escapes inside strings, and an invalid list names no group.
+        #expect(CacheGroups.parse([#""a\"b", "c,d""#]) == [#"a"b"#, "c,d"])
+        #expect(CacheGroups.parse([#""a" ;p=1"#]) == [])
         #expect(CacheGroups.parse(["nope"]) == [])
     }
 }

@@ -10,6 +10,9 @@ public struct CacheControl: Sendable, Equatable {
     public var proxyRevalidate = false
     public var staleWhileRevalidate: Int?
     public var staleIfError: Int?
+    /// `must-understand` (RFC 9111 §5.2.2.3): store only a status this cache understands, and
+    /// then `no-store` does not apply.
+    public var mustUnderstand = false
 
     public init() {}
 
@@ -44,6 +47,7 @@ public struct CacheControl: Sendable, Equatable {
                 case "proxy-revalidate": proxyRevalidate = true
                 case "stale-while-revalidate": staleWhileRevalidate = argument.flatMap(DeltaSeconds.parse)
                 case "stale-if-error": staleIfError = argument.flatMap(DeltaSeconds.parse)
+                case "must-understand": mustUnderstand = true
                 default: continue
                 }
             }

@@ -1,3 +1,5 @@
+import RawStructuredFieldValues
+
 /// Cache groups (RFC 9875): `Cache-Groups` on a response joins it to groups, with the same
 /// semantics as our tags; `Cache-Group-Invalidation` on the response to an unsafe request
 /// invalidates groups. Both are Structured Field lists of strings: `"a", "b"`.
@@ -5,19 +7,20 @@ public enum CacheGroups {
     public static let membershipField = "cache-groups"
     public static let invalidationField = "cache-group-invalidation"
 
-    /// The strings of a Structured Field list; non-string members (tokens, numbers) are ignored,
-    /// as the RFC requires.
+    /// The strings of a Structured Field list (parsed with swift-http-structured-headers, so
+    /// escapes and parameters are read as RFC 8941 says); non-string members (tokens, numbers,
+    /// inner lists) are ignored, as the RFC requires. A field that is not a valid list names no
+    /// group.
     public static func parse<Values: Sequence<String>>(_ values: Values) -> [String] {
+        let joined = values.joined(separator: ", ")
+        guard !joined.isEmpty else { return [] }
+        var parser = StructuredFieldValueParser(Array(joined.utf8))
+        guard let members = try? parser.parseListFieldValue() else { return [] }
         var groups: [String] = []
-        var seen = Set<String>()  // a linear search per member would be quadratic in a long field
-        for value in values {
-            for member in value.split(separator: ",") {
-                let item = member.trimmingSpaces()
-                // Parameters (`;a=b`) after the string are allowed and ignored.
-                guard item.first == "\"", let close = item.dropFirst().firstIndex(of: "\"") else { continue }
-                let name = String(item[item.index(after: item.startIndex)..<close])
-                if !name.isEmpty && seen.insert(name).inserted { groups.append(name) }
-            }
+        var seen = Set<String>()
+        for member in members {
+            guard case .item(let item) = member, case .string(let name) = item.rfc9651BareItem else { continue }
+            if !name.isEmpty && seen.insert(name).inserted { groups.append(name) }
         }
         return groups
     }

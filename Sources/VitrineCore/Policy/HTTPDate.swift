@@ -4,41 +4,80 @@
 public enum HTTPDate {
     private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
-    /// Seconds since 1970-01-01T00:00:00Z, or nil when `text` is not an HTTP date. Years are
-    /// 1970 to 9999 (four digits, as the grammar says): a larger one is not a date, so that no
-    /// arithmetic on what a client or an origin sent can overflow.
-    public static func parse(_ text: String) -> Int? {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-        switch parts.count {
-        case 6 where parts[5] == "GMT":
+    private static let dayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    private static let longDayNames = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+    /// Seconds since 1970-01-01T00:00:00Z, or nil when `text` is not an HTTP date.
+    ///
+    /// The grammar is followed to the byte (RFC 9110 §5.6.7): single spaces where it has them,
+    /// two-digit day, hour, minute and second, a four-digit year (two in RFC 850 dates), `GMT`
+    /// and nothing else. Letters may be in any case. Anything else is not a date, and an
+    /// `Expires` that is not a date means "already expired" (RFC 9111 §5.3): a lenient reading
+    /// could turn a malformed value into a date in the future. Years are 1970 to 9999, so that
+    /// no arithmetic on what a client or an origin sent can overflow.
+    public static func parse<Text: StringProtocol>(_ text: Text) -> Int? {
+        var bytes = Array(text.utf8)
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+        if bytes.count == 29, bytes[3] == UInt8(ascii: ",") {
             // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-            return make(day: parts[1], month: parts[2], year: parts[3], time: parts[4])
-        case 4 where parts[3] == "GMT":
-            // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-            let date = parts[1].split(separator: "-").map(String.init)
-            guard date.count == 3, var year = Int(date[2]) else { return nil }
-            if date[2].count == 2 { year += year < 70 ? 2000 : 1900 }
-            return make(day: date[0], month: date[1], year: String(year), time: parts[2])
-        case 5:
-            // asctime: Sun Nov  6 08:49:37 1994
-            return make(day: parts[2], month: parts[1], year: parts[4], time: parts[3])
-        default:
-            return nil
+            guard name(bytes[0..<3], in: dayNames) != nil, bytes[4] == 0x20, bytes[7] == 0x20, bytes[11] == 0x20,
+                bytes[16] == 0x20, bytes[25] == 0x20, lowercased(bytes[26..<29]) == "gmt"
+            else { return nil }
+            return make(day: digits(bytes[5..<7]), month: name(bytes[8..<11], in: months), year: digits(bytes[12..<16]), time: bytes[17..<25])
         }
+        if bytes.count == 24, bytes[3] == 0x20 {
+            // asctime: Sun Nov  6 08:49:37 1994
+            guard name(bytes[0..<3], in: dayNames) != nil, bytes[7] == 0x20, bytes[10] == 0x20, bytes[19] == 0x20 else { return nil }
+            let day = bytes[8] == 0x20 ? digits(bytes[9..<10]) : digits(bytes[8..<10])
+            return make(day: day, month: name(bytes[4..<7], in: months), year: digits(bytes[20..<24]), time: bytes[11..<19])
+        }
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        guard let comma = bytes.firstIndex(of: UInt8(ascii: ",")), name(bytes[0..<comma], in: longDayNames) != nil,
+            bytes.count == comma + 24, bytes[comma + 1] == 0x20, bytes[comma + 4] == UInt8(ascii: "-"),
+            bytes[comma + 8] == UInt8(ascii: "-"), bytes[comma + 11] == 0x20, bytes[comma + 20] == 0x20,
+            lowercased(bytes[(comma + 21)...]) == "gmt", let shortYear = digits(bytes[(comma + 9)..<(comma + 11)])
+        else { return nil }
+        // Two-digit years: the RFC's rule is "more than 50 years in the future is the past";
+        // as the years from 1970 on are all this cache represents, 70-99 are 19xx, the rest 20xx.
+        let year = shortYear + (shortYear < 70 ? 2000 : 1900)
+        return make(
+            day: digits(bytes[(comma + 2)..<(comma + 4)]), month: name(bytes[(comma + 5)..<(comma + 8)], in: months), year: year,
+            time: bytes[(comma + 12)..<(comma + 20)])
     }
 
-    private static func make(day: String, month: String, year: String, time: String) -> Int? {
-        guard let day = Int(day), let monthIndex = months.firstIndex(of: month.lowercased()),
-            let year = Int(year), (1970...9999).contains(year), (1...daysIn(month: monthIndex + 1, year: year)).contains(day)
-        else { return nil }
-        let clock = time.split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else {
-            return nil
+    private static func lowercased(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// The index of `bytes` (any case) in `names`.
+    private static func name(_ bytes: ArraySlice<UInt8>, in names: [String]) -> Int? {
+        names.firstIndex(of: lowercased(bytes))
+    }
+
+    /// Decimal digits only, as many as given.
+    private static func digits(_ bytes: ArraySlice<UInt8>) -> Int? {
+        guard !bytes.isEmpty else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
+        return value
+    }
+
+    /// `HH:MM:SS`, two digits each.
+    private static func make(day: Int?, month monthIndex: Int?, year: Int?, time: ArraySlice<UInt8>) -> Int? {
+        guard let day, let monthIndex, let year, (1970...9999).contains(year), (1...daysIn(month: monthIndex + 1, year: year)).contains(day),
+            time.count == 8, time[time.startIndex + 2] == UInt8(ascii: ":"), time[time.startIndex + 5] == UInt8(ascii: ":"),
+            let hour = digits(time[time.startIndex..<(time.startIndex + 2)]),
+            let minute = digits(time[(time.startIndex + 3)..<(time.startIndex + 5)]),
+            let second = digits(time[(time.startIndex + 6)..<(time.startIndex + 8)]),
+            hour <= 23, minute <= 59, second <= 60
+        else { return nil }
         // A leap second (:60) is read as :59: the date stays the one it names (never the next
         // day, never past 9999), and formats back to a valid date.
-        let second = min(clock[2], 59)
-        return daysSinceEpoch(year: year, month: monthIndex + 1, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60 + second
+        return daysSinceEpoch(year: year, month: monthIndex + 1, day: day) * 86_400 + hour * 3600 + minute * 60 + min(second, 59)
     }
 
     /// Days in a month of the Gregorian calendar: `31 Feb` is not a date.

@@ -301,7 +301,12 @@ final class ForwardExchange: OriginResponseDelegate {
         case .miss(let fetch):
             xCache = .miss
             let fwd = fetch.stale == nil ? "miss" : "stale"
-            let decision = route.policy.decide(status: status, headers: head.headers.map { ($0.name, $0.value) }, timing: timing)
+            // A request's `no-store` (RFC 9111 §5.2.1.5): what it fetches is not stored.
+            let requestNoStore =
+                request.headers.contains(name: "cache-control")
+                && RequestCacheDirectives(cacheControl: request.headers["cache-control"], pragma: []).noStore
+            let decision = route.policy.decide(
+                status: status, headers: head.headers.map { ($0.name, $0.value) }, requestNoStore: requestNoStore, timing: timing)
             switch decision {
             case .store(let plan) where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
                 storedBody = client.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
@@ -316,8 +321,9 @@ final class ForwardExchange: OriginResponseDelegate {
                 uncacheable = request.method == .GET
                 cacheStatus = "vitrine; fwd=\(fwd); detail=\(request.method == .GET ? "too-large" : "head")"
             case .doNotStore(let reason):
-                // A 5xx says nothing about the URL's cacheability: do not pass the key for it.
-                uncacheable = status < 500
+                // A 5xx says nothing about the URL's cacheability, nor does one client's
+                // `no-store`: do not pass the key for them.
+                uncacheable = status < 500 && reason != "request-no-store"
                 cacheStatus = "vitrine; fwd=\(fwd); detail=\(reason)"
             }
             proxy.stats.increment(.misses)

@@ -16,10 +16,14 @@ enum RequestClassifier {
         switch head.method {
         case .GET, .HEAD:
             break
-        case .POST, .PUT, .PATCH, .DELETE:
-            return .write
-        default:
+        case .OPTIONS, .PROPFIND, .REPORT, .SEARCH, .RAW(value: "QUERY"):
+            // Safe methods (RFC 9110 §9.2.1, RFC 4918, RFC 3253, RFC 5323, the QUERY draft):
+            // forwarded, never stored, nothing invalidated.
             return .pass(fwd: "method", detail: "method")
+        default:
+            // Every other method is unsafe, unknown ones included: a success invalidates
+            // (RFC 9111 §4.4).
+            return .write
         }
         guard route.cacheable else { return .pass(fwd: "bypass", detail: "route") }
         // A body the key does not describe: forwarded as sent, never stored or shared.

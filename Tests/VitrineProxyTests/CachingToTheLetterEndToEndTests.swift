@@ -1,0 +1,76 @@
+import NIOHTTP1
+import Testing
+import VitrineConfig
+@testable import VitrineProxy
+
+/// RFC 9111 through the proxy where the request or the framing matters: unsafe methods
+/// (unknown ones too) invalidate, a request's `no-store` is honoured, an error with explicit
+/// freshness is served while fresh.
+@Suite(.timeLimit(.minutes(1)))
+struct CachingToTheLetterEndToEndTests {
+    static let cached = ["Cache-Control:max-age=60"]
+
+    /// §4.4: a 2xx/3xx answer to any unsafe method invalidates the target; safe ones do not.
+    /// (The echo origin reads the methods llhttp knows; an unknown one is classified below.)
+    @Test(arguments: [("MKCOL", true), ("LINK", true), ("DELETE", true), ("OPTIONS", false), ("PROPFIND", false)])
+    func unsafeMethodsInvalidate(_ method: String, _ invalidates: Bool) async throws {
+        try await HeaderHandlingTests.withEcho { fixture, _ in
+            let target = CachingSemanticsTests.target("/echo/unsafe-\(method)", Self.cached)
+            _ = try await fixture.get(target)
+            #expect(try await fixture.get(target).header("X-Cache") == "HIT")
+            let answer = try await fixture.send(method, target)
+            #expect(answer.status == 200)
+            #expect(answer.header("X-Cache") == "PASS")
+            let after = try await fixture.get(target).header("X-Cache")
+            #expect(after == (invalidates ? "MISS" : "HIT"), "\(method)")
+        }
+    }
+
+    @Test func unknownMethodsAreUnsafe() throws {
+        let configuration = VitrineConfiguration.singleOrigin(OriginURL(parsing: "http://127.0.0.1:9")!)
+        let route = try #require(Router(configuration: configuration).route(for: "/x"))
+        func classify(_ method: HTTPMethod) -> RequestClass {
+            RequestClassifier.classify(HTTPRequestHead(version: .http1_1, method: method, uri: "/x"), route: route)
+        }
+        #expect(classify(.RAW(value: "FOO")) == .write)
+        #expect(classify(.RAW(value: "QUERY")) == .pass(fwd: "method", detail: "method"))
+        #expect(classify(.MOVE) == .write)
+        #expect(classify(.OPTIONS) == .pass(fwd: "method", detail: "method"))
+    }
+
+    /// §5.2.1.5: what a request with `Cache-Control: no-store` fetches is not stored.
+    @Test func aRequestsNoStoreKeepsItsResponseOut() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/request-no-store", Self.cached)
+            let first = try await fixture.get(target, headers: [("Cache-Control", "no-store")])
+            #expect(first.header("Cache-Status")?.contains("detail=request-no-store") == true, "\(first.header("Cache-Status") ?? "")")
+            #expect(try await fixture.get(target).header("X-Cache") == "MISS")
+            #expect(echo.requests == 2)
+        }
+    }
+
+    /// §3: a 503 with `max-age` is stored and served while fresh.
+    @Test func anErrorWithExplicitFreshnessIsServedWhileFresh() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/error-fresh", ["Cache-Control:max-age=60"], "&status=503")
+            #expect(try await fixture.get(target).status == 503)
+            let again = try await fixture.get(target)
+            #expect(again.status == 503)
+            #expect(again.header("X-Cache") == "HIT")
+            #expect(echo.requests == 1)
+        }
+    }
+
+    /// A request with `Authorization` is passed whatever the response says (`public` included),
+    /// and what it fetched is never served to anyone else (README, "never stored").
+    @Test func aRequestWithAuthorizationIsPassedAndNothingIsShared() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/authorized", ["Cache-Control:public, s-maxage=60, must-revalidate"])
+            let authorized = try await fixture.get(target, headers: [("Authorization", "Bearer user-1")])
+            #expect(authorized.header("X-Cache") == "PASS")
+            #expect(authorized.header("Cache-Status")?.contains("detail=authorization") == true)
+            #expect(try await fixture.get(target).header("X-Cache") == "MISS", "nothing of the authorized answer was stored")
+            #expect(echo.requests == 2)
+        }
+    }
+}
