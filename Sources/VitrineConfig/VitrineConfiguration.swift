@@ -170,6 +170,7 @@ public struct RouteSettings: Sendable, Equatable {
         "host", "content-length", "transfer-encoding", "connection", "accept-encoding", "if-none-match", "if-modified-since",
         "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "te", "trailer", "upgrade", "keep-alive",
         "proxy-connection", "proxy-authorization", "authorization", "cookie", "range", "if-range", "if-match", "if-unmodified-since",
+        "expect",
     ]
 
     public init(prefix: String, origin: String, defaultTTL: Duration? = nil, cacheable: Bool = true) {

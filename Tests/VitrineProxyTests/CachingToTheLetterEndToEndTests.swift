@@ -73,4 +73,52 @@ struct CachingToTheLetterEndToEndTests {
             #expect(echo.requests == 2)
         }
     }
+
+    static func waitFor(_ client: RawClient, _ text: String) async throws {
+        for _ in 0..<500 where !client.received.contains(text) { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    /// RFC 9110 §15.2: a 103 Early Hints from the origin reaches an HTTP/1.1 client before the
+    /// answer (its hop-by-hop fields removed), and is never stored: a hit has none, and an
+    /// HTTP/1.0 client is never sent one.
+    @Test func earlyHintsAreRelayedNotStored() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, _ in
+            let target = CachingSemanticsTests.target("/echo/hints", Self.cached, "&hints=1")
+            let client = try await RawClient.connect(port: fixture.proxyPort)
+            client.send("GET \(target) HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            try await Self.waitFor(client, "X-Cache: MISS")
+            let first = client.received
+            #expect(first.hasPrefix("HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(first)")
+            #expect(!first.contains("X-Hop"), "hop-by-hop fields of the interim response are removed")
+            client.send("GET \(target) HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            try await Self.waitFor(client, "X-Cache: HIT")
+            let hit = String(client.received.dropFirst(first.count))
+            #expect(hit.hasPrefix("HTTP/1.1 200 OK\r\n"), "a hit sends no interim response: \(hit)")
+            client.close()
+
+            let old = try await RawClient.connect(port: fixture.proxyPort)
+            let uncached = CachingSemanticsTests.target("/echo/hints-10", Self.cached, "&hints=1")
+            old.send("GET \(uncached) HTTP/1.0\r\nHost: shop.test\r\n\r\n")
+            try await old.closed.get()
+            #expect(old.received.hasPrefix("HTTP/1.1 200 OK\r\n"), "no 1xx to an HTTP/1.0 client: \(old.received.prefix(60))")
+        }
+    }
+
+    /// RFC 9110 §10.1.1: a client that sends `Expect: 100-continue` and waits gets its go-ahead,
+    /// sends its body, and gets the origin's answer; the origin is not asked to expect anything.
+    @Test func expect100ContinueIsAnswered() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, _ in
+            let client = try await RawClient.connect(port: fixture.proxyPort)
+            client.send("POST /echo/upload HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            try await Self.waitFor(client, "\r\n\r\n")
+            #expect(client.received == "HTTP/1.1 100 Continue\r\n\r\n", "the go-ahead, and nothing else yet")
+            client.send("hello")
+            try await Self.waitFor(client, "hello")
+            let answer = client.received.dropFirst("HTTP/1.1 100 Continue\r\n\r\n".count)
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer)")
+            #expect(answer.contains("POST /echo/upload"))
+            #expect(!answer.lowercased().contains("expect:"), "the origin saw no Expect")
+            client.close()
+        }
+    }
 }

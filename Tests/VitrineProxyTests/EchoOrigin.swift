@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
 /// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
-/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body. A request whose `If-None-Match`
+/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body, `hints=1` for a 103 Early Hints first. A request whose `If-None-Match`
 /// matches the `ETag` it asks for gets a 304; `X-Echo-Tag-Count: N` adds a `Surrogate-Key` of N tags. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
@@ -94,8 +94,18 @@ final class EchoOrigin: Sendable {
                 headers.add(name: "Content-Length", value: String(text.utf8.count))
                 let responseHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
                 let counter = self.counter
+                let hints = Self.parameter("hints", head.uri) != nil
                 let answer = { [text] in
                     counter.inFlight.subtract(1, ordering: .relaxed)
+                    if hints {
+                        // `hints=1`: a 103 Early Hints before the answer, as storefronts send to preload.
+                        var early = HTTPHeaders()
+                        early.add(name: "Link", value: "</app.css>; rel=preload; as=style")
+                        early.add(name: "Connection", value: "x-hop")
+                        early.add(name: "X-Hop", value: "drop-me")
+                        let status = HTTPResponseStatus(statusCode: 103, reasonPhrase: "Early Hints")
+                        context.writeAndFlush(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: early))), promise: nil)
+                    }
                     context.write(self.wrapOutboundOut(.head(responseHead)), promise: nil)
                     if !text.isEmpty { context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
                     context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)

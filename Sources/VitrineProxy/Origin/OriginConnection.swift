@@ -104,6 +104,15 @@ final class OriginConnection: ChannelInboundHandler {
                 close()
                 return
             }
+            if head.status.code < 200 {
+                // 101 would switch protocols, which the proxy never asks for: not HTTP any more.
+                guard head.status != .switchingProtocols else {
+                    fail(.protocolError("101 Switching Protocols without an Upgrade"))
+                    return
+                }
+                delegate.originInterimResponse(head)
+                return
+            }
             firstByteTimer?.cancel()
             firstByteTimer = nil
             state = .receivingBody

@@ -155,6 +155,8 @@ final class ForwardExchange: OriginResponseDelegate {
             switch lower {
             case "host", "content-length", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host":
                 continue  // written below
+            case "expect":
+                continue  // answered by the proxy (100 Continue) before it reads the body
             case "x-forwarded-for":
                 if !keyed { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
                 continue
@@ -210,6 +212,22 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     // MARK: Deliver
+
+    /// An interim response (RFC 9110 §15.2): handed to an HTTP/1.1 client before the final one,
+    /// its hop-by-hop and cache-internal fields removed, never stored. `100 Continue` is the
+    /// proxy's own business (it answers `Expect` itself), so the origin's is dropped.
+    func originInterimResponse(_ head: HTTPResponseHead) {
+        guard !finished, !responseStarted, head.status != .continue, request.version.minor >= 1 else { return }
+        var buffer = client.allocator.buffer(capacity: 256)
+        // The origin's reason phrase is not kept by the decoder for statuses NIO does not name.
+        let code = Int(head.status.code)
+        let phrase = code == 103 ? "Early Hints" : code == 102 ? "Processing" : head.status.reasonPhrase
+        buffer.writeString("HTTP/1.1 \(code) \(phrase)\r\n")
+        for (name, value) in OriginFields(head.headers).visible { buffer.writeHeader(name, value) }
+        buffer.writeStaticString("\r\n")
+        client.write(buffer)
+        client.flush()
+    }
 
     func originResponseHead(_ head: HTTPResponseHead) {
         responseStarted = true

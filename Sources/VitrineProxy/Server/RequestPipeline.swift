@@ -307,6 +307,15 @@ extension ClientConnectionHandler {
     /// fetch: hands the request to an exchange with the route's origin.
     func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode) {
         let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
+        // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for a go-ahead before its
+        // body. The proxy gives it once it is ready to forward the body; the origin is sent the
+        // body as a stream without `Expect`, so its own 100 never comes.
+        if requestOpen, head.version.minor >= 1,
+            head.headers["expect"].contains(where: { $0.lowercased().contains("100-continue") })
+        {
+            write(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
+            flush()
+        }
         let exchange = ForwardExchange(
             client: self, request: head, route: route, mode: mode, pool: pool, keepAlive: head.isKeepAlive,
             requestComplete: !requestOpen)
