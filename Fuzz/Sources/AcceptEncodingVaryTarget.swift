@@ -4,7 +4,8 @@ import VitrineCore
 @testable import VitrineProxy
 
 /// What a hit reads from the request: `Accept-Encoding`, `Vary` secondary keys, conditional
-/// fields, against a stored response with a gzip copy.
+/// fields, `Range` and `If-Range`, against a stored response with a gzip copy. A range served is
+/// always within the body.
 enum AcceptEncodingVaryTarget {
     static let stored: CachedResponse = {
         var headers = HTTPHeaders()
@@ -26,6 +27,14 @@ enum AcceptEncodingVaryTarget {
         let fields = lines.map { $0.name.lowercased() }
         _ = VaryKey.secondaryKey(CacheKey("/p"), fields: fields, headers: headers)
         _ = stored.isNotModified(for: headers)
-        for value in values { _ = stored.matches(ifNoneMatch: value) }
+        for value in values {
+            _ = stored.matches(ifNoneMatch: value)
+            _ = stored.rangeApplies(ifRange: value)
+            for length in [0, 1, 100] {
+                if case .single(let first, let last) = ByteRangeRequest.evaluate([value], length: length) {
+                    precondition(first >= 0 && first <= last && last < length, "range \(first)-\(last) outside \(length) bytes")
+                }
+            }
+        }
     }
 }

@@ -137,3 +137,33 @@ import VitrineCore
         #expect(outcome == expected, "\(lines)")
     }
 }
+
+/// `Range` (RFC 9110 §14.2) against a stored representation of 100 bytes.
+@Suite struct ByteRangeRequestTests {
+    @Test(arguments: [
+        ("bytes=0-9", ByteRangeRequest.single(first: 0, last: 9)),
+        ("bytes=90-", .single(first: 90, last: 99)),
+        ("bytes=90-200", .single(first: 90, last: 99)),
+        ("bytes=-10", .single(first: 90, last: 99)),
+        ("bytes=-1000", .single(first: 0, last: 99)),
+        ("BYTES=5-5", .single(first: 5, last: 5)),
+        (" bytes=1-2 ", .single(first: 1, last: 2)),
+        ("bytes=100-", .unsatisfiable),
+        ("bytes=-0", .unsatisfiable),
+        ("bytes=0-1,5-6", .whole),
+        ("bytes=5-1", .whole),
+        ("bytes=a-b", .whole),
+        ("items=0-1", .whole),
+        ("bytes=", .whole),
+        ("bytes=99999999999999999999999999-", .unsatisfiable),
+        ("bytes=0-99999999999999999999999999", .single(first: 0, last: 99)),
+    ])
+    func evaluate(_ value: String, _ expected: ByteRangeRequest) {
+        #expect(ByteRangeRequest.evaluate([value], length: 100) == expected, "\(value)")
+    }
+
+    @Test func twoRangeFieldsOrAnEmptyRepresentation() {
+        #expect(ByteRangeRequest.evaluate(["bytes=0-1", "bytes=2-3"], length: 100) == .whole)
+        #expect(ByteRangeRequest.evaluate(["bytes=0-"], length: 0) == .unsatisfiable)
+    }
+}

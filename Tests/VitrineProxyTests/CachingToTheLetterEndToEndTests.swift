@@ -121,4 +121,55 @@ struct CachingToTheLetterEndToEndTests {
             client.close()
         }
     }
+
+    /// RFC 9110 §14: a single range of a stored complete response is answered 206 from the cache
+    /// (the origin is not asked); one past the end is 416; several are answered with the whole; an
+    /// `If-Range` that does not name the stored representation gets the whole.
+    @Test func rangesAreAnsweredFromTheCache() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/range", ["Cache-Control:max-age=60", "ETag:\"v1\""], "&pad=100")
+            // A miss with a Range: the whole is fetched, stored and sent.
+            let miss = try await fixture.get(target, headers: [("Range", "bytes=0-9")])
+            #expect(miss.status == 200)
+            let whole = miss.body
+            #expect(whole.count > 100)
+            let first = try await fixture.get(target, headers: [("Range", "bytes=0-9")])
+            #expect(first.status == 206)
+            #expect(first.header("Content-Range") == "bytes 0-9/\(whole.count)")
+            #expect(first.body == Array(whole.prefix(10)))
+            #expect(first.header("X-Cache") == "HIT")
+            #expect(first.header("ETag") == "\"v1\"")
+            let suffix = try await fixture.get(target, headers: [("Range", "bytes=-5")])
+            #expect(suffix.status == 206 && suffix.body == Array(whole.suffix(5)))
+            let open = try await fixture.get(target, headers: [("Range", "bytes=\(whole.count - 3)-")])
+            #expect(open.status == 206 && open.body == Array(whole.suffix(3)))
+            let past = try await fixture.get(target, headers: [("Range", "bytes=\(whole.count)-")])
+            #expect(past.status == 416)
+            #expect(past.header("Content-Range") == "bytes */\(whole.count)")
+            let several = try await fixture.get(target, headers: [("Range", "bytes=0-1, 4-5")])
+            #expect(several.status == 200 && several.body == whole)
+            let otherVersion = try await fixture.get(target, headers: [("Range", "bytes=0-9"), ("If-Range", "\"v0\"")])
+            #expect(otherVersion.status == 200 && otherVersion.body == whole)
+            let sameVersion = try await fixture.get(target, headers: [("Range", "bytes=0-9"), ("If-Range", "\"v1\"")])
+            #expect(sameVersion.status == 206)
+            #expect(echo.requests == 1, "every range came from the cache")
+        }
+    }
+
+    /// §3.2 / §4.3.4: a 304 updates the stored fields it carries and keeps those it does not.
+    @Test func aRevalidationKeepsTheStoredFieldsThe304DoesNotCarry() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, echo in
+            let target =
+                CachingSemanticsTests.target("/echo/update", ["Cache-Control:max-age=1", "ETag:\"v1\"", "X-Both:from-origin"])
+                + "&full=X-Only-Full:kept"
+            let first = try await fixture.get(target)
+            #expect(first.header("X-Only-Full") == "kept")
+            try await Task.sleep(for: .milliseconds(1_100))
+            let revalidated = try await fixture.get(target)
+            #expect(revalidated.header("Cache-Status")?.contains("fwd-status=304") == true, "\(revalidated.header("Cache-Status") ?? "")")
+            #expect(revalidated.header("X-Only-Full") == "kept", "a field the 304 does not carry is kept")
+            #expect(revalidated.header("X-Both") == "from-origin")
+            #expect(echo.requests == 2)
+        }
+    }
 }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
 /// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
-/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body, `hints=1` for a 103 Early Hints first. A request whose `If-None-Match`
+/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body, `hints=1` for a 103 Early Hints first, `full=Name:Value` for a field only a full answer (not a 304) carries. A request whose `If-None-Match`
 /// matches the `ETag` it asks for gets a 304; `X-Echo-Tag-Count: N` adds a `Surrogate-Key` of N tags. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
@@ -90,6 +90,9 @@ final class EchoOrigin: Sendable {
                 } else if let etag = headers.first(name: "etag"), head.headers.first(name: "if-none-match") == etag {
                     status = .notModified
                     text = ""
+                } else {
+                    // `full=Name:Value`: fields sent with a full answer only, never with a 304.
+                    for (name, value) in Self.requestedHeaders(head.uri, parameter: "full") { headers.add(name: name, value: value) }
                 }
                 headers.add(name: "Content-Length", value: String(text.utf8.count))
                 let responseHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
@@ -126,11 +129,11 @@ final class EchoOrigin: Sendable {
             return nil
         }
 
-        static func requestedHeaders(_ uri: String) -> [(String, String)] {
+        static func requestedHeaders(_ uri: String, parameter: String = "h") -> [(String, String)] {
             guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
             return query.split(separator: "&").compactMap { pair in
-                guard pair.hasPrefix("h=") else { return nil }
-                let value = String(pair.dropFirst(2)).removingPercentEncodingForTests
+                guard pair.hasPrefix("\(parameter)=") else { return nil }
+                let value = String(pair.dropFirst(parameter.count + 1)).removingPercentEncodingForTests
                 guard let colon = value.firstIndex(of: ":") else { return nil }
                 return (String(value[..<colon]), String(value[value.index(after: colon)...]))
             }

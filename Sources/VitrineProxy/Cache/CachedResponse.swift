@@ -139,10 +139,23 @@ final class CachedResponse: CacheCosted, Sendable {
     /// when present, else `If-Modified-Since` against `Last-Modified`).
     func isNotModified(for request: HTTPHeaders) -> Bool {
         if let ifNoneMatch = request.first(name: "if-none-match") { return matches(ifNoneMatch: ifNoneMatch) }
-        guard let since = request.first(name: "if-modified-since").flatMap(HTTPDate.parse),
-            let modified = lastModified.flatMap(HTTPDate.parse)
+        guard let since = request.first(name: "if-modified-since").flatMap({ HTTPDate.parse($0) }),
+            let modified = lastModified.flatMap({ HTTPDate.parse($0) })
         else { return false }
         return modified <= since
+    }
+
+    /// Whether a `Range` may be applied (RFC 9110 §13.1.5): always without `If-Range`; with one,
+    /// only when it names this representation: its ETag, strong comparison (weak tags never
+    /// match), or its `Last-Modified` date exactly.
+    func rangeApplies(ifRange value: String?) -> Bool {
+        guard let value = value?.trimmingCharacters(in: " \t") else { return true }
+        if value.hasPrefix("\"") || value.hasPrefix("W/") {
+            guard let etag, !etag.hasPrefix("W/"), !value.hasPrefix("W/") else { return false }
+            return etag == value
+        }
+        guard let date = HTTPDate.parse(value), let modified = lastModified.flatMap({ HTTPDate.parse($0) }) else { return false }
+        return date == modified
     }
 
     /// Whether an `If-None-Match` field value matches this response's ETag (weak comparison,

@@ -31,7 +31,8 @@ enum RequestClassifier {
         // Credentials and sessions mean a personal answer: never shared (RFC 9111 §3.5).
         if head.headers.contains(name: "authorization") { return .pass(fwd: "request", detail: "authorization") }
         if head.headers.contains(name: "cookie") { return .pass(fwd: "request", detail: "cookie") }
-        if head.headers.contains(name: "range") { return .pass(fwd: "request", detail: "range") }
+        // A `Range` is looked up like any GET: a stored complete response answers it (206); a miss
+        // fetches the whole and answers with it (the origin is never asked for a part).
         return .lookup
     }
 }
