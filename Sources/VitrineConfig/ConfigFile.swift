@@ -203,10 +203,13 @@ struct ConfigFile: Decodable {
         var key: Key?
         var compress: Bool?
         var forwardHeaders: [String]?
+        var cookies: Cookies?
+        var stripSetCookie: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case prefix, origin, grace, cacheable, keep, key, compress
+            case prefix, origin, grace, cacheable, keep, key, compress, cookies
             case forwardHeaders = "forward_headers"
+            case stripSetCookie = "strip_set_cookie"
             case defaultTTL = "default_ttl"
             case negativeTTL = "negative_ttl"
             case clientNoCache = "client_no_cache"
@@ -226,6 +229,36 @@ struct ConfigFile: Decodable {
             key = try container.decodeIfPresent(Key.self, forKey: .key)
             compress = try container.decodeIfPresent(Bool.self, forKey: .compress)
             forwardHeaders = try container.decodeIfPresent([String].self, forKey: .forwardHeaders)
+            cookies = try container.decodeIfPresent(Cookies.self, forKey: .cookies)
+            stripSetCookie = try container.decodeIfPresent(Bool.self, forKey: .stripSetCookie)
+        }
+    }
+
+    /// `cookies: pass`, `cookies: ignore`, or `cookies: {ignore: [_ga, "_gid", "consent*"]}`.
+    struct Cookies: Decodable {
+        var policy: CookiePolicy
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case ignore }
+
+        init(from decoder: any Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                switch text {
+                case "pass": policy = .pass
+                case "ignore": policy = .ignoreAll
+                default: throw ConfigError(key: keyPath(decoder.codingPath), "'\(text)' is not pass, ignore or {ignore: [names]}")
+                }
+                return
+            }
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let names = try container.decode([String].self, forKey: .ignore)
+            for (index, name) in names.enumerated() {
+                let bare = name.hasSuffix("*") ? String(name.dropLast()) : name
+                guard !bare.isEmpty, FieldSyntax.isToken(bare) else {
+                    throw ConfigError(key: keyPath(decoder.codingPath) + ".ignore[\(index)]", "'\(name)' is not a cookie name (or a prefix ending in *)")
+                }
+            }
+            policy = .ignore(names)
         }
     }
 
@@ -448,6 +481,8 @@ struct ConfigFile: Decodable {
                 }
                 settings.forwardHeaders = fields.map { $0.lowercased() }
             }
+            if let cookies = route.cookies { settings.cookies = cookies.policy }
+            if let strip = route.stripSetCookie { settings.stripSetCookie = strip }
             return settings
         }
         if let cache {

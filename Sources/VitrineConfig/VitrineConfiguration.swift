@@ -160,6 +160,18 @@ public struct RouteSettings: Sendable, Equatable {
     /// those fetches: an input the key does not describe cannot change what everyone is served.
     /// Passed requests and writes forward every end-to-end field.
     public var forwardHeaders = RouteSettings.defaultForwardHeaders
+    /// Which request cookies matter: any (`pass`, the default), none, or all but those listed.
+    public var cookies = CookiePolicy.pass
+    /// Remove `Set-Cookie` from the answers to fetches whose answer may be stored, so that they
+    /// can be (nobody is then sent a cookie from this route's cacheable answers).
+    public var stripSetCookie = false
+
+    /// Analytics and consent cookies that never change a catalog answer (Google Analytics and
+    /// Ads, Meta, Hotjar, OneTrust, Cookiebot, cookieconsent, IAB TCF): the demo ignores them.
+    public static let analyticsCookies = [
+        "_ga*", "_gid", "_gcl*", "_fbp", "_fbc", "_hj*", "OptanonConsent", "OptanonAlertBoxClosed", "CookieConsent",
+        "cookieconsent_status", "euconsent-v2",
+    ]
 
     /// The default `forward_headers`: content negotiation and tracing. A response that depends
     /// on one of them says so with `Vary`, which puts it in the key.

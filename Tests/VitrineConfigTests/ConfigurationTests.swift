@@ -194,6 +194,28 @@ import Testing
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/demo.yaml").path
         let configuration = try VitrineConfiguration.load(path: path, environment: ["VITRINE_ADMIN_TOKEN": "example-token-0123456789"])
         #expect(configuration.listings == ListingsSettings.demo)
+        // The file and `vitrine demo` ignore the same analytics and consent cookies on the catalog and search.
+        let demo = VitrineConfiguration.demo(origin: OriginURL(parsing: "http://127.0.0.1:9")!, port: 0, adminPort: 0, token: "t")
+        for prefix in ["/catalog/", "/search/"] {
+            let fromFile = configuration.routes.first { $0.prefix == prefix }?.cookies
+            #expect(fromFile == .ignore(RouteSettings.analyticsCookies))
+            #expect(demo.routes.first { $0.prefix == prefix }?.cookies == fromFile)
+        }
+    }
+
+    @Test func cookiePoliciesParse() throws {
+        let base = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog\n"
+        #expect(try VitrineConfiguration.parse(yaml: base).routes[0].cookies == .pass)
+        #expect(try VitrineConfiguration.parse(yaml: base + "    cookies: ignore\n").routes[0].cookies == .ignoreAll)
+        let listed = try VitrineConfiguration.parse(yaml: base + "    cookies: {ignore: [_ga*, consent]}\n    strip_set_cookie: true\n")
+        #expect(listed.routes[0].cookies == .ignore(["_ga*", "consent"]))
+        #expect(listed.routes[0].stripSetCookie)
+        #expect(throws: ConfigError(key: "routes[0].cookies", "'sometimes' is not pass, ignore or {ignore: [names]}")) {
+            try VitrineConfiguration.parse(yaml: base + "    cookies: sometimes\n")
+        }
+        #expect(throws: ConfigError(key: "routes[0].cookies.ignore[0]", "'a b' is not a cookie name (or a prefix ending in *)")) {
+            try VitrineConfiguration.parse(yaml: base + "    cookies: {ignore: [a b]}\n")
+        }
     }
 
     @Test func listingErrorsNameTheKey() {

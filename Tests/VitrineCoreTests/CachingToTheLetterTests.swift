@@ -167,3 +167,28 @@ import VitrineCore
         #expect(ByteRangeRequest.evaluate(["bytes=0-"], length: 0) == .unsatisfiable)
     }
 }
+
+/// Which request cookies make a read personal.
+@Suite struct CookiePolicyTests {
+    static let analytics = CookiePolicy.ignore(["_ga*", "_gid", "OptanonConsent"])
+
+    @Test(arguments: [
+        ("_ga=GA1.2.3; _gid=GA1.2.4", false),
+        ("_ga_ABC=GS1; OptanonConsent=isGpcEnabled=0", false),
+        ("_ga=1; session=abc", true),
+        ("cart=3", true),
+        ("", false),
+        (" ; ", false),
+        ("_gidx=1", true),
+        ("=nameless", true),
+    ])
+    func ignoredCookies(_ value: String, _ matters: Bool) {
+        #expect(Self.analytics.matters([value]) == matters, "\(value)")
+    }
+
+    @Test func passAndIgnoreAll() {
+        #expect(CookiePolicy.pass.matters(["_ga=1"]))
+        #expect(!CookiePolicy.pass.matters([""]))
+        #expect(!CookiePolicy.ignoreAll.matters(["session=1"]))
+    }
+}

@@ -172,4 +172,50 @@ struct CachingToTheLetterEndToEndTests {
             #expect(echo.requests == 2)
         }
     }
+
+    /// A browser's analytics and consent cookies do not make a catalog read personal: with the
+    /// demo's routes a request carrying only those is a HIT on its second read, and none of them
+    /// reaches the origin; any other cookie passes the request, cookies and all.
+    @Test func analyticsCookiesAreIgnoredOnTheDemoRoutes() async throws {
+        try await ProxyFixture.with { fixture in
+            let browser = [("Cookie", "_ga=GA1.2.111.222; _gid=GA1.2.333.444; OptanonConsent=isGpcEnabled=0&groups=C0001")]
+            let first = try await fixture.get("/catalog/products/77", headers: browser)
+            #expect(first.header("X-Cache") == "MISS")
+            #expect(try await fixture.get("/catalog/products/77", headers: browser).header("X-Cache") == "HIT")
+            let signedIn = try await fixture.get("/catalog/products/77", headers: [("Cookie", "_ga=1; session=abc")])
+            #expect(signedIn.header("X-Cache") == "PASS")
+            #expect(signedIn.header("Cache-Status")?.contains("detail=cookie") == true)
+        }
+        try await HeaderHandlingTests.withEcho(configure: { configuration in
+            configuration.routes[configuration.routes.count - 1].cookies = .ignore(["_ga*"])
+        }) { fixture, _ in
+            let target = CachingSemanticsTests.target("/echo/cookies", Self.cached)
+            let fetched = try await fixture.get(target, headers: [("Cookie", "_ga=secret-analytics-id")])
+            #expect(fetched.header("X-Cache") == "MISS")
+            #expect(!fetched.text.contains("secret-analytics-id"), "the origin never saw the ignored cookie")
+            let passed = try await fixture.get(target, headers: [("Cookie", "session=private-session")])
+            #expect(passed.header("X-Cache") == "PASS")
+            #expect(passed.text.contains("cookie: session=private-session"), "a passed request keeps its cookies")
+        }
+    }
+
+    /// `strip_set_cookie`: an answer that may be stored loses `Set-Cookie` and is stored; without
+    /// it, such an answer is never stored.
+    @Test func setCookieIsStrippedOnlyWhereTheRouteSaysSo() async throws {
+        let target = CachingSemanticsTests.target("/echo/set-cookie", ["Cache-Control:max-age=60", "Set-Cookie:visitor=1"])
+        try await HeaderHandlingTests.withEcho { fixture, _ in
+            let first = try await fixture.get(target)
+            #expect(first.header("Set-Cookie") == "visitor=1")
+            #expect(try await fixture.get(target).header("X-Cache") == "MISS", "not stored: it sets a cookie")
+        }
+        try await HeaderHandlingTests.withEcho(configure: { configuration in
+            configuration.routes[configuration.routes.count - 1].stripSetCookie = true
+        }) { fixture, _ in
+            let first = try await fixture.get(target)
+            #expect(first.header("Set-Cookie") == nil)
+            let second = try await fixture.get(target)
+            #expect(second.header("X-Cache") == "HIT")
+            #expect(second.header("Set-Cookie") == nil)
+        }
+    }
 }

@@ -15,6 +15,10 @@ struct Route: Sendable {
     let compress: Bool
     /// Request fields (lower-cased) forwarded on fetches that may be stored.
     let forwardHeaders: Set<String>
+    /// Which request cookies make a request personal (passed).
+    let cookies: CookiePolicy
+    /// `Set-Cookie` is removed from answers that may be stored.
+    let stripSetCookie: Bool
 
     /// The cache key of a request target on this route.
     func key(target: String, host: String?) -> CacheKey {
@@ -46,7 +50,9 @@ struct Router: Sendable {
                     clientNoCache: settings.clientNoCache,
                     normalizer: settings.key,
                     compress: settings.compress,
-                    forwardHeaders: Set(settings.forwardHeaders)
+                    forwardHeaders: Set(settings.forwardHeaders),
+                    cookies: settings.cookies,
+                    stripSetCookie: settings.stripSetCookie
                 )
             }
     }

@@ -283,6 +283,9 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     private func deliverHead(_ head: HTTPResponseHead) {
+        var head = head
+        // `strip_set_cookie`: an answer that may be stored loses its cookies, so that it can be.
+        if case .miss = mode, route.stripSetCookie { head.headers.remove(name: "set-cookie") }
         responseStatus = Int(head.status.code)
         let status = responseStatus
         let timing = ResponseTiming(

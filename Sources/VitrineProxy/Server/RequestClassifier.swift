@@ -30,7 +30,12 @@ enum RequestClassifier {
         if head.hasBody { return .pass(fwd: "request", detail: "body") }
         // Credentials and sessions mean a personal answer: never shared (RFC 9111 §3.5).
         if head.headers.contains(name: "authorization") { return .pass(fwd: "request", detail: "authorization") }
-        if head.headers.contains(name: "cookie") { return .pass(fwd: "request", detail: "cookie") }
+        // Unless the route ignores every cookie the request carries (analytics, consent): then
+        // it is looked up, and no cookie reaches the origin on the fetch (`forward_headers`
+        // never names Cookie).
+        if head.headers.contains(name: "cookie") && route.cookies.matters(head.headers["cookie"]) {
+            return .pass(fwd: "request", detail: "cookie")
+        }
         // A `Range` is looked up like any GET: a stored complete response answers it (206); a miss
         // fetches the whole and answers with it (the origin is never asked for a part).
         return .lookup
