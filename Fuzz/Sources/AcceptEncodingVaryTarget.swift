@@ -26,6 +26,8 @@ enum AcceptEncodingVaryTarget {
         _ = VaryKey.acceptsGzip(headers)
         let fields = lines.map { $0.name.lowercased() }
         _ = VaryKey.secondaryKey(CacheKey("/p"), fields: fields, headers: headers)
+        let language = AcceptLanguage.best(values, offered: ["en", "fr", "de-CH"])
+        precondition(["en", "fr", "de-CH"].contains(language), "a language not offered: \(language)")
         _ = stored.isNotModified(for: headers)
         for value in values {
             _ = stored.matches(ifNoneMatch: value)

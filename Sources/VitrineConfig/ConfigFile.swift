@@ -205,9 +205,10 @@ struct ConfigFile: Decodable {
         var forwardHeaders: [String]?
         var cookies: Cookies?
         var stripSetCookie: Bool?
+        var vary: Vary?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case prefix, origin, grace, cacheable, keep, key, compress, cookies
+            case prefix, origin, grace, cacheable, keep, key, compress, cookies, vary
             case forwardHeaders = "forward_headers"
             case stripSetCookie = "strip_set_cookie"
             case defaultTTL = "default_ttl"
@@ -231,6 +232,25 @@ struct ConfigFile: Decodable {
             forwardHeaders = try container.decodeIfPresent([String].self, forKey: .forwardHeaders)
             cookies = try container.decodeIfPresent(Cookies.self, forKey: .cookies)
             stripSetCookie = try container.decodeIfPresent(Bool.self, forKey: .stripSetCookie)
+            vary = try container.decodeIfPresent(Vary.self, forKey: .vary)
+        }
+    }
+
+    /// `vary: {max_variants: 32, accept_language: [en, fr, de]}`.
+    struct Vary: Decodable {
+        var maxVariants: Int?
+        var acceptLanguage: [String]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxVariants = "max_variants"
+            case acceptLanguage = "accept_language"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            maxVariants = try container.decodeIfPresent(Int.self, forKey: .maxVariants)
+            acceptLanguage = try container.decodeIfPresent([String].self, forKey: .acceptLanguage)
         }
     }
 
@@ -480,6 +500,23 @@ struct ConfigFile: Decodable {
                     }
                 }
                 settings.forwardHeaders = fields.map { $0.lowercased() }
+            }
+            if let vary = route.vary {
+                if let value = vary.maxVariants {
+                    guard (1...1024).contains(value) else { throw ConfigError(key: "routes[\(index)].vary.max_variants", "must be 1 to 1024") }
+                    settings.vary.maxVariants = value
+                }
+                if let languages = vary.acceptLanguage {
+                    for (languageIndex, language) in languages.enumerated() {
+                        guard !language.isEmpty, language.utf8.count <= 35,
+                            language.utf8.allSatisfy({ FieldSyntax.isTokenByte($0) && $0 != UInt8(ascii: "*") })
+                        else {
+                            throw ConfigError(key: "routes[\(index)].vary.accept_language[\(languageIndex)]", "'\(language)' is not a language tag")
+                        }
+                    }
+                    guard !languages.isEmpty else { throw ConfigError(key: "routes[\(index)].vary.accept_language", "name at least one language") }
+                    settings.vary.languages = languages
+                }
             }
             if let cookies = route.cookies { settings.cookies = cookies.policy }
             if let strip = route.stripSetCookie { settings.stripSetCookie = strip }

@@ -135,6 +135,18 @@ public struct OriginSettings: Sendable, Equatable {
     public init(url: OriginURL) { self.url = url }
 }
 
+/// How responses that vary on request fields are kept (RFC 9111 §4.1).
+public struct VarySettings: Sendable, Equatable {
+    /// Variants of one URL kept at once; a response that would make one more is served, not
+    /// stored. Bounds what `Vary: User-Agent` (or `Cookie`) can do to the cache.
+    public var maxVariants = 32
+    /// The languages the store sells: `Accept-Language` is reduced to one of them, both in the
+    /// key and in what the origin is sent (nil: left as sent).
+    public var languages: [String]?
+
+    public init() {}
+}
+
 /// A path prefix and what to do with requests under it.
 public struct RouteSettings: Sendable, Equatable {
     public var prefix: String
@@ -165,6 +177,8 @@ public struct RouteSettings: Sendable, Equatable {
     /// Remove `Set-Cookie` from the answers to fetches whose answer may be stored, so that they
     /// can be (nobody is then sent a cookie from this route's cacheable answers).
     public var stripSetCookie = false
+    /// What a response's `Vary` may make of one URL.
+    public var vary = VarySettings()
 
     /// Analytics and consent cookies that never change a catalog answer (Google Analytics and
     /// Ads, Meta, Hotjar, OneTrust, Cookiebot, cookieconsent, IAB TCF): the demo ignores them.

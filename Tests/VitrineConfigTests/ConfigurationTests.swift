@@ -203,6 +203,19 @@ import Testing
         }
     }
 
+    @Test func varyBoundsParse() throws {
+        let base = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog\n"
+        #expect(try VitrineConfiguration.parse(yaml: base).routes[0].vary == VarySettings())
+        let vary = try VitrineConfiguration.parse(yaml: base + "    vary: {max_variants: 8, accept_language: [en, fr, de-CH]}\n").routes[0].vary
+        #expect(vary.maxVariants == 8 && vary.languages == ["en", "fr", "de-CH"])
+        #expect(throws: ConfigError(key: "routes[0].vary.max_variants", "must be 1 to 1024")) {
+            try VitrineConfiguration.parse(yaml: base + "    vary: {max_variants: 0}\n")
+        }
+        #expect(throws: ConfigError(key: "routes[0].vary.accept_language[0]", "'*' is not a language tag")) {
+            try VitrineConfiguration.parse(yaml: base + "    vary: {accept_language: ['*']}\n")
+        }
+    }
+
     @Test func cookiePoliciesParse() throws {
         let base = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog\n"
         #expect(try VitrineConfiguration.parse(yaml: base).routes[0].cookies == .pass)

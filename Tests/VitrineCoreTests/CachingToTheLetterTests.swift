@@ -192,3 +192,27 @@ import VitrineCore
         #expect(!CookiePolicy.ignoreAll.matters(["session=1"]))
     }
 }
+
+/// `Accept-Language` reduced to the languages a store sells.
+@Suite struct AcceptLanguageTests {
+    static let offered = ["en", "fr", "de-CH"]
+
+    @Test(arguments: [
+        ("fr-CA,fr;q=0.9,en;q=0.8", "fr"),
+        ("fr", "fr"),
+        ("en-US,en;q=0.9", "en"),
+        ("de-CH", "de-CH"),
+        ("de", "de-CH"),
+        ("es;q=1, fr;q=0.5", "fr"),
+        ("fr;q=0.2, en;q=0.8", "en"),
+        ("fr;q=0, en", "en"),
+        ("es, pt", "en"),
+        ("*", "en"),
+        ("", "en"),
+        ("fr;q=nan, en;q=1.5", "en"),
+        ("frx", "en"),
+    ])
+    func best(_ value: String, _ expected: String) {
+        #expect(AcceptLanguage.best([value], offered: Self.offered) == expected, "\(value)")
+    }
+}

@@ -1,6 +1,7 @@
 import NIOHTTP1
 import Testing
 import VitrineConfig
+import VitrineCore
 @testable import VitrineProxy
 
 /// RFC 9111 through the proxy where the request or the framing matters: unsafe methods
@@ -217,5 +218,56 @@ struct CachingToTheLetterEndToEndTests {
             #expect(second.header("X-Cache") == "HIT")
             #expect(second.header("Set-Cookie") == nil)
         }
+    }
+}
+
+/// What `Vary` may make of one URL: a cap on variants, and `Accept-Language` reduced to the
+/// languages a store sells (in the key and in what the origin is sent).
+@Suite(.timeLimit(.minutes(1)))
+struct VaryBoundsTests {
+    @Test func variantsPastTheCapAreServedNotStored() async throws {
+        try await HeaderHandlingTests.withEcho(configure: { configuration in
+            configuration.routes[configuration.routes.count - 1].vary.maxVariants = 3
+        }) { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/by-agent", ["Cache-Control:max-age=60", "Vary:User-Agent"])
+            for agent in 1...3 {
+                _ = try await fixture.get(target, headers: [("User-Agent", "agent-\(agent)")])
+                #expect(try await fixture.get(target, headers: [("User-Agent", "agent-\(agent)")]).header("X-Cache") == "HIT")
+            }
+            let fourth = try await fixture.get(target, headers: [("User-Agent", "agent-4")])
+            #expect(fourth.status == 200)
+            #expect(fourth.header("Cache-Status")?.contains("detail=too-many-variants") == true, "\(fourth.header("Cache-Status") ?? "")")
+            #expect(try await fixture.get(target, headers: [("User-Agent", "agent-4")]).header("X-Cache") == "MISS")
+            #expect(try await fixture.get(target, headers: [("User-Agent", "agent-1")]).header("X-Cache") == "HIT")
+            #expect(echo.requests == 5)
+        }
+    }
+
+    @Test func acceptLanguageIsReducedToTheLanguagesSold() async throws {
+        try await HeaderHandlingTests.withEcho(configure: { configuration in
+            configuration.routes[configuration.routes.count - 1].vary.languages = ["en", "fr"]
+        }) { fixture, echo in
+            let target = CachingSemanticsTests.target("/echo/by-language", ["Cache-Control:max-age=60", "Vary:Accept-Language"])
+            let canadian = try await fixture.get(target, headers: [("Accept-Language", "fr-CA,fr;q=0.9,en;q=0.8")])
+            #expect(canadian.text.contains("accept-language: fr\n"), "the origin is sent the language the key has")
+            #expect(try await fixture.get(target, headers: [("Accept-Language", "fr")]).header("X-Cache") == "HIT")
+            #expect(try await fixture.get(target, headers: [("Accept-Language", "de, en;q=0.5")]).header("X-Cache") == "MISS")
+            #expect(try await fixture.get(target, headers: [("Accept-Language", "en-GB")]).header("X-Cache") == "HIT")
+            #expect(echo.requests == 2)
+        }
+    }
+}
+
+@Suite struct VariantLimiterTests {
+    @Test func theCapCountsVariantsWithinTheirLifetime() {
+        let limiter = VariantLimiter()
+        let key = CacheKey("/p")
+        #expect(limiter.admit(key, variant: "a", limit: 2, window: .seconds(10), now: 0))
+        #expect(limiter.admit(key, variant: "b", limit: 2, window: .seconds(10), now: 0))
+        #expect(!limiter.admit(key, variant: "c", limit: 2, window: .seconds(10), now: 1))
+        #expect(limiter.admit(key, variant: "a", limit: 2, window: .seconds(10), now: 2), "a variant already stored")
+        // Once the others have expired there is room again.
+        #expect(limiter.admit(key, variant: "c", limit: 2, window: .seconds(10), now: 11_000_000_000))
+        #expect(limiter.admit(CacheKey("/q"), variant: "z", limit: 1, window: .seconds(10), now: 0))
     }
 }

@@ -9,20 +9,22 @@ enum VaryKey {
     static func primaryTag(_ key: CacheKey) -> String { "vitrine-key:" + key.value }
 
     /// The normalised value of `field` in `headers`. `Accept-Encoding` reduces to whether gzip
-    /// is acceptable, so the thousands of spellings browsers send make two variants, not thousands.
-    static func normalizedValue(_ field: String, in headers: HTTPHeaders) -> String {
+    /// is acceptable, so the thousands of spellings browsers send make two variants, not thousands;
+    /// `Accept-Language`, on a route that names the languages it sells, to one of them.
+    static func normalizedValue(_ field: String, in headers: HTTPHeaders, languages: [String]? = nil) -> String {
         if field == "accept-encoding" { return acceptsGzip(headers) ? "gzip" : "identity" }
+        if field == "accept-language", let languages { return AcceptLanguage.best(headers["accept-language"], offered: languages) }
         return headers[field].map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
             .joined(separator: ",")
     }
 
     /// The secondary key for a request, given the fields the stored response varies on.
-    static func secondaryKey(_ primary: CacheKey, fields: [String], headers: HTTPHeaders) -> CacheKey {
-        CacheKey(primary.value + "\u{1F}" + variantID(fields: fields, headers: headers))
+    static func secondaryKey(_ primary: CacheKey, fields: [String], headers: HTTPHeaders, languages: [String]? = nil) -> CacheKey {
+        CacheKey(primary.value + "\u{1F}" + variantID(fields: fields, headers: headers, languages: languages))
     }
 
-    static func variantID(fields: [String], headers: HTTPHeaders) -> String {
-        fields.map { "\($0)=\(normalizedValue($0, in: headers))" }.joined(separator: "\u{1E}")
+    static func variantID(fields: [String], headers: HTTPHeaders, languages: [String]? = nil) -> String {
+        fields.map { "\($0)=\(normalizedValue($0, in: headers, languages: languages))" }.joined(separator: "\u{1E}")
     }
 
     /// Whether the request's `Accept-Encoding` allows gzip (q > 0).

@@ -19,6 +19,8 @@ struct Route: Sendable {
     let cookies: CookiePolicy
     /// `Set-Cookie` is removed from answers that may be stored.
     let stripSetCookie: Bool
+    /// The cap on variants per URL, and the languages `Accept-Language` is reduced to.
+    let vary: VarySettings
 
     /// The cache key of a request target on this route.
     func key(target: String, host: String?) -> CacheKey {
@@ -52,7 +54,8 @@ struct Router: Sendable {
                     compress: settings.compress,
                     forwardHeaders: Set(settings.forwardHeaders),
                     cookies: settings.cookies,
-                    stripSetCookie: settings.stripSetCookie
+                    stripSetCookie: settings.stripSetCookie,
+                    vary: settings.vary
                 )
             }
     }

@@ -162,10 +162,16 @@ final class ForwardExchange: OriginResponseDelegate {
                 continue
             case "accept-encoding" where keyed, "if-none-match" where keyed, "if-modified-since" where keyed:
                 continue  // written below
+            case "accept-language" where keyed && route.vary.languages != nil:
+                continue  // written below, as the key has it
             default:
                 if keyed && !route.forwardHeaders.contains(lower) { continue }
                 headers.add(name: name, value: value)
             }
+        }
+        // Forward what is keyed: the language the variant is stored under, not the client's list.
+        if keyed, let languages = route.vary.languages, route.forwardHeaders.contains("accept-language") {
+            headers.add(name: "Accept-Language", value: AcceptLanguage.best(request.headers["accept-language"], offered: languages))
         }
         if keyed, let encoding = AcceptEncoding.normalizedFieldValue(request.headers["accept-encoding"]) {
             headers.add(name: "Accept-Encoding", value: encoding)
@@ -329,6 +335,12 @@ final class ForwardExchange: OriginResponseDelegate {
             let decision = route.policy.decide(
                 status: status, headers: head.headers.map { ($0.name, $0.value) }, requestNoStore: requestNoStore, timing: timing)
             switch decision {
+            case .store(let plan)
+            where !plan.varyFields.isEmpty && !proxy.variants.admit(
+                fetch.key, variant: VaryKey.variantID(fields: plan.varyFields, headers: request.headers, languages: route.vary.languages),
+                limit: route.vary.maxVariants, window: plan.ttl + plan.retention, now: proxy.store.now):
+                // One variant too many for this URL (`vary.max_variants`): served, not stored.
+                cacheStatus = "vitrine; fwd=\(fwd); detail=too-many-variants"
             case .store(let plan) where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
                 storedBody = client.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
                 storedPlan = plan
@@ -468,7 +480,7 @@ final class ForwardExchange: OriginResponseDelegate {
         var tags = response.tags
         let wall = proxy.store.clock.wallSeconds()
         if !response.varyFields.isEmpty {
-            key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers)
+            key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers, languages: route.vary.languages)
             tags.append(VaryKey.primaryTag(fetch.key))
             let marker = CachedResponse.varyMarker(fields: response.varyFields)
             proxy.store.store(marker, for: fetch.key, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
@@ -497,7 +509,8 @@ final class ForwardExchange: OriginResponseDelegate {
         CachedResponse(
             status: status, headers: headers, body: body, initialAge: plan.initialAge, tags: tags,
             staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError, varyFields: plan.varyFields,
-            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers), compress: route.compress)
+            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers, languages: route.vary.languages),
+            compress: route.compress)
     }
 
     func originFailed(_ failure: OriginFailure) {

@@ -12,6 +12,8 @@ final class ProxyContext: Sendable {
     let invalidator: Invalidator
     let listings: Listings
     let collapser: RequestCollapser
+    /// Variants stored per URL (`vary.max_variants`).
+    let variants = VariantLimiter()
     let stats: ProxyStats
     let metrics: ProxyMetrics
     let limits: LimitSettings

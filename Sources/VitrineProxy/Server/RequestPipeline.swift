@@ -49,7 +49,7 @@ extension ClientConnectionHandler {
         var key = primary
         var found = proxy.store.lookup(primary)
         if let marker = found.hit, marker.value.isVaryMarker {
-            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers)
+            key = VaryKey.secondaryKey(primary, fields: marker.value.varyFields, headers: head.headers, languages: route.vary.languages)
             found = proxy.store.lookup(key)
         }
 
@@ -229,7 +229,8 @@ extension ClientConnectionHandler {
         let keepAlive = waiting.head.isKeepAlive
         switch outcome {
         case .stored(let response, _) where !response.varyFields.isEmpty
-            && response.variantID != VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers):
+            && response.variantID
+                != VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers, languages: waiting.route.vary.languages):
             // The fetch stored another variant than this request needs: look up its own.
             lookup(waiting.head, route: waiting.route)
             if exchange == nil && collapseWait == nil { exchangeFinished(keepAlive: keepAlive) }
