@@ -271,3 +271,33 @@ struct VaryBoundsTests {
         #expect(limiter.admit(CacheKey("/q"), variant: "z", limit: 1, window: .seconds(10), now: 0))
     }
 }
+
+/// `Cache-Status` (RFC 9211) is a Structured Field list: every one the proxy sends parses as one,
+/// an upstream cache's valid entries come first, and invalid ones are dropped.
+@Suite(.timeLimit(.minutes(1)))
+struct CacheStatusFieldTests {
+    @Test func everyCacheStatusIsAStructuredList() async throws {
+        try await HeaderHandlingTests.withEcho { fixture, _ in
+            var seen: [[String]] = []
+            let stored = CachingSemanticsTests.target("/echo/status", ["Cache-Control:max-age=60"])
+            for (target, headers) in [
+                (stored, [(String, String)]()), (stored, []), (stored, [("Authorization", "Bearer x")]),
+                (stored, [("Cache-Control", "no-store")]), (CachingSemanticsTests.target("/echo/private", ["Cache-Control:private"]), []),
+                (CachingSemanticsTests.target("/echo/error", ["Cache-Control:max-age=5"], "&status=503"), []),
+                (stored, [("Range", "bytes=0-1")]),
+            ] {
+                seen.append(try await fixture.get(target, headers: headers).headers("Cache-Status"))
+            }
+            for lines in seen {
+                #expect(!lines.isEmpty && CacheStatusField.isValid(lines), "\(lines)")
+            }
+
+            let upstream = CachingSemanticsTests.target("/echo/upstream", ["Cache-Control:max-age=60", "Cache-Status:OriginCache; hit"])
+            let kept = try await fixture.get(upstream).headers("Cache-Status")
+            #expect(kept.first == "OriginCache; hit" && kept.count == 2, "\(kept)")
+            let broken = CachingSemanticsTests.target("/echo/broken", ["Cache-Control:max-age=60", "Cache-Status:((bad"])
+            let dropped = try await fixture.get(broken).headers("Cache-Status")
+            #expect(dropped.count == 1 && dropped[0].hasPrefix("vitrine;"), "\(dropped)")
+        }
+    }
+}

@@ -12,9 +12,13 @@ struct OriginFields {
     init(_ headers: HTTPHeaders) {
         let tokens = HopByHop.connectionTokens(headers)
         var tagValues: [String] = []
+        // An upstream cache's Cache-Status entries are kept (ours is appended after them) only
+        // when they are a valid list: appended to, an invalid one would spoil ours too.
+        let upstreamStatusIsValid = !headers.contains(name: "cache-status") || CacheStatusField.isValid(headers["cache-status"])
         for (name, value) in headers {
             let lower = name.lowercased()
             if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
+            if lower == "cache-status" && !upstreamStatusIsValid { continue }
             if ResponseCachePolicy.targetedFields.contains(lower) {
                 targeted.append((name, value))
             } else if SurrogateKeys.headerNames.contains(lower) {
