@@ -30,6 +30,8 @@ public final class ProxyNode: Service, Sendable {
     private let channels = Mutex<[any Channel]>([])
     private let redis: RedisClient?
     private let subscriber: RedisSubscriber?
+    /// Follows the fleet's purge log (with Redis).
+    private let purgeLog: PurgeLogFollower?
     private let feed: ChangeFeed?
     /// The node's counters (as `GET /stats` shows them).
     var stats: ProxyStats { context.stats }
@@ -68,6 +70,7 @@ public final class ProxyNode: Service, Sendable {
         let router = Router(configuration: configuration)
         var tier: (any SharedTier)?
         var subscriber: RedisSubscriber?
+        let purgeLog: PurgeLogFollower?
         if let settings = configuration.redis {
             let url: RedisURL
             let tls: NIOSSLContext?
@@ -87,25 +90,30 @@ public final class ProxyNode: Service, Sendable {
         }
         let listings = Listings(settings: configuration.listings, clock: clock, logger: logger)
         let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier, listings: listings)
-        if let client = redis {
+        if let client = redis, let redisTier = tier as? RedisTier {
             let nodeID = self.nodeID
+            let follower = PurgeLogFollower(
+                tier: redisTier, nodeID: nodeID, loop: group.next(), logger: logger, apply: { invalidator.applyRemote($0) },
+                dropL1: { store.purgeAll() })
+            purgeLog = follower
             subscriber = RedisSubscriber(
                 url: client.url, channels: [configuration.redis!.channel], eventLoop: group.next(), logger: logger,
                 tls: client.tls,
                 onMessage: { _, payload in
-                    guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)),
-                        message.node != nodeID
-                    else { return }
-                    invalidator.applyRemote(message.request)
+                    guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)) else { return }
+                    follower.received(message)
+                    if message.node != nodeID { invalidator.applyRemote(message.request) }
                 },
-                onResubscribed: {
-                    // Purges published while the subscription was down were missed: nothing in L1
-                    // can be trusted to be fresh any more.
-                    logger.warning("purge fan-out was interrupted: dropping L1 (L2 still serves)")
-                    store.purgeAll()
-                })
+                // Purges published while the subscription was down are read from the purge log;
+                // L1 is dropped only when the log cannot say what they were.
+                onResubscribed: { Task { await follower.resubscribed() } },
+                onSubscribed: { Task { await follower.subscribed() } },
+                onLost: { follower.lost() })
+        } else {
+            purgeLog = nil
         }
         self.subscriber = subscriber
+        self.purgeLog = purgeLog
         if let settings = configuration.postgres {
             let url: PostgresURL
             do { url = try PostgresURL(parsing: settings.url) } catch { throw ConfigError(key: "postgres.url", "\(error)") }
@@ -158,7 +166,7 @@ public final class ProxyNode: Service, Sendable {
         let feed = self.feed
         self.adminAPI = AdminAPI(
             token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics, listings: listings,
-            feedStatus: { feed?.status })
+            feedStatus: { feed?.status }, purgeLogStatus: { purgeLog?.status })
     }
 
     /// Binds both listeners.

@@ -4,7 +4,8 @@ import NIOSSL
 import Synchronization
 
 /// A subscription that survives Redis going away: it resubscribes with backoff, and tells its
-/// owner (`onResubscribed`) that messages may have been missed while it was gone.
+/// owner when it is first live (`onSubscribed`), when it is lost (`onLost`: messages may be
+/// missed from then on) and when it is live again (`onResubscribed`).
 public final class RedisSubscriber: Sendable {
     private let url: RedisURL
     private let tls: NIOSSLContext?
@@ -13,6 +14,8 @@ public final class RedisSubscriber: Sendable {
     private let logger: Logger
     private let onMessage: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     private let onResubscribed: @Sendable () -> Void
+    private let onSubscribed: @Sendable () -> Void
+    private let onLost: @Sendable () -> Void
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let current = Mutex<RedisSubscription?>(nil)
     private let subscribed = Atomic<Bool>(false)
@@ -20,8 +23,12 @@ public final class RedisSubscriber: Sendable {
     public init(
         url: RedisURL, channels: [String], eventLoop: any EventLoop, logger: Logger = Logger(label: "vitrine.redis"),
         tls: NIOSSLContext? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
-        onResubscribed: @escaping @Sendable () -> Void = {}
+        onResubscribed: @escaping @Sendable () -> Void = {},
+        onSubscribed: @escaping @Sendable () -> Void = {},
+        onLost: @escaping @Sendable () -> Void = {}
     ) {
+        self.onSubscribed = onSubscribed
+        self.onLost = onLost
         self.url = url
         self.tls = tls
         self.channels = channels
@@ -61,11 +68,14 @@ public final class RedisSubscriber: Sendable {
                 if everSubscribed {
                     logger.info("redis subscription restored", metadata: ["channels": "\(channels)"])
                     onResubscribed()
+                } else {
+                    onSubscribed()
                 }
                 everSubscribed = true
                 failures = 0
                 try? await subscription.closeFuture.get()
                 subscribed.store(false, ordering: .relaxed)
+                onLost()
                 if Task.isCancelled { return }
                 logger.warning("redis subscription lost; resubscribing", metadata: ["channels": "\(channels)"])
             } catch {

@@ -5,7 +5,8 @@ import Synchronization
 /// A TCP forwarder between a node and a server (Redis, Postgres) that can make the link slow:
 /// every chunk, either way, is delivered `delay` after it arrived, in order. Tests put it where
 /// a real network would be slow, to turn a race that is usually won into one that is always
-/// lost.
+/// lost. It can also cut the link (every connection closed, new ones refused: a partition) and
+/// restore it.
 final class FaultyLink: Sendable {
     private let listener: any Channel
     private let settings: Settings
@@ -15,6 +16,8 @@ final class FaultyLink: Sendable {
 
     final class Settings: Sendable {
         let delayNanoseconds = Atomic<Int64>(0)
+        let isCut = Atomic<Bool>(false)
+        let open = Mutex<[ObjectIdentifier: any Channel]>([:])
         let targetHost: String
         let targetPort: Int
 
@@ -35,7 +38,13 @@ final class FaultyLink: Sendable {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
-                inbound.eventLoop.makeCompletedFuture {
+                if settings.isCut.load(ordering: .relaxed) {
+                    inbound.close(promise: nil)
+                    return inbound.eventLoop.makeSucceededVoidFuture()
+                }
+                settings.open.withLock { $0[ObjectIdentifier(inbound)] = inbound }
+                inbound.closeFuture.whenComplete { _ in _ = settings.open.withLock { $0.removeValue(forKey: ObjectIdentifier(inbound)) } }
+                return inbound.eventLoop.makeCompletedFuture {
                     let relay = Relay(settings: settings)
                     try inbound.pipeline.syncOperations.addHandler(relay)
                     // The server side on the same event loop: both relays are then only ever
@@ -66,6 +75,16 @@ final class FaultyLink: Sendable {
     func setDelay(_ delay: Duration) {
         settings.delayNanoseconds.store(
             Int64(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+    }
+
+    /// A partition: every forwarded connection is closed, and new ones are refused until `restore`.
+    func cut() {
+        settings.isCut.store(true, ordering: .relaxed)
+        for channel in settings.open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+
+    func restore() {
+        settings.isCut.store(false, ordering: .relaxed)
     }
 
     func stop() async {

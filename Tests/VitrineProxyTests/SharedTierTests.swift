@@ -16,7 +16,7 @@ import VitrineFeed
 struct SharedTierTests {
     static let nextDatabase = Atomic<Int>(0)
 
-    /// A Redis URL on a database of its own (4...15; the Redis client's tests use 0 and 3), emptied,
+    /// A Redis URL on a database of its own (4...253; the Redis client's tests use 0 and 3), emptied,
     /// or nil (an issue in CI) without Redis.
     static func isolatedRedis() async throws -> (url: String, channel: String)? {
         guard let text = ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_URL"] else {
@@ -24,7 +24,9 @@ struct SharedTierTests {
             return nil
         }
         var url = try RedisURL(parsing: text)
-        url.database = Self.nextDatabase.add(1, ordering: .relaxed).newValue % 12 + 4
+        // A database no other test of this run uses (make test's Redis has 256): a test that empties
+        // its own must never empty another's.
+        url.database = Self.nextDatabase.add(1, ordering: .relaxed).newValue % 250 + 4
         let connection = try await RedisConnection.connect(to: url, on: MultiThreadedEventLoopGroup.singleton.next())
         _ = try await connection.send(["FLUSHDB"]).get()
         await connection.close()
@@ -38,11 +40,17 @@ struct SharedTierTests {
 
     /// Two nodes on one Redis, in front of `originURL` (or of node A's own demo origin).
     ///
-    /// - Parameter linkA: a link node A reaches Redis through (node B's is direct).
+    /// - Parameters:
+    ///   - linkA: a link node A reaches Redis through (direct when nil).
+    ///   - linkB: the same for node B.
+    ///   - redis: the Redis to use (a fresh database when nil).
     static func withTwoNodes(
-        originURL: String?, linkA: FaultyLink? = nil, _ body: (ProxyFixture, ProxyFixture) async throws -> Void
+        originURL: String?, linkA: FaultyLink? = nil, linkB: FaultyLink? = nil, redis given: (url: String, channel: String)? = nil,
+        _ body: (ProxyFixture, ProxyFixture) async throws -> Void
     ) async throws {
-        guard let redis = try await isolatedRedis() else { return }
+        let chosen: (url: String, channel: String)?
+        if let given { chosen = given } else { chosen = try await isolatedRedis() }
+        guard let redis = chosen else { return }
         func configure(through link: FaultyLink?) -> (inout VitrineConfiguration) -> Void {
             { configuration in
                 var url = redis.url
@@ -56,7 +64,7 @@ struct SharedTierTests {
             }
         }
         let a = try await ProxyFixture.start(originURL: originURL, configure: configure(through: linkA))
-        let b = try await ProxyFixture.start(originURL: originURL ?? "http://127.0.0.1:\(a.originPort)", configure: configure(through: nil))
+        let b = try await ProxyFixture.start(originURL: originURL ?? "http://127.0.0.1:\(a.originPort)", configure: configure(through: linkB))
         do {
             try await waitUntil {
                 let stateA = try await a.redisState()
@@ -198,6 +206,61 @@ struct SharedTierTests {
             #expect(first.header("X-Cache") == "STALE", "\(first.header("Cache-Status") ?? "")")
         }
         await echo.stop()
+    }
+
+    static func purgeLog(_ fixture: ProxyFixture) async throws -> [String: Any] {
+        let stats = try await fixture.admin("GET", "/stats")
+        let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
+        return ((json?["redis"] as? [String: Any])?["purge_log"] as? [String: Any]) ?? [:]
+    }
+
+    /// Node B's subscription is cut while A purges: once back, B reads the purge it missed from
+    /// the purge log and applies it, and keeps the rest of its L1 (no flush).
+    @Test func aSubscriptionGapIsCaughtUpFromThePurgeLog() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkB: link, redis: redis) { a, b in
+            for id in [7, 8] {
+                _ = try await a.get("/catalog/products/\(id)")
+                try await Self.waitUntil { try await b.get("/catalog/products/\(id)").header("X-Cache") == "HIT" }
+            }
+            // B knows the log's generation (read when its subscription first came up).
+            try await Self.waitUntil { try await Self.purgeLog(b)["generation"] is String }
+            link.cut()
+            try await Self.waitUntil { try await Self.purgeLog(b)["in_gap"] as? Bool == true }
+            #expect(try await a.admin("POST", "/purge", body: #"{"tags":["product:7"]}"#).status == 200)
+            link.restore()
+            try await Self.waitUntil { (try await Self.purgeLog(b)["caught_up"] as? Int ?? 0) >= 1 }
+            let log = try await Self.purgeLog(b)
+            #expect(log["l1_drops"] as? Int == 0, "\(log)")
+            #expect(try await b.get("/catalog/products/7").header("X-Cache") == "MISS", "the missed purge was applied")
+            let kept = try await b.get("/catalog/products/8")
+            #expect(kept.header("X-Cache") == "HIT")
+            #expect(kept.header("Cache-Status")?.contains("detail=l2") == false, "served from B's own L1: it was kept")
+        }
+        await link.stop()
+    }
+
+    /// Redis loses its data (a restart without persistence) while a node's subscription is down:
+    /// the purge log cannot say what was missed, so the node drops L1, and says why.
+    @Test func anEmptiedRedisDropsL1Loudly() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkB: link, redis: redis) { a, b in
+            _ = try await a.get("/catalog/products/9")
+            try await Self.waitUntil { try await b.get("/catalog/products/9").header("X-Cache") == "HIT" }
+            try await Self.waitUntil { try await Self.purgeLog(b)["generation"] is String }
+            link.cut()
+            let connection = try await RedisConnection.connect(to: parsed, on: MultiThreadedEventLoopGroup.singleton.next())
+            _ = try await connection.send(["FLUSHDB"]).get()
+            await connection.close()
+            link.restore()
+            try await Self.waitUntil { (try await Self.purgeLog(b)["l1_drops"] as? Int ?? 0) >= 1 }
+            let log = try await Self.purgeLog(b)
+            #expect((log["last_drop_cause"] as? String)?.contains("generation") == true, "\(log)")
+            #expect(try await b.get("/catalog/products/9").header("X-Cache") == "MISS")
+        }
+        await link.stop()
     }
 
     /// The stale-set race across nodes, made deterministic: a lookup (miss, sequence s), then a

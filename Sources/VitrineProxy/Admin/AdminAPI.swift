@@ -42,12 +42,15 @@ final class AdminAPI: Sendable {
     private let listings: Listings?
     /// The change feed's status; nil (off) without Postgres.
     private let feedStatus: @Sendable () -> ChangeFeed.Status?
+    private let purgeLogStatus: @Sendable () -> PurgeLogFollower.Status?
 
     init(
         token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics,
-        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil }
+        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil },
+        purgeLogStatus: @escaping @Sendable () -> PurgeLogFollower.Status? = { nil }
     ) {
         self.feedStatus = feedStatus
+        self.purgeLogStatus = purgeLogStatus
         self.listings = listings
         self.token = Array(token.utf8)
         self.invalidator = invalidator
@@ -139,7 +142,7 @@ final class AdminAPI: Sendable {
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",
-                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges))}"
+                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON)}"
             ),
             ("feed", feedJSON),
             ("listings", listingsJSON),
@@ -148,6 +151,15 @@ final class AdminAPI: Sendable {
     }
 
     private var redisState: String { invalidator.tier?.state ?? "off" }
+
+    /// Where this node is in the fleet's purge log, what it caught up, and its L1 drops.
+    private var purgeLogJSON: String {
+        guard let status = purgeLogStatus() else { return "null" }
+        let cause = status.lastDropCause.map { "\"" + $0.jsonEscaped + "\"" } ?? "null"
+        let generation = status.generation.map { "\"" + $0.jsonEscaped + "\"" } ?? "null"
+        return "{\"generation\":\(generation),\"last_applied\":\"\(status.lastApplied)\",\"caught_up\":\(status.caughtUp),\"l1_drops\":\(status.l1Drops),"
+            + "\"last_drop_cause\":\(cause),\"in_gap\":\(status.inGap)}"
+    }
 
     private var listingsJSON: String {
         guard let status = listings?.status else { return "{\"count\":0,\"warm\":true}" }

@@ -87,12 +87,28 @@ final class RedisTier: SharedTier {
         return 0
         """
 
-    /// KEYS: sequence. ARGV: seconds to remember the purge, the key prefix of its marks
-    /// (`vt:tag:` hard, `vt:stag:` soft), then the tags.
+    /// The purge log (a capped stream), its generation, and how many entries it keeps.
+    static let logKey = "vt:log"
+    static let generationKey = "vt:gen"
+    static let logLength = 100_000
+
+    /// KEYS: sequence, log. ARGV: seconds to remember the purge, the key prefix of its marks
+    /// (`vt:tag:` hard, `vt:stag:` soft), the fan-out message (a JSON object), the channel, the
+    /// log's length, then the tags. Marks the tags, appends the message to the log and publishes
+    /// it with its log id, in one step: a node that misses the message finds it in the log.
     private static let purgeScript = """
         local seq = redis.call('INCR', KEYS[1])
-        for i = 3, #ARGV do redis.call('SET', ARGV[2] .. ARGV[i], seq, 'EX', ARGV[1]) end
-        return seq
+        for i = 6, #ARGV do redis.call('SET', ARGV[2] .. ARGV[i], seq, 'EX', ARGV[1]) end
+        local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[3])
+        redis.call('PUBLISH', ARGV[4], string.sub(ARGV[3], 1, -2) .. ',"id":"' .. id .. '"}')
+        return id
+        """
+
+    /// KEYS: generation. ARGV: a new generation, taken if there is none (Redis new, or restarted
+    /// empty). Returns the generation.
+    private static let generationScript = """
+        redis.call('SET', KEYS[1], ARGV[1], 'NX')
+        return redis.call('GET', KEYS[1])
         """
 
     /// A soft prefix purge, one scanned batch: each entry is marked stale (`vt:s:KEY`) for as
@@ -159,25 +175,73 @@ final class RedisTier: SharedTier {
     func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         var futures: [EventLoopFuture<RESPValue>] = []
         let tags = request.tags + implicitTags
-        if !tags.isEmpty {
-            futures.append(
-                evaluate(
-                    Self.purgeScript,
-                    ["1", "vt:seq", .string(String(Self.maxLifetime.components.seconds)), request.soft ? "vt:stag:" : "vt:tag:"]
-                        + tags.map { .string($0) },
-                    on: loop))
-        }
-        // A key purge is also its implicit tag's (above): soft, that marks the entry stale.
+        // A key purge is also its implicit tag's (below): soft, that marks the entry stale.
         for key in keys where !request.soft {
             futures.append(client.send(["DEL", .string("vt:e:" + key.value), .string("vt:m:" + key.value)], on: loop))
         }
         for prefix in request.prefixes { purgePrefix(prefix, soft: request.soft, cursor: "0", on: loop) }
-        // Tell every node; they apply it to their L1 (this node has already).
-        if let payload = try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request)) {
-            futures.append(client.send(["PUBLISH", .string(channel), .bytes(ByteBuffer(bytes: payload))], on: loop))
-        }
+        // The tags marked, the purge logged and told to every node (they apply it to their L1;
+        // this node has already), in one script.
+        let payload = (try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request))).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
+        futures.append(
+            evaluate(
+                Self.purgeScript,
+                [
+                    "2", "vt:seq", .string(Self.logKey), .string(String(Self.maxLifetime.components.seconds)),
+                    request.soft ? "vt:stag:" : "vt:tag:", .bytes(payload), .string(channel), .string(String(Self.logLength)),
+                ] + tags.map { .string($0) },
+                on: loop))
         // Fails when any part failed: a write's answer then says the fleet may not have it.
         return EventLoopFuture.whenAllSucceed(futures, on: loop).map { _ in }
+    }
+
+    // MARK: The purge log
+
+    /// The log's generation, made now if Redis has none.
+    func generation(on loop: any EventLoop) -> EventLoopFuture<String> {
+        evaluate(Self.generationScript, ["1", .string(Self.generationKey), .string(UUID().uuidString)], on: loop).flatMapThrowing { reply in
+            guard let generation = reply.string, !generation.isEmpty else { throw RedisError.server("no generation") }
+            return generation
+        }
+    }
+
+    /// The last id given to a log entry and the largest id trimmed from it (zero for a log that
+    /// does not exist yet).
+    func logBounds(on loop: any EventLoop) -> EventLoopFuture<(last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID)> {
+        client.send(["XINFO", "STREAM", .string(Self.logKey)], on: loop).map { reply -> (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID) in
+            var last = PurgeLog.EntryID.zero
+            var maxDeleted = PurgeLog.EntryID.zero
+            let fields = reply.array ?? []
+            var index = 0
+            while index + 1 < fields.count {
+                switch fields[index].string {
+                case "last-generated-id": last = fields[index + 1].string.flatMap(PurgeLog.EntryID.init(parsing:)) ?? last
+                case "max-deleted-entry-id": maxDeleted = fields[index + 1].string.flatMap(PurgeLog.EntryID.init(parsing:)) ?? maxDeleted
+                default: break
+                }
+                index += 2
+            }
+            return (last, maxDeleted)
+        }.flatMapError { error in
+            // No log yet: nothing was ever purged through it.
+            if case RedisError.server(let message) = error, message.contains("no such key") {
+                return loop.makeSucceededFuture((PurgeLog.EntryID.zero, PurgeLog.EntryID.zero))
+            }
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    /// Up to `count` log entries after `id`, oldest first.
+    func logEntries(after id: PurgeLog.EntryID, count: Int, on loop: any EventLoop) -> EventLoopFuture<[(id: PurgeLog.EntryID, message: FanoutMessage)]> {
+        client.send(["XRANGE", .string(Self.logKey), .string("(\(id)"), "+", "COUNT", .string(String(count))], on: loop).map { reply in
+            (reply.array ?? []).compactMap { entry -> (id: PurgeLog.EntryID, message: FanoutMessage)? in
+                guard let parts = entry.array, parts.count == 2, let id = parts[0].string.flatMap(PurgeLog.EntryID.init(parsing:)),
+                    let fields = parts[1].array, fields.count >= 2, let payload = fields[1].buffer,
+                    let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView))
+                else { return nil }
+                return (id, message)
+            }
+        }
     }
 
     /// Prefix purges scan: they are operator tools, and cost what the keyspace holds. Hard, the
@@ -208,6 +272,8 @@ struct FanoutMessage: Codable {
     var soft: Bool
     /// Optional: messages of nodes that predate it decode as false.
     var everything: Bool?
+    /// The purge's id in the log (added by the purge script to what it publishes).
+    var id: String?
 
     init(node: String, request: PurgeRequest) {
         self.node = node
