@@ -1,7 +1,8 @@
+import VitrineCore
 @testable import VitrineFeed
 
 /// What the change feed reads from outside: a saved cursor (a file, Redis) and Postgres's
-/// snapshot text. Both read back what they write; and the cursor, fed pages of rows and
+/// snapshot text; and the purge log's entry ids (from Redis). Both read back what they write; and the cursor, fed pages of rows and
 /// snapshots made from the bytes, never moves its saved position backwards nor past a
 /// transaction it still waits for.
 enum FeedCursorTarget {
@@ -9,6 +10,9 @@ enum FeedCursorTarget {
         let text = String(decoding: bytes, as: UTF8.self)
         if let saved = SavedCursor(decoding: text) {
             precondition(SavedCursor(decoding: saved.encoded) == saved, "\(text) does not read back")
+        }
+        if let id = PurgeLog.EntryID(parsing: text) {
+            precondition(PurgeLog.EntryID(parsing: id.description) == id, "purge log id \(text) does not read back")
         }
         if let snapshot = PostgresSnapshot(parsing: text) {
             let written = "\(snapshot.xmin):\(snapshot.xmax):" + snapshot.inProgress.map(String.init).joined(separator: ",")

@@ -17,7 +17,7 @@ public enum PurgeLog {
         /// Nil for anything that is not `digits-digits` (it comes from Redis, or from a message).
         public init?(parsing text: String) {
             let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-            guard parts.count == 2, let milliseconds = Self.digits(parts[0]), let sequence = Self.digits(parts[1]) else { return nil }
+            guard parts.count == 2, let milliseconds = UInt64.parsingDigits(parts[0]), let sequence = UInt64.parsingDigits(parts[1]) else { return nil }
             self.init(milliseconds: milliseconds, sequence: sequence)
         }
 
@@ -26,19 +26,6 @@ public enum PurgeLog {
         }
 
         public var description: String { "\(milliseconds)-\(sequence)" }
-
-        private static func digits(_ text: Substring) -> UInt64? {
-            guard !text.isEmpty, text.utf8.count <= 20 else { return nil }
-            var value: UInt64 = 0
-            for byte in text.utf8 {
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
-                let (sum, carry) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-                guard !overflow, !carry else { return nil }
-                value = sum
-            }
-            return value
-        }
     }
 
     /// What Redis says about the log when a node catches up.

@@ -1,3 +1,5 @@
+import VitrineCore
+
 /// A place in the outbox, in the order the feed reads it: by writing transaction, then by id.
 ///
 /// Transaction ids (`xid8`) only grow, and a transaction that has not committed yet always has
@@ -34,21 +36,5 @@ public struct OutboxPosition: Sendable, Hashable, Comparable, CustomStringConver
             let id = Int64.parsingDigits(text[text.index(after: slash)...])
         else { return nil }
         self.init(xid: xid, id: id)
-    }
-}
-
-extension FixedWidthInteger {
-    /// Decimal digits only (no sign, no spaces), without overflow: nil for anything else.
-    static func parsingDigits(_ text: Substring) -> Self? {
-        guard !text.isEmpty, text.utf8.count <= 20 else { return nil }
-        var value: Self = 0
-        for byte in text.utf8 {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, carry) = shifted.addingReportingOverflow(Self(byte - UInt8(ascii: "0")))
-            guard !overflow, !carry else { return nil }
-            value = sum
-        }
-        return value
     }
 }

@@ -1,3 +1,5 @@
+import VitrineCore
+
 /// A Postgres snapshot as `pg_current_snapshot()::text` writes it: `xmin:xmax:xip,xip,...`.
 ///
 /// Every transaction with an id below `xmin` has ended; `inProgress` lists those between `xmin`
