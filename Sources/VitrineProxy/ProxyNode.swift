@@ -89,7 +89,8 @@ public final class ProxyNode: Service, Sendable {
             redis = nil
         }
         let listings = Listings(settings: configuration.listings, clock: clock, logger: logger)
-        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier, listings: listings)
+        let invalidator = Invalidator(
+            store: store, router: router, stats: stats, metrics: metrics, tier: tier, listings: listings, logger: logger)
         if let client = redis, let redisTier = tier as? RedisTier {
             let nodeID = self.nodeID
             let follower = PurgeLogFollower(

@@ -30,9 +30,10 @@ struct ChangeFeedOrderingTests {
         let applied = Applied()
         let (feed, task) = try await Self.start(url, cursorFile: ChangeFeedTests.cursorFile(), applied: applied)
         defer { task.cancel() }
-        for round in 1...3 {
+        for round in 1...2 {
+            // Held open long enough that a loaded machine commits the later one well before it.
             async let held = ChangeFeedSQLTests.psql(
-                url, "BEGIN; SELECT vitrine_invalidate(ARRAY['held:\(round)']); SELECT pg_sleep(0.6); COMMIT;")
+                url, "BEGIN; SELECT vitrine_invalidate(ARRAY['held:\(round)']); SELECT pg_sleep(2.5); COMMIT;")
             try await Task.sleep(for: .milliseconds(150))
             try await ChangeFeedSQLTests.psql(url, "SELECT vitrine_invalidate(ARRAY['quick:\(round)'])")
             // The later transaction's change is applied at once, the held one's not yet.

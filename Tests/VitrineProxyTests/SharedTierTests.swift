@@ -241,6 +241,38 @@ struct SharedTierTests {
         await link.stop()
     }
 
+    static func outbox(_ fixture: ProxyFixture) async throws -> [String: Any] {
+        let stats = try await fixture.admin("GET", "/stats")
+        let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
+        return ((json?["redis"] as? [String: Any])?["outbox"] as? [String: Any]) ?? [:]
+    }
+
+    /// A partition of one node: A is cut off from Redis, a write goes through A. A serves the new
+    /// value at once and says the fleet was not told; B keeps the old one meanwhile; once A's link
+    /// is back, A delivers the held purge, and from that moment B serves the new value.
+    @Test func aPurgeMadeWhileCutOffIsDeliveredWhenTheLinkIsBack() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkA: link, redis: redis) { a, b in
+            _ = try await a.get("/catalog/products/11")
+            try await Self.waitUntil { try await b.get("/catalog/products/11").header("X-Cache") == "HIT" }
+            link.cut()
+            let write = try await a.send("PATCH", "/catalog/products/11", body: #"{"price_cents": 4242}"#)
+            #expect(write.status == 200)
+            #expect(write.header("Vitrine-Purge")?.hasPrefix("local-only") == true, "the fleet was not told: \(write.headers)")
+            #expect(try await a.get("/catalog/products/11").text.contains(#""price_cents":4242"#), "A serves the new value")
+            #expect(try await Self.outbox(a)["backlog"] as? Int == 1)
+            #expect(!(try await b.get("/catalog/products/11").text.contains(#""price_cents":4242"#)), "B has not been told yet")
+            link.restore()
+            try await Self.waitUntil { try await Self.outbox(a)["backlog"] as? Int == 0 }
+            // Delivered: published before the purge script answered; B applies it as it arrives.
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await b.get("/catalog/products/11").text.contains(#""price_cents":4242"#), "B serves the new value")
+            #expect(try await Self.outbox(a)["delivered"] as? Int == 1)
+        }
+        await link.stop()
+    }
+
     /// Redis loses its data (a restart without persistence) while a node's subscription is down:
     /// the purge log cannot say what was missed, so the node drops L1, and says why.
     @Test func anEmptiedRedisDropsL1Loudly() async throws {
@@ -434,5 +466,27 @@ extension ProxyFixture {
         let stats = try await admin("GET", "/stats")
         let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
         return (json?["redis"] as? [String: Any])?["state"] as? String
+    }
+}
+
+/// The node-local outbox of purges that did not reach Redis: in order, bounded, and an overflow
+/// becomes a purge of everything once the held ones are delivered.
+@Suite struct PurgeOutboxTests {
+    @Test func heldPurgesAreDeliveredInOrderAndAnOverflowPurgesEverything() {
+        let outbox = PurgeOutbox(capacity: 2)
+        #expect(outbox.isEmpty && outbox.next() == nil)
+        #expect(outbox.hold(PurgeRequest(tags: ["a"])))
+        #expect(outbox.hold(PurgeRequest(tags: ["b"])))
+        #expect(!outbox.hold(PurgeRequest(tags: ["c"])), "past the capacity")
+        #expect(outbox.status.overflowed && outbox.status.backlog == 2)
+        #expect(outbox.next()?.tags == ["a"])
+        outbox.delivered()
+        #expect(outbox.next()?.tags == ["b"])
+        outbox.delivered()
+        // What did not fit cannot be named: the fleet is told to purge everything.
+        #expect(outbox.next()?.everything == true)
+        #expect(!outbox.isEmpty)
+        outbox.delivered()
+        #expect(outbox.isEmpty && outbox.next() == nil && outbox.status.delivered == 3)
     }
 }

@@ -142,7 +142,7 @@ final class AdminAPI: Sendable {
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",
-                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON)}"
+                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON),\"outbox\":\(outboxJSON)}"
             ),
             ("feed", feedJSON),
             ("listings", listingsJSON),
@@ -151,6 +151,12 @@ final class AdminAPI: Sendable {
     }
 
     private var redisState: String { invalidator.tier?.state ?? "off" }
+
+    /// Purges this node made that have not reached Redis yet.
+    private var outboxJSON: String {
+        let status = invalidator.outbox.status
+        return "{\"backlog\":\(status.backlog),\"delivered\":\(status.delivered),\"overflowed\":\(status.overflowed),\"overflows\":\(status.overflows)}"
+    }
 
     /// Where this node is in the fleet's purge log, what it caught up, and its L1 drops.
     private var purgeLogJSON: String {

@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import Synchronization
 import VitrineCore
 
 /// Where every purge goes: the admin API, writes passing through, the Postgres change feed and
@@ -13,11 +15,18 @@ final class Invalidator: Sendable {
     let tier: (any SharedTier)?
     /// Precomputed listings: a purge marks the ones it touches for recompute.
     private let listings: Listings?
+    /// Purges that did not reach the shared tier, delivered in order once it is back.
+    let outbox = PurgeOutbox()
+    /// Whether a delivery of the outbox is under way or scheduled.
+    private let delivering = Atomic<Bool>(false)
+
+    private let logger: Logger?
 
     init(
         store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
-        listings: Listings? = nil
+        listings: Listings? = nil, logger: Logger? = nil
     ) {
+        self.logger = logger
         self.store = store
         self.listings = listings
         self.router = router
@@ -38,12 +47,48 @@ final class Invalidator: Sendable {
     func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
         guard let tier, let loop else { return (purgeLocally(request), nil) }
         let result = purgeLocally(request, recomputeListings: false)
-        let keys = request.keys.compactMap { primaryKey($0) }
-        let implicitTags = keys.map { sharedTierKeyTag($0) } + (request.everything ? [sharedTierEverythingTag] : [])
-        let shared = tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop).always { _ in
+        let shared = sharedPurge(request, tier: tier, on: loop).always { _ in
             self.purgeLocally(request, counted: false)
         }
+        // Not delivered: kept, and delivered once the tier is back. Meanwhile this node does not
+        // read L2 (it may still hold what was purged here).
+        shared.whenFailure { _ in
+            if !self.outbox.hold(request) {
+                self.logger?.error("purge outbox overflowed: the fleet will be told to purge everything once Redis is back")
+            }
+            self.deliverHeld(tier: tier, on: loop)
+        }
         return (result, shared)
+    }
+
+    private func sharedPurge(_ request: PurgeRequest, tier: any SharedTier, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let keys = request.keys.compactMap { primaryKey($0) }
+        let implicitTags = keys.map { sharedTierKeyTag($0) } + (request.everything ? [sharedTierEverythingTag] : [])
+        return tier.purge(request, keys: keys, implicitTags: implicitTags, on: loop)
+    }
+
+    /// Delivers the outbox in order, retrying every 250 ms while the tier refuses.
+    private func deliverHeld(tier: any SharedTier, on loop: any EventLoop) {
+        guard delivering.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        deliverNext(tier: tier, on: loop)
+    }
+
+    private func deliverNext(tier: any SharedTier, on loop: any EventLoop) {
+        guard let next = outbox.next() else {
+            delivering.store(false, ordering: .releasing)
+            // Held meanwhile by a purge that failed while this delivery was finishing.
+            if outbox.next() != nil { deliverHeld(tier: tier, on: loop) }
+            return
+        }
+        sharedPurge(next, tier: tier, on: loop).whenComplete { result in
+            switch result {
+            case .success:
+                self.outbox.delivered()
+                self.deliverNext(tier: tier, on: loop)
+            case .failure:
+                loop.scheduleTask(in: .milliseconds(250)) { self.deliverNext(tier: tier, on: loop) }
+            }
+        }
     }
 
     /// A purge another node published: this node's L1 only.

@@ -251,7 +251,8 @@ final class Listings: Sendable {
     private func refresh(_ page: Page, proxy: ProxyContext, on loop: any EventLoop, attempt: Int) {
         let started = clock.nanoseconds()
         let token = proxy.store.fetchToken()
-        guard let tier = proxy.tier else {
+        // Not L2 while purges this node made have not reached it (it may hold what they purged).
+        guard let tier = proxy.tier, proxy.invalidator.outbox.isEmpty else {
             fetch(page, token: token, sharedSequence: nil, started: started, proxy: proxy, on: loop)
             return
         }

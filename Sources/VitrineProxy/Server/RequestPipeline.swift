@@ -117,8 +117,9 @@ extension ClientConnectionHandler {
     ) {
         // Taken before the tier is asked, so a purge landing meanwhile keeps what comes back out of L1.
         let token = proxy.store.fetchToken()
-        // A client that asked for the origin (and may) is not answered from L2 either.
-        guard let tier = proxy.tier, consultSharedTier else {
+        // A client that asked for the origin (and may) is not answered from L2 either; nor is
+        // anyone while purges this node made have not reached L2 (it may hold what they purged).
+        guard let tier = proxy.tier, consultSharedTier, proxy.invalidator.outbox.isEmpty else {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)))
             return
         }
