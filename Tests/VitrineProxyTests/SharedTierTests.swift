@@ -208,11 +208,15 @@ struct SharedTierTests {
         await echo.stop()
     }
 
-    static func purgeLog(_ fixture: ProxyFixture) async throws -> [String: Any] {
+    /// One object of `/stats`' `redis` object.
+    static func redisStats(_ fixture: ProxyFixture, _ name: String) async throws -> [String: Any] {
         let stats = try await fixture.admin("GET", "/stats")
         let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
-        return ((json?["redis"] as? [String: Any])?["purge_log"] as? [String: Any]) ?? [:]
+        return ((json?["redis"] as? [String: Any])?[name] as? [String: Any]) ?? [:]
     }
+
+    static func purgeLog(_ fixture: ProxyFixture) async throws -> [String: Any] { try await redisStats(fixture, "purge_log") }
+    static func outbox(_ fixture: ProxyFixture) async throws -> [String: Any] { try await redisStats(fixture, "outbox") }
 
     /// Node B's subscription is cut while A purges: once back, B reads the purge it missed from
     /// the purge log and applies it, and keeps the rest of its L1 (no flush).
@@ -239,12 +243,6 @@ struct SharedTierTests {
             #expect(kept.header("Cache-Status")?.contains("detail=l2") == false, "served from B's own L1: it was kept")
         }
         await link.stop()
-    }
-
-    static func outbox(_ fixture: ProxyFixture) async throws -> [String: Any] {
-        let stats = try await fixture.admin("GET", "/stats")
-        let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
-        return ((json?["redis"] as? [String: Any])?["outbox"] as? [String: Any]) ?? [:]
     }
 
     /// A partition of one node: A is cut off from Redis, a write goes through A. A serves the new
