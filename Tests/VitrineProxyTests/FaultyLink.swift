@@ -17,6 +17,10 @@ final class FaultyLink: Sendable {
     final class Settings: Sendable {
         let delayNanoseconds = Atomic<Int64>(0)
         let isCut = Atomic<Bool>(false)
+        /// Nothing gets through either way while set, and it is delivered once unset, in order:
+        /// a server (or network) that takes commands and answers nothing for a while, as TCP
+        /// would behave (it loses nothing it accepted).
+        let isPaused = Atomic<Bool>(false)
         let open = Mutex<[ObjectIdentifier: any Channel]>([:])
         let targetHost: String
         let targetPort: Int
@@ -87,6 +91,12 @@ final class FaultyLink: Sendable {
         settings.isCut.store(false, ordering: .relaxed)
     }
 
+    /// While true, connections stay open and nothing gets through (it is delivered afterwards):
+    /// commands go unanswered meanwhile.
+    func setPaused(_ on: Bool) {
+        settings.isPaused.store(on, ordering: .relaxed)
+    }
+
     func stop() async {
         try? await listener.close()
     }
@@ -109,15 +119,35 @@ final class FaultyLink: Sendable {
             context.fireChannelActive()
         }
 
+        /// What was read and not yet passed on (while the link is paused).
+        var held: [ByteBuffer] = []
+        var waiting = false
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let buffer = unwrapInboundIn(data)
-            guard let partner else { return }
+            held.append(unwrapInboundIn(data))
+            passOn(context: context)
+        }
+
+        private func passOn(context: ChannelHandlerContext) {
+            guard let partner, !waiting else { return }
+            if settings.isPaused.load(ordering: .relaxed) {
+                waiting = true
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
+                    waiting = false
+                    passOn(context: context)
+                }
+                return
+            }
+            let buffers = held
+            held.removeAll()
             let delay = settings.delayNanoseconds.load(ordering: .relaxed)
-            if delay == 0 {
-                partner.writeAndFlush(buffer, promise: nil)
-            } else {
-                context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) {
+            for buffer in buffers {
+                if delay == 0 {
                     partner.writeAndFlush(buffer, promise: nil)
+                } else {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) {
+                        partner.writeAndFlush(buffer, promise: nil)
+                    }
                 }
             }
         }

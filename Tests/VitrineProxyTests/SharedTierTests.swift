@@ -241,6 +241,7 @@ struct SharedTierTests {
             let kept = try await b.get("/catalog/products/8")
             #expect(kept.header("X-Cache") == "HIT")
             #expect(kept.header("Cache-Status")?.contains("detail=l2") == false, "served from B's own L1: it was kept")
+            #expect(try await b.admin("GET", "/metrics").text.contains("vitrine_purge_log_caught_up_total 1"))
         }
         await link.stop()
     }
@@ -267,7 +268,56 @@ struct SharedTierTests {
             try await Task.sleep(for: .milliseconds(20))
             #expect(try await b.get("/catalog/products/11").text.contains(#""price_cents":4242"#), "B serves the new value")
             #expect(try await Self.outbox(a)["delivered"] as? Int == 1)
+            let metrics = try await a.admin("GET", "/metrics").text
+            #expect(metrics.contains("vitrine_purge_outbox_backlog 0"))
+            #expect(metrics.contains("vitrine_purge_outbox_delivered_total 1"))
         }
+        await link.stop()
+    }
+
+    /// A Redis that takes commands and does not answer for a while (a hung server, a stalled network):
+    /// commands time out, the circuit breaker opens, requests are served from L1 and the origin
+    /// without waiting on Redis, and the node recovers once Redis answers again.
+    @Test func aRedisThatNeverAnswersIsTimedOutAndBrokenAround() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkA: link, redis: redis) { a, b in
+            link.setPaused(true)
+            // The first requests wait for the command timeout, then the breaker answers at once.
+            for id in 20..<30 {
+                let started = ContinuousClock.now
+                let response = try await a.get("/catalog/products/\(id)")
+                #expect(response.status == 200)
+                // Generous for a loaded machine; a request waiting on Redis for good would hit the suite's limit.
+                #expect(ContinuousClock.now - started < .seconds(5), "product \(id) waited on a Redis that never answers")
+            }
+            link.setPaused(false)
+            // Answers again: A's new fetches reach L2 again, and B finds them there.
+            let next = Atomic<Int>(40)
+            try await Self.waitUntil {
+                let id = next.add(1, ordering: .relaxed).newValue
+                _ = try await a.get("/catalog/products/\(id)")
+                try await Task.sleep(for: .milliseconds(20))  // A's write to L2 is in the background
+                return try await b.get("/catalog/products/\(id)").header("Cache-Status")?.contains("detail=l2") == true
+            }
+        }
+
+        // The client itself: a command is timed out, and after three in a row the breaker fails
+        // the next ones at once, without sending them.
+        let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: link.port, database: parsed.database), group: MultiThreadedEventLoopGroup.singleton)
+        client.warmUp()
+        try await Self.waitUntil { client.state == .up }
+        link.setPaused(true)
+        // One event loop: the client keeps a connection (and a breaker) per loop.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        for _ in 0..<3 {
+            await #expect(throws: RedisError.timeout) { _ = try await client.send(["PING"], on: loop).get() }
+        }
+        let started = ContinuousClock.now
+        await #expect(throws: RedisError.unavailable) { _ = try await client.send(["PING"], on: loop).get() }
+        #expect(ContinuousClock.now - started < .milliseconds(200), "the open breaker answers without waiting")
+        link.setPaused(false)
+        await client.shutdown()
         await link.stop()
     }
 

@@ -79,6 +79,7 @@ final class AdminAPI: Sendable {
             metrics.entries.record(store.entryCount)
             metrics.bytes.record(store.byteCount)
             if let feed = feedStatus() { metrics.record(feed) }
+            metrics.record(outbox: invalidator.outbox.status, log: purgeLogStatus())
             if let listings { metrics.record(listings.status) }
             return AdminResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())

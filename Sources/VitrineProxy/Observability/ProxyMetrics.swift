@@ -18,6 +18,7 @@ final class ProxyMetrics: Sendable {
     let entries: CoreMetrics.Gauge
     let bytes: CoreMetrics.Gauge
     private let feed: FeedMetrics
+    private let purgeDelivery: PurgeDeliveryMetrics
     private let listings: ListingMetrics
 
     init() {
@@ -42,12 +43,18 @@ final class ProxyMetrics: Sendable {
         entries = CoreMetrics.Gauge(label: "vitrine_cache_entries", factory: factory)
         bytes = CoreMetrics.Gauge(label: "vitrine_cache_bytes", factory: factory)
         feed = FeedMetrics(factory: factory)
+        purgeDelivery = PurgeDeliveryMetrics(factory: factory)
         listings = ListingMetrics(factory: factory)
     }
 
     /// The listings' state, as of this scrape.
     func record(_ status: Listings.Status) {
         listings.record(status)
+    }
+
+    /// The purge outbox and the purge log, as of this scrape.
+    func record(outbox: PurgeOutbox.Status, log: PurgeLogFollower.Status?) {
+        purgeDelivery.record(outbox: outbox, log: log)
     }
 
     /// The change feed's state, as of this scrape.
@@ -98,6 +105,35 @@ final class FeedMetrics: Sendable {
         replayed.increment(by: max(0, status.replayedRows - previous.replayedRows))
         reconnects.increment(by: max(0, status.reconnects - previous.reconnects))
         fullPurges.increment(by: max(0, status.fullPurges - previous.fullPurges))
+    }
+}
+
+/// Purges on their way to the fleet: the node-local outbox, and what the purge log caught up or
+/// could not (L1 drops).
+final class PurgeDeliveryMetrics: Sendable {
+    private let backlog: CoreMetrics.Gauge
+    private let delivered: CoreMetrics.Counter
+    private let caughtUp: CoreMetrics.Counter
+    private let l1Drops: CoreMetrics.Counter
+    private let reported = Mutex((delivered: 0, caughtUp: 0, l1Drops: 0))
+
+    init(factory: any MetricsFactory) {
+        backlog = CoreMetrics.Gauge(label: "vitrine_purge_outbox_backlog", factory: factory)
+        delivered = CoreMetrics.Counter(label: "vitrine_purge_outbox_delivered_total", factory: factory)
+        caughtUp = CoreMetrics.Counter(label: "vitrine_purge_log_caught_up_total", factory: factory)
+        l1Drops = CoreMetrics.Counter(label: "vitrine_l1_drops_total", factory: factory)
+    }
+
+    func record(outbox: PurgeOutbox.Status, log: PurgeLogFollower.Status?) {
+        backlog.record(outbox.backlog)
+        let now = (delivered: outbox.delivered, caughtUp: log?.caughtUp ?? 0, l1Drops: log?.l1Drops ?? 0)
+        let previous = reported.withLock { reported in
+            defer { reported = now }
+            return reported
+        }
+        delivered.increment(by: max(0, now.delivered - previous.delivered))
+        caughtUp.increment(by: max(0, now.caughtUp - previous.caughtUp))
+        l1Drops.increment(by: max(0, now.l1Drops - previous.l1Drops))
     }
 }
 

@@ -83,8 +83,20 @@ final class PurgeLogFollower: Sendable {
     func resubscribed() async {
         let (from, known) = state.withLock { ($0.lastApplied, $0.generation) }
         do {
-            let generation = try await tier.generation(on: loop).get()
-            let bounds = try await tier.logBounds(on: loop).get()
+            // The command connection may come back a moment after the subscription: retried
+            // for a few seconds before the log is called unreadable.
+            var attempt = 0
+            var read: (generation: String, bounds: (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID))?
+            while read == nil {
+                do {
+                    read = (try await tier.generation(on: loop).get(), try await tier.logBounds(on: loop).get())
+                } catch {
+                    attempt += 1
+                    if attempt >= 50 { throw error }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            guard let (generation, bounds) = read else { return }
             switch PurgeLog.catchUp(lastApplied: from, knownGeneration: known, now: PurgeLog.State(generation: generation, maxDeleted: bounds.maxDeleted)) {
             case .dropL1(let reason):
                 drop(reason: reason, generation: generation, position: bounds.last)
