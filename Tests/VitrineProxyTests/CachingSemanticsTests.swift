@@ -33,6 +33,13 @@ struct CachingSemanticsTests {
         path + "?" + headers.map { "h=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }.joined(separator: "&") + extra
     }
 
+    /// Waits until the proxy has stored `count` responses: a response is stored just after its
+    /// last byte is written, so a test that moves the clock right after reading one could
+    /// otherwise move it before the store, on a loaded machine.
+    static func stored(_ fixture: ProxyFixture, _ count: Int = 1) async throws {
+        try await eventually { fixture.node.stats.value(.stored) >= count }
+    }
+
     /// Polls until `condition` holds (background work), failing after about two seconds.
     static func eventually(_ condition: () async throws -> Bool) async throws {
         for _ in 0..<200 {
@@ -118,6 +125,7 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/swr", ["Cache-Control:max-age=10, stale-while-revalidate=60", "ETag:\"v1\""])
             #expect(try await fixture.get(target).header("X-Cache") == "MISS")
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(15))
             let stale = try await fixture.get(target)
             #expect(stale.status == 200)
@@ -134,6 +142,7 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/validated", ["Cache-Control:max-age=10", "ETag:\"v1\""])
             let first = try await fixture.get(target)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(11))
             let revalidated = try await fixture.get(target)
             #expect(revalidated.status == 200)
@@ -152,6 +161,7 @@ struct CachingSemanticsTests {
             let target = Self.target(
                 "/echo/grouped", ["Cache-Control:max-age=10", "ETag:\"v1\"", "Surrogate-Key:product:3", #"Cache-Groups:"shoes""#])
             _ = try await fixture.get(target)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(11))
             #expect(try await fixture.get(target).header("Cache-Status") == "vitrine; fwd=stale; fwd-status=304; stored")
             #expect(try await fixture.get(target).header("X-Cache") == "HIT")
@@ -164,6 +174,7 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, echo, clock in
             let target = Self.target("/echo/fragile", ["Cache-Control:max-age=10, stale-if-error=300"])
             #expect(try await fixture.get(target).status == 200)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(20))
             echo.setFailing(true)
             let stale = try await fixture.get(target)
@@ -182,6 +193,7 @@ struct CachingSemanticsTests {
         }) { fixture, echo, clock in
             let target = Self.target("/echo/plain", ["Cache-Control:max-age=10"])
             _ = try await fixture.get(target)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(12))
             echo.setFailing(true)
             #expect(try await fixture.get(target).header("X-Cache") == "STALE")
@@ -194,6 +206,7 @@ struct CachingSemanticsTests {
         }) { fixture, echo, clock in
             let target = Self.target("/echo/strict", ["Cache-Control:max-age=10, must-revalidate"])
             _ = try await fixture.get(target)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(12))
             echo.setFailing(true)
             #expect(try await fixture.get(target).status == 503)
@@ -253,6 +266,7 @@ struct CachingSemanticsTests {
         try await Self.withEcho { fixture, _, clock in
             let target = Self.target("/echo/aged", ["Cache-Control:max-age=100", "Age:30"])
             _ = try await fixture.get(target)
+            try await Self.stored(fixture)
             clock.advance(by: .seconds(5))
             let hit = try await fixture.get(target)
             #expect(hit.header("Age") == "35")
