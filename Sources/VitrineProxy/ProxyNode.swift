@@ -25,7 +25,8 @@ public final class ProxyNode: Service, Sendable {
     private let configuration: VitrineConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let context: ProxyContext
+    /// What every connection of this node shares (internal: tests reach the purge outbox through it).
+    let context: ProxyContext
     private let adminAPI: AdminAPI
     private let channels = Mutex<[any Channel]>([])
     private let redis: RedisClient?

@@ -275,6 +275,39 @@ struct SharedTierTests {
         await link.stop()
     }
 
+    /// While a node holds purges that have not reached Redis, it reads nothing from L2 (which may
+    /// still hold what they purged): its misses go to the origin.
+    @Test func aNodeWithHeldPurgesDoesNotReadL2() async throws {
+        try await Self.withTwoNodes { a, b, origin in
+            _ = try await a.get("/catalog/products/12")
+            // In L2 once B can find it there (the same holds for 12, fetched before it).
+            _ = try await a.get("/catalog/products/14")
+            try await Self.waitUntil {
+                try await b.get("/catalog/products/14").header("Cache-Status")?.contains("detail=l2") == true
+            }
+            b.node.context.invalidator.outbox.hold(PurgeRequest(tags: ["held-back"]))
+            let before = origin.api.requests
+            let answer = try await b.get("/catalog/products/12")
+            #expect(answer.header("X-Cache") == "MISS")
+            #expect(answer.header("Cache-Status")?.contains("detail=l2") != true, "not from L2 while purges are held")
+            #expect(origin.api.requests == before + 1)
+        }
+    }
+
+    /// With `redis.write_purge_timeout` shorter than Redis takes, the write answers anyway and says so.
+    @Test func aWriteWhosePurgeIsSlowSaysSo() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkA: link, redis: redis) { a, _ in
+            link.setPaused(true)
+            let write = try await a.send("PATCH", "/catalog/products/15", body: #"{"price_cents": 1515}"#)
+            #expect(write.status == 200)
+            #expect(write.header("Vitrine-Purge")?.hasPrefix("local-only") == true, "\(write.headers)")
+            link.setPaused(false)
+        }
+        await link.stop()
+    }
+
     /// A Redis that takes commands and does not answer for a while (a hung server, a stalled network):
     /// commands time out, the circuit breaker opens, requests are served from L1 and the origin
     /// without waiting on Redis, and the node recovers once Redis answers again.
@@ -306,10 +339,11 @@ struct SharedTierTests {
         // the next ones at once, without sending them.
         let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: link.port, database: parsed.database), group: MultiThreadedEventLoopGroup.singleton)
         client.warmUp()
-        try await Self.waitUntil { client.state == .up }
-        link.setPaused(true)
-        // One event loop: the client keeps a connection (and a breaker) per loop.
+        // One event loop: the client keeps a connection (and a breaker) per loop; that one's
+        // connection is up before Redis stops answering.
         let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await Self.waitUntil { (try? await client.send(["PING"], on: loop).get()) != nil }
+        link.setPaused(true)
         for _ in 0..<3 {
             await #expect(throws: RedisError.timeout) { _ = try await client.send(["PING"], on: loop).get() }
         }
