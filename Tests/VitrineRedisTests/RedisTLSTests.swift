@@ -55,6 +55,8 @@ struct RedisTLSTests {
             let client = RedisClient(url: url, group: MultiThreadedEventLoopGroup.singleton, commandTimeout: .seconds(2), tls: tls)
             client.warmUp()
             #expect(try await RedisRecoveryTests.waitUntil { client.state == .up })
+            // `up` is any loop's connection: this loop's is waited for too.
+            #expect(try await RedisRecoveryTests.waitUntil { (try? await client.send(["PING"], on: loop))?.string == "PONG" })
             #expect(try await client.send(["GET", "tls:key"], on: loop).string == "secret value")
             let received = Mutex<[String]>([])
             let subscriber = RedisSubscriber(
