@@ -11,10 +11,7 @@ import RawStructuredFieldValues
 /// `Expires` say, since the targeted field takes their place.
 public enum CDNCacheControl {
     public static func parse<Values: Sequence<String>>(_ values: Values) -> CacheControl? {
-        // Field lines of a dictionary are combined with commas before parsing (RFC 8941 §4.2).
-        let joined = values.joined(separator: ", ")
-        var parser = StructuredFieldValueParser(Array(joined.utf8))
-        guard let dictionary = try? parser.parseDictionaryFieldValue() else { return nil }
+        guard let dictionary = StructuredFieldLines.dictionary(values) else { return nil }
         var directives = CacheControl()
         for (key, member) in dictionary {
             switch key {

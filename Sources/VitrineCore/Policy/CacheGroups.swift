@@ -12,10 +12,7 @@ public enum CacheGroups {
     /// inner lists) are ignored, as the RFC requires. A field that is not a valid list names no
     /// group.
     public static func parse<Values: Sequence<String>>(_ values: Values) -> [String] {
-        let joined = values.joined(separator: ", ")
-        guard !joined.isEmpty else { return [] }
-        var parser = StructuredFieldValueParser(Array(joined.utf8))
-        guard let members = try? parser.parseListFieldValue() else { return [] }
+        guard let members = StructuredFieldLines.list(values) else { return [] }
         var groups: [String] = []
         var seen = Set<String>()
         for member in members {

@@ -1,5 +1,3 @@
-import RawStructuredFieldValues
-
 /// `Cache-Status` (RFC 9211): a Structured Field list (RFC 8941) to which each cache on the way
 /// appends its own member. Read with swift-http-structured-headers.
 public enum CacheStatusField {
@@ -7,8 +5,6 @@ public enum CacheStatusField {
     /// entries that do not would make the field invalid once this cache appends its own, so
     /// they are dropped rather than passed on.
     public static func isValid<Values: Sequence<String>>(_ values: Values) -> Bool {
-        let joined = values.joined(separator: ", ")
-        var parser = StructuredFieldValueParser(Array(joined.utf8))
-        return (try? parser.parseListFieldValue()) != nil
+        StructuredFieldLines.list(values) != nil
     }
 }

@@ -102,7 +102,7 @@ final class Listings: Sendable {
     func invalidate(_ request: PurgeRequest, keys: [CacheKey]) {
         guard isEnabled else { return }
         let now = clock.nanoseconds()
-        state.withLock { state in
+        let touchedAny = state.withLock { state -> Bool in
             var touched = Set<CacheKey>()
             if request.everything {
                 touched = Set(state.pages.keys)
@@ -114,9 +114,11 @@ final class Listings: Sendable {
                 }
             }
             for key in touched { state.schedule.invalidate(key, now: now) }
+            return !touched.isEmpty
         }
-        // A purge after a quiet spell is due at once: start it now rather than at the next tick.
-        if let loop = runLoop.withLock({ $0 }) {
+        // A purge after a quiet spell is due at once: start it now rather than at the next tick
+        // (only when it touched a page: most purges name no listing).
+        if touchedAny, let loop = runLoop.withLock({ $0 }) {
             loop.execute { [self] in runDue(on: loop) }
         }
     }

@@ -54,24 +54,36 @@ final class PurgeLogFollower: Sendable {
 
     /// The subscription is live for the first time: what came before is not this node's concern.
     func subscribed() async {
-        // The command connection may still be coming up: retried for a while. Until it answers
-        // the generation is unknown, and a gap then drops L1 (nothing to catch up from).
-        for attempt in 1...100 {
+        // Until the log answers, the generation is unknown, and a gap then drops L1 (nothing to
+        // catch up from). A gap that begins meanwhile ends the wait.
+        do {
+            let (generation, bounds) = try await readLog(attempts: 100, stopping: { self.state.withLock { $0.inGap } })
+            state.withLock { state in
+                if state.generation == nil { state.generation = generation }
+                state.lastApplied = max(state.lastApplied, bounds.last)
+            }
+        } catch {
+            logger.warning("purge log unreadable at start: a subscription gap will drop L1", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The log's generation and bounds, retried every 100 ms: the command connection may come up
+    /// (or back) a moment after the subscription. Throws the last error after `attempts`, or as
+    /// soon as `stopping` says so.
+    private func readLog(
+        attempts: Int, stopping: () -> Bool = { false }
+    ) async throws -> (generation: String, bounds: (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID)) {
+        var attempt = 0
+        while true {
             do {
-                let generation = try await tier.generation(on: loop).get()
-                let bounds = try await tier.logBounds(on: loop).get()
-                state.withLock { state in
-                    if state.generation == nil { state.generation = generation }
-                    state.lastApplied = max(state.lastApplied, bounds.last)
-                }
-                return
+                return (try await tier.generation(on: loop).get(), try await tier.logBounds(on: loop).get())
             } catch {
+                attempt += 1
                 if attempt == 1 { logger.debug("purge log not readable yet; retrying", metadata: ["error": "\(error)"]) }
-                if state.withLock({ $0.inGap }) { return }
+                if attempt >= attempts || stopping() { throw error }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        logger.warning("purge log unreadable at start: a subscription gap will drop L1")
     }
 
     /// The subscription was lost: from now on purges may be missed.
@@ -83,20 +95,8 @@ final class PurgeLogFollower: Sendable {
     func resubscribed() async {
         let (from, known) = state.withLock { ($0.lastApplied, $0.generation) }
         do {
-            // The command connection may come back a moment after the subscription: retried
-            // for a few seconds before the log is called unreadable.
-            var attempt = 0
-            var read: (generation: String, bounds: (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID))?
-            while read == nil {
-                do {
-                    read = (try await tier.generation(on: loop).get(), try await tier.logBounds(on: loop).get())
-                } catch {
-                    attempt += 1
-                    if attempt >= 50 { throw error }
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            guard let (generation, bounds) = read else { return }
+            // Retried for a few seconds before the log is called unreadable.
+            let (generation, bounds) = try await readLog(attempts: 50)
             switch PurgeLog.catchUp(lastApplied: from, knownGeneration: known, now: PurgeLog.State(generation: generation, maxDeleted: bounds.maxDeleted)) {
             case .dropL1(let reason):
                 drop(reason: reason, generation: generation, position: bounds.last)
