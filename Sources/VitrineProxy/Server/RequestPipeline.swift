@@ -149,39 +149,36 @@ extension ClientConnectionHandler {
                             flush()
                             return
                         }
-                        // Not servable stale: revalidated with its validators, below.
+                        // Not servable stale: fetched (revalidated with its validators) below, and
+                        // stored in L2 again with the sequence looked up.
                         stale = hit
                     }
-                    proxy.stats.increment(.l2Misses)
-                    var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
-                    fetch.sharedSequence = found.sequence
-                    self.fetch(head, route: route, mode: .miss(fetch))
-                    return
-                }
-                proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
-                if entry.isVaryMarker {
-                    // This URL varies: release the flight on the primary key, and look up the variant.
-                    proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                    lookup(head, route: route)
-                    if !busy { exchangeFinished(keepAlive: head.isKeepAlive) }
-                    flush()
-                    return
-                }
-                if local.ttl > .zero {
-                    proxy.stats.increment(.l2Hits)
-                    countHit()
-                    let remaining = Int64(local.ttl.nanoseconds)
-                    deliverStored(
-                        local.response, age: local.response.initialAge,
-                        cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=l2", ttl: 0, xCache: .hit,
-                        for: head, keepAlive: head.isKeepAlive)
-                    let store = proxy.store
-                    proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now) {
-                        !store.wasPurged(key, tags: tags, since: token)
+                } else {
+                    proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
+                    if entry.isVaryMarker {
+                        // This URL varies: release the flight on the primary key, and look up the variant.
+                        proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                        lookup(head, route: route)
+                        if !busy { exchangeFinished(keepAlive: head.isKeepAlive) }
+                        flush()
+                        return
                     }
-                    exchangeFinished(keepAlive: head.isKeepAlive)
-                    flush()
-                    return
+                    if local.ttl > .zero {
+                        proxy.stats.increment(.l2Hits)
+                        countHit()
+                        let remaining = Int64(local.ttl.nanoseconds)
+                        deliverStored(
+                            local.response, age: local.response.initialAge,
+                            cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=l2", ttl: 0, xCache: .hit,
+                            for: head, keepAlive: head.isKeepAlive)
+                        let store = proxy.store
+                        proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now) {
+                            !store.wasPurged(key, tags: tags, since: token)
+                        }
+                        exchangeFinished(keepAlive: head.isKeepAlive)
+                        flush()
+                        return
+                    }
                 }
             }
             if let found, !found.mayFetch {
