@@ -36,6 +36,9 @@ let package = Package(
             dependencies: [.product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
             swiftSettings: strict + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
+        // A deadline for async work that may never return (a query on a dead connection).
+        // Its own module, so that what needs only this (the demo origin) knows nothing of the cache.
+        .target(name: "VitrineDeadline", swiftSettings: strict),
         // The YAML config model and its validation (messages name the offending key).
         .target(
             name: "VitrineConfig",
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "VitrineFeed",
             dependencies: [
-                "VitrineCore",
+                "VitrineCore", "VitrineDeadline",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,7 +93,7 @@ let package = Package(
         .target(
             name: "VitrineDemoOrigin",
             dependencies: [
-                "VitrineCore",
+                "VitrineDeadline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "vitrine",
             dependencies: [
-                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin", "VitrineFeed",
+                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin", "VitrineFeed", "VitrineDeadline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +118,7 @@ let package = Package(
         // Test helpers shared by the test targets: psql, Postgres servers of a test's own.
         .target(name: "VitrineTestSupport", path: "Tests/VitrineTestSupport", swiftSettings: strict),
         .testTarget(name: "VitrineCoreTests", dependencies: ["VitrineCore"], swiftSettings: strict),
+        .testTarget(name: "VitrineDeadlineTests", dependencies: ["VitrineDeadline"], swiftSettings: strict),
         .testTarget(name: "VitrineConfigTests", dependencies: ["VitrineConfig"], swiftSettings: strict),
         // The SQL in config/postgres/ and the change feed, against a real Postgres.
         .testTarget(name: "VitrineFeedTests", dependencies: ["VitrineFeed", "VitrineTestSupport"], swiftSettings: strict),
@@ -133,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "VitrineProxyTests",
             dependencies: [
-                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed", "VitrineTestSupport",
+                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed", "VitrineDeadline", "VitrineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
-import VitrineCore
+import VitrineDeadline
 
 /// The demo catalog in Postgres tables (`config/postgres/catalog-schema.sql`), with the change
 /// feed's outbox and the catalog triggers installed: a write through the API updates a row, the

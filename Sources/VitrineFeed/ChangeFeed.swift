@@ -5,6 +5,7 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 import VitrineCore
+import VitrineDeadline
 
 /// The Postgres change feed: `LISTEN` only wakes it; the truth is the outbox table, read after a
 /// cursor that survives restarts. On any connection loss it reconnects with backoff and replays

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import VitrineConfig
 import VitrineCore
+import VitrineDeadline
 import VitrineDemoOrigin
 import VitrineFeed
 

@@ -6,6 +6,7 @@ import NIOPosix
 import Testing
 import VitrineConfig
 import VitrineCore
+import VitrineDeadline
 import VitrineDemoOrigin
 import VitrineFeed
 @testable import VitrineProxy

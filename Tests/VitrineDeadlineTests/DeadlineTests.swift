@@ -1,5 +1,5 @@
 import Testing
-import VitrineCore
+import VitrineDeadline
 
 @Suite struct DeadlineTests {
     @Test func theWorkAnswersWhenItIsInTime() async throws {
