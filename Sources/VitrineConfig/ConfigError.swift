@@ -31,14 +31,3 @@ struct AnyCodingKey: CodingKey {
     init(stringValue: String) { self.stringValue = stringValue; self.intValue = nil }
     init(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
 }
-
-/// Throws when the mapping being decoded has a key the type does not know: a typo in a config
-/// file must be an error, not a silently ignored setting.
-func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(in decoder: any Decoder, known: Keys.Type) throws {
-    let container = try decoder.container(keyedBy: AnyCodingKey.self)
-    let knownNames = Set(Keys.allCases.map(\.stringValue))
-    for key in container.allKeys where !knownNames.contains(key.stringValue) {
-        let path = keyPath(decoder.codingPath + [key])
-        throw ConfigError(key: path, "unknown key (known here: \(knownNames.sorted().joined(separator: ", ")))")
-    }
-}

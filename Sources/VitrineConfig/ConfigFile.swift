@@ -1,7 +1,8 @@
 import VitrineCore
 
 /// The YAML file as written, before addresses and URLs are parsed and `${NAME}`s expanded.
-/// Every section rejects keys it does not know.
+/// Decoded through a `StrictKeysDecoder`: every section rejects keys it does not know, by its
+/// `CodingKeys` (which is why each is `CaseIterable`).
 struct ConfigFile: Decodable {
     var listen: String?
     var admin: Admin?
@@ -21,22 +22,6 @@ struct ConfigFile: Decodable {
         case stateDirectory = "state_dir"
     }
 
-    init(from decoder: any Decoder) throws {
-        try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        listen = try container.decodeIfPresent(String.self, forKey: .listen)
-        admin = try container.decodeIfPresent(Admin.self, forKey: .admin)
-        origins = try container.decodeIfPresent([String: Origin].self, forKey: .origins)
-        routes = try container.decodeIfPresent([Route].self, forKey: .routes)
-        cache = try container.decodeIfPresent(Cache.self, forKey: .cache)
-        limits = try container.decodeIfPresent(Limits.self, forKey: .limits)
-        server = try container.decodeIfPresent(Server.self, forKey: .server)
-        timeouts = try container.decodeIfPresent(Timeouts.self, forKey: .timeouts)
-        redis = try container.decodeIfPresent(Redis.self, forKey: .redis)
-        postgres = try container.decodeIfPresent(Postgres.self, forKey: .postgres)
-        listings = try container.decodeIfPresent(Listings.self, forKey: .listings)
-        stateDirectory = try container.decodeIfPresent(String.self, forKey: .stateDirectory)
-    }
 
     struct Listings: Decodable {
         var concurrency: Int?
@@ -50,15 +35,6 @@ struct ConfigFile: Decodable {
             case requireWarm = "require_warm"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            concurrency = try container.decodeIfPresent(Int.self, forKey: .concurrency)
-            budget = try container.decodeIfPresent(ByteSize.self, forKey: .budget)
-            requireWarm = try container.decodeIfPresent(Bool.self, forKey: .requireWarm)
-            debounce = try container.decodeIfPresent(ConfigDuration.self, forKey: .debounce)
-            pages = try container.decodeIfPresent([Page].self, forKey: .pages)
-        }
 
         struct Page: Decodable {
             var name: String?
@@ -73,16 +49,6 @@ struct ConfigFile: Decodable {
                 case maxStale = "max_stale"
             }
 
-            init(from decoder: any Decoder) throws {
-                try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-                let container = try decoder.container(keyedBy: CodingKeys.self)
-                name = try container.decodeIfPresent(String.self, forKey: .name)
-                template = try container.decode(String.self, forKey: .template)
-                params = try container.decodeIfPresent([String: Param].self, forKey: .params)
-                tags = try container.decodeIfPresent([String].self, forKey: .tags)
-                refresh = try container.decodeIfPresent(ConfigDuration.self, forKey: .refresh)
-                maxStale = try container.decodeIfPresent(ConfigDuration.self, forKey: .maxStale)
-            }
         }
 
         struct Param: Decodable {
@@ -96,15 +62,6 @@ struct ConfigFile: Decodable {
                 case values, range, index, field, refresh
             }
 
-            init(from decoder: any Decoder) throws {
-                try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-                let container = try decoder.container(keyedBy: CodingKeys.self)
-                values = try container.decodeIfPresent([String].self, forKey: .values)
-                range = try container.decodeIfPresent([Int].self, forKey: .range)
-                index = try container.decodeIfPresent(String.self, forKey: .index)
-                field = try container.decodeIfPresent(String.self, forKey: .field)
-                refresh = try container.decodeIfPresent(ConfigDuration.self, forKey: .refresh)
-            }
         }
 
         func resolve() throws -> ListingsSettings {
@@ -156,13 +113,6 @@ struct ConfigFile: Decodable {
             case allowNonLoopback = "allow_non_loopback"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            listen = try container.decodeIfPresent(String.self, forKey: .listen)
-            token = try container.decodeIfPresent(String.self, forKey: .token)
-            allowNonLoopback = try container.decodeIfPresent(Bool.self, forKey: .allowNonLoopback)
-        }
     }
 
     struct Origin: Decodable {
@@ -180,15 +130,6 @@ struct ConfigFile: Decodable {
             case maxConnections = "max_connections"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            url = try container.decode(String.self, forKey: .url)
-            connectTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .connectTimeout)
-            firstByteTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .firstByteTimeout)
-            totalTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .totalTimeout)
-            maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
-        }
     }
 
     struct Route: Decodable {
@@ -216,24 +157,6 @@ struct ConfigFile: Decodable {
             case clientNoCache = "client_no_cache"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            prefix = try container.decode(String.self, forKey: .prefix)
-            origin = try container.decode(String.self, forKey: .origin)
-            defaultTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .defaultTTL)
-            grace = try container.decodeIfPresent(ConfigDuration.self, forKey: .grace)
-            cacheable = try container.decodeIfPresent(Bool.self, forKey: .cacheable)
-            negativeTTL = try container.decodeIfPresent(ConfigDuration.self, forKey: .negativeTTL)
-            keep = try container.decodeIfPresent(ConfigDuration.self, forKey: .keep)
-            clientNoCache = try container.decodeIfPresent(String.self, forKey: .clientNoCache)
-            key = try container.decodeIfPresent(Key.self, forKey: .key)
-            compress = try container.decodeIfPresent(Bool.self, forKey: .compress)
-            forwardHeaders = try container.decodeIfPresent([String].self, forKey: .forwardHeaders)
-            cookies = try container.decodeIfPresent(Cookies.self, forKey: .cookies)
-            stripSetCookie = try container.decodeIfPresent(Bool.self, forKey: .stripSetCookie)
-            vary = try container.decodeIfPresent(Vary.self, forKey: .vary)
-        }
     }
 
     /// `vary: {max_variants: 32, accept_language: [en, fr, de]}`.
@@ -246,12 +169,6 @@ struct ConfigFile: Decodable {
             case acceptLanguage = "accept_language"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            maxVariants = try container.decodeIfPresent(Int.self, forKey: .maxVariants)
-            acceptLanguage = try container.decodeIfPresent([String].self, forKey: .acceptLanguage)
-        }
     }
 
     /// `cookies: pass`, `cookies: ignore`, or `cookies: {ignore: [_ga, "_gid", "consent*"]}`.
@@ -269,7 +186,6 @@ struct ConfigFile: Decodable {
                 }
                 return
             }
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let names = try container.decode([String].self, forKey: .ignore)
             for (index, name) in names.enumerated() {
@@ -293,13 +209,6 @@ struct ConfigFile: Decodable {
             case includeHost = "include_host"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            sortQuery = try container.decodeIfPresent(Bool.self, forKey: .sortQuery)
-            dropParams = try container.decodeIfPresent([String].self, forKey: .dropParams)
-            includeHost = try container.decodeIfPresent(Bool.self, forKey: .includeHost)
-        }
     }
 
     struct Cache: Decodable {
@@ -314,14 +223,6 @@ struct ConfigFile: Decodable {
             case collapseWait = "collapse_wait"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            memory = try container.decodeIfPresent(ByteSize.self, forKey: .memory)
-            shards = try container.decodeIfPresent(Int.self, forKey: .shards)
-            maxObjectSize = try container.decodeIfPresent(ByteSize.self, forKey: .maxObjectSize)
-            collapseWait = try container.decodeIfPresent(ConfigDuration.self, forKey: .collapseWait)
-        }
     }
 
     struct Limits: Decodable {
@@ -343,17 +244,6 @@ struct ConfigFile: Decodable {
             case maxOriginHeaderBytes = "max_origin_header_bytes"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            maxRequestLine = try container.decodeIfPresent(Int.self, forKey: .maxRequestLine)
-            maxHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxHeaderBytes)
-            maxHeaders = try container.decodeIfPresent(Int.self, forKey: .maxHeaders)
-            maxBody = try container.decodeIfPresent(ByteSize.self, forKey: .maxBody)
-            maxOriginHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxOriginHeaderBytes)
-            maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections)
-            maxPendingOutput = try container.decodeIfPresent(ByteSize.self, forKey: .maxPendingOutput)
-        }
     }
 
     struct Timeouts: Decodable {
@@ -369,15 +259,6 @@ struct ConfigFile: Decodable {
             case clientBody = "client_body"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            clientHeader = try container.decodeIfPresent(ConfigDuration.self, forKey: .clientHeader)
-            clientBody = try container.decodeIfPresent(ConfigDuration.self, forKey: .clientBody)
-            keepalive = try container.decodeIfPresent(ConfigDuration.self, forKey: .keepalive)
-            send = try container.decodeIfPresent(ConfigDuration.self, forKey: .send)
-            linger = try container.decodeIfPresent(ConfigDuration.self, forKey: .linger)
-        }
     }
 
     struct Server: Decodable {
@@ -389,12 +270,6 @@ struct ConfigFile: Decodable {
             case accessLog = "access_log"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            eventLoops = try container.decodeIfPresent(Int.self, forKey: .eventLoops)
-            accessLog = try container.decodeIfPresent(Bool.self, forKey: .accessLog)
-        }
     }
 
     struct Redis: Decodable {
@@ -407,13 +282,6 @@ struct ConfigFile: Decodable {
             case writePurgeTimeout = "write_purge_timeout"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            url = try container.decode(String.self, forKey: .url)
-            channel = try container.decodeIfPresent(String.self, forKey: .channel)
-            writePurgeTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .writePurgeTimeout)
-        }
     }
 
     struct Postgres: Decodable {
@@ -426,13 +294,6 @@ struct ConfigFile: Decodable {
             case cursorFile = "cursor_file"
         }
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            url = try container.decode(String.self, forKey: .url)
-            channel = try container.decodeIfPresent(String.self, forKey: .channel)
-            cursorFile = try container.decodeIfPresent(String.self, forKey: .cursorFile)
-        }
     }
 
     // MARK: Resolving

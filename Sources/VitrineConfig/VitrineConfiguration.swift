@@ -68,7 +68,7 @@ public struct VitrineConfiguration: Sendable, Equatable {
     public static func parse(yaml: String, environment: [String: String] = [:]) throws -> VitrineConfiguration {
         let file: ConfigFile
         do {
-            file = try YAMLDecoder().decode(ConfigFile.self, from: yaml, userInfo: [.environment: environment])
+            file = try YAMLDecoder().decode(StrictlyDecoded<ConfigFile>.self, from: yaml, userInfo: [.environment: environment]).value
         } catch let error as ConfigError {
             throw error
         } catch let error as DecodingError {
