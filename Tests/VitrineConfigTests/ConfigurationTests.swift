@@ -86,6 +86,14 @@ import Testing
         ("limits.max_pending_output", "routes:\n  - prefix: /a/\n    origin: catalog\nlimits:\n  max_pending_output: 1k"),
         ("limits.max_connections", "routes:\n  - prefix: /a/\n    origin: catalog\nlimits:\n  max_connections: 0"),
         ("cache.memory", "routes:\n  - prefix: /a/\n    origin: catalog\ncache:\n  memory: 1e30GiB"),
+        // Unknown keys are refused at every depth (one mechanism, StrictKeysDecoder, for all sections).
+        ("routes[0].key.sort", "routes:\n  - prefix: /a/\n    origin: catalog\n    key:\n      sort: true"),
+        ("routes[0].vary.max", "routes:\n  - prefix: /a/\n    origin: catalog\n    vary:\n      max: 3"),
+        ("routes[0].cookies.keep", "routes:\n  - prefix: /a/\n    origin: catalog\n    cookies:\n      keep: [a]"),
+        ("origins.catalog.timeout", "    timeout: 1s\nroutes:\n  - prefix: /a/\n    origin: catalog"),
+        ("listings.pages[0].params.id.step",
+         "routes:\n  - prefix: /a/\n    origin: catalog\nlistings:\n  pages:\n    - template: /a/{id}\n      params:\n        id:\n          range: [1, 2]\n          step: 1"),
+        ("redis.channels", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://127.0.0.1:6379\n  channels: x"),
     ])
     func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
         let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\n" + tail
