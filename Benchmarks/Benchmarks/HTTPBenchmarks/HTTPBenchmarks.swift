@@ -64,15 +64,13 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
-    // What every hit writes after the stored head (RequestPipeline.deliverStored), as it writes it.
+    // What every hit writes after the stored head (RequestPipeline.deliver), as it writes it.
     Benchmark("response-head encode (per-hit tail: Age, Cache-Status, X-Cache)") { benchmark in
         let allocator = ByteBufferAllocator()
         benchmark.startMeasurement()
         for index in benchmark.scaledIterations {
             var tail = allocator.buffer(capacity: 128)
-            tail.writeHitFields(
-                age: index & 255, cacheStatus: nil, ttl: 300 - index & 255, xCacheLine: "X-Cache: HIT\r\n", keepAlive: true,
-                isHTTP10: false)
+            tail.writeHitFields(age: index & 255, verdict: .hit(ttl: 300 - index & 255), keepAlive: true, isHTTP10: false)
             blackHole(tail)
         }
         benchmark.stopMeasurement()

@@ -282,15 +282,16 @@ final class Listings: Sendable {
     ) {
         var fetch = MissFetch(key: page.key, collapseKey: page.key, token: token, stale: nil, leader: false)
         fetch.sharedSequence = sharedSequence
-        let client = ListingFetchClient(proxy: proxy) { [self] result in
-            switch result {
+        let onEnd: (FetchOutcome) -> Void = { [self] outcome in
+            switch ListingFetchError.result(of: outcome) {
             case .success(let response): install(page, response: response, started: started, fromL2: false)
             case .failure(let error): failed(page, error: "\(error)")
             }
         }
         let exchange = ForwardExchange(
-            client: client, request: Self.request(page.target), route: page.route, mode: .miss(fetch),
-            pool: proxy.origins.pool(page.route.originIndex, on: loop), keepAlive: true, requestComplete: true)
+            proxy: proxy, client: nil, clientAddress: "vitrine-listings", request: Self.request(page.target), route: page.route,
+            mode: .miss(fetch), pool: proxy.origins.pool(page.route.originIndex, on: loop), keepAlive: true, requestComplete: true,
+            onEnd: onEnd)
         exchange.start()
     }
 
@@ -354,8 +355,8 @@ final class Listings: Sendable {
             return
         }
         let key = route.key(target: path, host: nil)
-        let client = ListingFetchClient(proxy: proxy) { result in
-            completion(result.flatMap { response in
+        let onEnd: (FetchOutcome) -> Void = { outcome in
+            completion(ListingFetchError.result(of: outcome).flatMap { response in
                 let items = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [Any]
                 guard let items else { return .failure(ListingFetchError(reason: "not a JSON list")) }
                 let values: [String] = items.compactMap { item in
@@ -370,9 +371,9 @@ final class Listings: Sendable {
             })
         }
         let exchange = ForwardExchange(
-            client: client, request: Self.request(path), route: route,
+            proxy: proxy, client: nil, clientAddress: "vitrine-listings", request: Self.request(path), route: route,
             mode: .miss(MissFetch(key: key, collapseKey: key, token: proxy.store.fetchToken(), stale: nil, leader: false)),
-            pool: proxy.origins.pool(route.originIndex, on: loop), keepAlive: true, requestComplete: true)
+            pool: proxy.origins.pool(route.originIndex, on: loop), keepAlive: true, requestComplete: true, onEnd: onEnd)
         exchange.start()
     }
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import VitrineCore
 
 /// One storefront connection. It frames requests from the bytes read (`RequestDecoder`), keeps
 /// pipelined requests in order (one is answered at a time; later ones wait, and reading pauses
@@ -20,52 +21,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Queued {
-        case part(HTTPServerRequestPart)
-        case failure(ProxyError)
-    }
-
     let proxy: ProxyContext
     private(set) var context: ChannelHandlerContext!
-    /// The forwarded request being answered, if any.
-    var exchange: ForwardExchange?
-    /// The request waiting for a collapsed fetch of the same key, if any.
-    var collapseWait: CollapseWait?
-    /// The shared tier is being asked for the request being answered.
-    var sharedLookupPending = false
-    /// A request is being answered asynchronously: later pipelined requests wait.
-    var busy: Bool { exchange != nil || collapseWait != nil || sharedLookupPending }
-    /// Parts of requests that arrived while an earlier one was being answered.
-    private var queue = CircularBuffer<Queued>()
-    /// A request head arrived and its end has not yet.
-    private(set) var requestOpen = false
-    /// The open request was answered without its body: drop the rest of the body.
-    private var discardingBody = false
-    private var requestBodyBytes = 0
-    private var readDeferred = false
+    /// Where the request being answered is, and whether its body is arriving: every decision
+    /// about the connection's requests is the machine's; this handler carries them out.
+    var machine: RequestStateMachine<ForwardExchange, CollapseWait>
     private var needsFlush = false
-    private(set) var closing = false
     /// `decodeBuffered` is taking requests from the decoder.
     private var decoding = false
-    /// Output is shut and input is read and dropped until the client closes or `linger` passes.
-    private var lingering = false
     /// Closes a lingering connection once the client has been quiet for `timeouts.linger`.
     private var lingerTimer: Scheduled<Void>?
     /// The most a lingering close waits, however long the client goes on sending (nginx's
     /// `lingering_time`).
     static let maxLinger: Duration = .seconds(30)
 
-    /// What the connection is waiting for from the client, with its timer.
-    private enum Waiting: Equatable {
-        case nothing
-        /// Between requests.
-        case idle
-        /// The rest of a request head whose first bytes have arrived.
-        case head
-        /// More of a request body.
-        case body
-    }
-    private var waiting = Waiting.nothing
+    /// What the armed wait timer is for.
+    private var waiting = RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait.nothing
     private var waitTimer: Scheduled<Void>?
     /// Request heads taken from the decoder so far, and when the last batch of them arrived.
     private var headsDecoded = 0
@@ -84,10 +55,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     init(proxy: ProxyContext) {
         self.proxy = proxy
         self.decoder = RequestDecoder(limits: proxy.limits)
+        self.machine = RequestStateMachine(maxBody: proxy.limits.maxBody.bytes)
     }
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
     var canAcceptMore: Bool { context.channel.isWritable }
+    var closing: Bool { machine.isClosing }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -102,27 +75,29 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else {
-            // Lingering: dropped, and the client is still sending.
-            if lingering { armLingerTimer() }
+        if case .lingering = machine.step {
+            // Dropped, and the client is still sending.
+            armLingerTimer()
             return
         }
+        guard !machine.isClosing else { return }
         decoder.append(unwrapInboundIn(data))
         decodeBuffered()
     }
 
-    /// Takes requests from the bytes read, as long as the socket takes what is written: a client
-    /// that pipelines and never reads gets nothing more queued than `max_pending_output`.
+    /// Takes requests from the bytes read while the machine may take them: the open request's
+    /// body always, a new head only when no request is being answered, and nothing while the
+    /// socket holds more than `max_pending_output` (a client that pipelines and never reads
+    /// gets nothing more queued). What is not taken stays in the decoder, in order.
     private func decodeBuffered() {
-        // Re-entered through receive → drainQueue: the outer loop goes on in order.
+        // Re-entered through an answer given while decoding: the outer loop goes on in order.
         guard !decoding else { return }
         decoding = true
         defer { decoding = false }
-        let bodyBefore = requestBodyBytes
+        let bodyBefore = machine.body
         let headsBefore = headsDecoded
         do {
-            while !closing, context.channel.isWritable, let part = try decoder.next() {
-                if case .head = part { headsDecoded &+= 1 }
+            while machine.mayTakePart, let part = try decoder.next() {
                 receive(part)
             }
         } catch {
@@ -132,41 +107,55 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         // One clock read per read batch that brought requests, not one timer per request: the
         // keep-alive timer checks this when it fires.
         if newHead { lastRequestAt = .now() }
-        updateWaiting(bodyProgress: requestBodyBytes != bodyBefore, newHead: newHead)
+        if machine.resumeReading() { context.read() }
+        updateWaiting(bodyProgress: machine.body != bodyBefore, newHead: newHead)
+    }
+
+    private func receive(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head(let head):
+            headsDecoded &+= 1
+            machine.headReceived()
+            serve(head)
+        case .body(let buffer):
+            switch machine.bodyReceived(buffer.readableBytes) {
+            case .forward: machine.fetch?.requestBody(buffer)
+            case .drop: break
+            case .tooLarge:
+                cancel(machine.abandon())
+                respond(.bodyTooLarge, keepAlive: false)
+                flushIfNeeded()
+            }
+        case .end:
+            if machine.bodyEnded() { machine.fetch?.requestEnd() }
+        }
     }
 
     /// The bytes read are not an acceptable request. When they belong to the request being
     /// answered (its body), that request is abandoned and answered at once: waiting for an
     /// origin that waits for the rest of the body would hold both for nothing.
     private func malformed(_ error: ProxyError) {
-        if requestOpen {
-            requestOpen = false
-            if discardingBody || exchange?.responseStarted == true {
-                // Answered already, or answering: nothing more can be said on this connection.
-                abandonExchange()
-                closeAfterWrites(linger: true)
-            } else {
-                abandonExchange()
-                respond(error, keepAlive: false)
-            }
-            flushIfNeeded()
-        } else if busy {
-            queue.append(.failure(error))
+        if machine.body != .complete {
+            brokenRequest(error, closeQuietlyLinger: true)
         } else {
             respond(error, keepAlive: false)
             flushIfNeeded()
         }
     }
 
-    private func receive(_ part: HTTPServerRequestPart) {
-        if requestOpen {
-            receiveBodyPart(part)
-            if !busy && !requestOpen { drainQueue() }
-        } else if busy || !queue.isEmpty {
-            queue.append(.part(part))
-        } else {
-            process(part)
+    /// The open request cannot be completed: abandoned, and answered with `error` unless its
+    /// answer has begun.
+    private func brokenRequest(_ error: ProxyError, closeQuietlyLinger: Bool) {
+        switch machine.requestBroken(responseStarted: machine.fetch?.responseStarted == true) {
+        case .closeQuietly(let abandoned):
+            // Answered already, or answering: nothing more can be said on this connection.
+            cancel(abandoned)
+            closeAfterWrites(linger: closeQuietlyLinger)
+        case .answer(let abandoned):
+            cancel(abandoned)
+            respond(error, keepAlive: false)
         }
+        flushIfNeeded()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -179,32 +168,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closing = true
         cancelTimers()
-        exchange?.clientClosed()
-        exchange = nil
-        if let waiting = collapseWait {
-            waiting.timer.cancel()
-            _ = proxy.collapser.leave(waiting.key, id: waiting.id)
-            collapseWait = nil
-        }
-        queue.removeAll()
+        cancel(machine.closed())
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        let writable = context.channel.isWritable
+        let fetch = machine.writabilityChanged(writable)
+        if writable {
             sendTimer?.cancel()
             sendTimer = nil
-            exchange?.clientBecameWritable()
-            if !closing {
+            fetch?.clientBecameWritable()
+            if !machine.isClosing {
                 // Requests read before the socket filled up are taken now.
                 decodeBuffered()
                 flushIfNeeded()
-                if readDeferred && !busy && queue.isEmpty {
-                    readDeferred = false
-                    context.read()
-                }
             }
         } else if sendTimer == nil {
             let timeout = proxy.timeouts.send
@@ -212,27 +191,21 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
                 // The client has taken nothing for that long: it is gone, or holding us.
                 sendTimer = nil
                 proxy.stats.increment(.clientTimeouts)
-                abandonExchange()
-                closing = true
+                cancel(machine.close())
                 self.context.close(promise: nil)
             }
         }
+        updateWaiting()
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if lingering {
-            context.read()
-        } else if (busy && !requestOpen) || !queue.isEmpty || closing || !context.channel.isWritable {
-            // While a forwarded request waits on its origin, later pipelined requests stay in the
-            // socket: reading them would only grow the queue. The same while the client does
-            // not read what it was sent.
-            readDeferred = true
-        } else {
-            context.read()
-        }
+        // While a forwarded request waits on its origin, later pipelined requests stay in the
+        // socket: reading them would only grow the decoder's buffer. The same while the client
+        // does not read what it was sent.
+        if machine.readRequested() { context.read() }
     }
 
     // MARK: Timeouts
@@ -242,18 +215,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// keep-alive timer from the last request (it is not re-armed per request: it looks at
     /// `lastRequestAt` when it fires).
     private func updateWaiting(bodyProgress: Bool = false, newHead: Bool = false) {
-        let now: Waiting
-        if closing {
-            now = .nothing
-        } else if requestOpen {
-            now = .body
-        } else if busy || !queue.isEmpty || !context.channel.isWritable {
-            now = .nothing  // the origin's timeouts apply, or the send timeout
-        } else if decoder.hasBufferedBytes {
-            now = .head
-        } else {
-            now = .idle
+        if let violation = machine.violation, !machine.isClosing {
+            proxy.logger.error("request state machine: an impossible event; closing the connection", metadata: ["event": .string(violation)])
+            cancel(machine.close())
+            context.close(promise: nil)
+            return
         }
+        let now = machine.clientWait(decoderHasBytes: decoder.hasBufferedBytes)
         guard now != waiting || (now == .body && bodyProgress) || (now == .head && newHead) else { return }
         let timeout: Duration
         switch now {
@@ -265,7 +233,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         arm(now, in: .nanoseconds(Int64(timeout.nanosecondsClamped)))
     }
 
-    private func arm(_ kind: Waiting, in delay: TimeAmount) {
+    private func arm(_ kind: RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait, in delay: TimeAmount) {
         waitTimer?.cancel()
         waitTimer = nil
         waiting = kind
@@ -276,8 +244,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         }
     }
 
-    private func timedOut(_ waited: Waiting) {
-        guard !closing, waited == waiting else { return }
+    private func timedOut(_ waited: RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait) {
+        guard !machine.isClosing, waited == waiting else { return }
         waiting = .nothing
         switch waited {
         case .nothing:
@@ -290,18 +258,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
                 arm(.idle, in: keepalive - idleFor)
                 return
             }
-            closing = true
+            _ = machine.close()
             context.close(promise: nil)
         case .head:
             proxy.stats.increment(.clientTimeouts)
             respond(.requestTimeout, keepAlive: false)
         case .body:
             proxy.stats.increment(.clientTimeouts)
-            requestOpen = false
-            let answered = discardingBody || exchange?.responseStarted == true
             // The origin connection waiting for the rest of the body is released now.
-            abandonExchange()
-            if answered { closeAfterWrites(linger: false) } else { respond(.requestTimeout, keepAlive: false) }
+            brokenRequest(.requestTimeout, closeQuietlyLinger: false)
         }
         flushIfNeeded()
     }
@@ -318,79 +283,39 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     // MARK: Request flow
 
-    private func process(_ part: HTTPServerRequestPart) {
-        guard case .head(let head) = part, !closing else { return }
-        requestOpen = true
-        discardingBody = false
-        requestBodyBytes = 0
-        serve(head)
-        if !busy && requestOpen {
-            // Answered already (a hit, an error): whatever body follows is not needed.
-            discardingBody = true
+    /// Carries out an abandoned step: the fetch stops (its origin connection is released or
+    /// closed), a collapsed wait leaves its flight.
+    func cancel(_ abandoned: RequestStateMachine<ForwardExchange, CollapseWait>.Abandoned?) {
+        switch abandoned {
+        case .fetch(let exchange):
+            exchange.clientClosed()
+        case .wait(let wait):
+            wait.timer.cancel()
+            _ = proxy.collapser.leave(wait.key, id: wait.id)
+        case .nothing, nil:
+            break
         }
     }
 
-    private func receiveBodyPart(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head:
-            return
-        case .body(let buffer):
-            requestBodyBytes += buffer.readableBytes
-            if requestBodyBytes > proxy.limits.maxBody.bytes {
-                abandonExchange()
-                respond(.bodyTooLarge, keepAlive: false)
-                flushIfNeeded()
-                return
-            }
-            if !discardingBody { exchange?.requestBody(buffer) }
-        case .end:
-            requestOpen = false
-            if discardingBody {
-                discardingBody = false
-            } else {
-                exchange?.requestEnd()
-            }
-        }
-    }
-
-    /// Called once an asynchronously answered request's response is completely written.
-    func exchangeFinished(keepAlive: Bool) {
-        exchange = nil
-        guard collapseWait == nil, !sharedLookupPending else { return }
-        if !keepAlive || closing {
-            closeAfterWrites()
-            return
-        }
-        if requestOpen { discardingBody = true }
-        drainQueue()
-        flushIfNeeded()
-        updateWaiting()
-    }
-
-    /// Works through queued parts in order: every part while no exchange is under way, and the
-    /// body of a request whose exchange has just begun (so that its end reaches the origin).
-    private func drainQueue() {
-        while !busy || requestOpen, !closing, let item = queue.popFirst() {
-            switch item {
-            case .part(let part):
-                if requestOpen { receiveBodyPart(part) } else { process(part) }
-            case .failure(let error):
-                respond(error, keepAlive: false)
-            }
-        }
-        if !busy && queue.isEmpty && !closing {
-            // Requests left in the decoder while the socket was full.
+    /// The request being answered has its whole answer written (`keepAlive`: and the connection
+    /// stays open): the next request is taken, or the connection closes.
+    func answered(keepAlive: Bool) {
+        switch machine.answered(keepAlive: keepAlive) {
+        case .next:
+            // Inside `decodeBuffered` (an answer given at once) its loop takes the next request.
+            guard !decoding else { return }
             decodeBuffered()
-            if readDeferred && !busy && queue.isEmpty && context.channel.isWritable {
-                readDeferred = false
-                context.read()
-            }
+            flushIfNeeded()
+        case .close:
+            closeAfterWrites()
+        case .nothing:
+            break
         }
     }
 
-    private func abandonExchange() {
-        exchange?.clientClosed()
-        exchange = nil
+    /// Called once a fetch's response is completely written (or could not be).
+    func exchangeFinished(keepAlive: Bool) {
+        answered(keepAlive: keepAlive)
     }
 
     // MARK: Writing
@@ -423,9 +348,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         if needsFlush { flush() }
     }
 
-    /// Answers with the proxy's own JSON error body. An answer that closes the connection
-    /// lingers: the client may still be sending what the error was about.
+    /// Answers with the proxy's own JSON error body, closing unless `keepAlive` (and the error
+    /// allows it). An answer that closes the connection lingers when the error is the client's:
+    /// it may still be sending what the error was about.
     func respond(_ error: ProxyError, keepAlive: Bool) {
+        let keepAlive = keepAlive && !error.closesConnection
+        writeError(error, keepAlive: keepAlive)
+        if !keepAlive { closeAfterWrites(linger: error.status.code >= 400 && error.status.code < 500) }
+    }
+
+    /// The bytes of an error answer.
+    func writeError(_ error: ProxyError, keepAlive: Bool) {
         let keepAlive = keepAlive && !error.closesConnection
         proxy.stats.increment(.clientErrors)
         proxy.metrics.errors.increment()
@@ -438,7 +371,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         buffer.writeStaticString("\r\n")
         buffer.writeString(body)
         write(buffer)
-        if !keepAlive { closeAfterWrites(linger: error.status.code >= 400 && error.status.code < 500) }
     }
 
     /// Closes the connection once everything written so far has reached the socket. With
@@ -447,10 +379,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// close): closing with unread input makes the kernel send a reset, which can destroy the
     /// answer before the client reads it.
     func closeAfterWrites(linger: Bool = false) {
-        guard !closing else { return }
-        closing = true
+        guard let abandoned = machine.close() else { return }
+        cancel(abandoned)
         cancelTimers()
-        queue.removeAll()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         needsFlush = false
@@ -465,7 +396,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
                 context.close(promise: nil)
                 return
             }
-            lingering = true  // what arrives now is dropped unread (`closing` is set)
+            machine.lingerStarted()  // what arrives now is dropped unread
             context.close(mode: .output, promise: nil)
             armLingerTimer()
             context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(Self.maxLinger.nanosecondsClamped))) {

@@ -2,55 +2,44 @@ import NIOCore
 import NIOHTTP1
 import VitrineCore
 
-/// Where a forwarded exchange delivers its response: a client connection, or nowhere (a
-/// background refresh that only stores).
+/// The client connection a fetch delivers to. Background refreshes and listing fetches have
+/// none: they learn how a fetch ended from its `FetchOutcome`.
 protocol ExchangeClient: AnyObject {
-    var proxy: ProxyContext { get }
     var allocator: ByteBufferAllocator { get }
     var clientAddress: String { get }
     /// The client's socket can take more now; false pauses the origin.
     var canAcceptMore: Bool { get }
     var closing: Bool { get }
+    /// Writes an answer's head (and, for a stored response, its body): the one delivery function.
+    func deliver(_ delivery: Delivery, for request: HTTPRequestHead, keepAlive: Bool)
+    /// Writes bytes of a streamed body, framed already.
     func write(_ buffer: ByteBuffer)
     func flush()
-    func respond(_ error: ProxyError, keepAlive: Bool)
-    /// Writes a stored response the way a hit is written.
-    func deliverStored(
-        _ response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult, for request: HTTPRequestHead,
-        keepAlive: Bool)
-    /// Writes a stale entry because the origin failed (RFC 5861 stale-if-error).
-    func deliverStaleIfError(_ stale: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool)
     /// The response is completely written (or abandoned).
     func exchangeFinished(keepAlive: Bool)
-    func logAccess(_ head: HTTPRequestHead, status: Int, result: String)
-    /// The exchange stored its response in L1 (listing fetches keep it).
-    func responseStored(_ response: CachedResponse)
 }
 
-extension ExchangeClient {
-    func responseStored(_ response: CachedResponse) {}
+/// What the client is given.
+enum Delivery {
+    /// A stored response as it is kept, with its age: a hit, a stale entry, a collapsed fetch's
+    /// response, a revalidated one, a listing page.
+    case stored(CachedResponse, age: Int, CacheVerdict)
+    /// The head of a fetched response; its body follows as it streams (`chunked`: framed as
+    /// chunks; `purge`: `Vitrine-Purge` when a write's purge did not reach the shared tier).
+    case streamed(status: HTTPResponseStatus, fields: HTTPHeaders, chunked: Bool, purge: String?, CacheVerdict)
+    /// The proxy's own error.
+    case error(ProxyError)
 }
 
-/// The client of a background refresh: nothing is written anywhere.
-final class BackgroundClient: ExchangeClient {
-    let proxy: ProxyContext
-    let allocator = ByteBufferAllocator()
-    let clientAddress = "vitrine-refresh"
-    let canAcceptMore = true
-    let closing = false
-
-    init(proxy: ProxyContext) {
-        self.proxy = proxy
-    }
-
-    func write(_ buffer: ByteBuffer) {}
-    func flush() {}
-    func respond(_ error: ProxyError, keepAlive: Bool) {}
-    func deliverStored(
-        _ response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult, for request: HTTPRequestHead,
-        keepAlive: Bool
-    ) {}
-    func deliverStaleIfError(_ stale: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {}
-    func exchangeFinished(keepAlive: Bool) {}
-    func logAccess(_ head: HTTPRequestHead, status: Int, result: String) {}
+/// How a fetch ended, for whoever started it without a client (a background refresh, a
+/// listing) and for the log.
+enum FetchOutcome {
+    /// Stored in L1 (and the shared tier, when it was looked up first).
+    case stored(CachedResponse)
+    /// Answered with `status`, not stored (uncacheable, too large, purged during the fetch, a 304).
+    case notStored(status: Int)
+    /// No answer from the origin.
+    case failed(ProxyError)
+    /// The client went away first.
+    case abandoned
 }

@@ -26,7 +26,15 @@ final class ForwardExchange: OriginResponseDelegate {
         case staleIfError(CacheHit<CachedResponse>)
     }
 
-    private let client: any ExchangeClient
+    private let proxy: ProxyContext
+    /// The connection the answer is delivered to; nil for a background refresh or a listing fetch.
+    private let client: (any ExchangeClient)?
+    /// For `X-Forwarded-For`: the client's address, or who fetches without one.
+    private let clientAddress: String
+    /// Told once how the fetch ended.
+    private var onEnd: ((FetchOutcome) -> Void)?
+    /// The response this fetch stored in L1, if any.
+    private var storedResponse: CachedResponse?
     private let request: HTTPRequestHead
     private let route: Route
     private let mode: Mode
@@ -78,15 +86,20 @@ final class ForwardExchange: OriginResponseDelegate {
     /// `Vitrine-Purge` on a write's answer when its purge did not reach the shared tier in time.
     private var localOnlyPurge: String?
 
-    private var proxy: ProxyContext { client.proxy }
-
-    /// - Parameter requestComplete: the client's request has fully arrived already (a request
-    ///   dispatched again after waiting, or a background refresh): no body or end will follow.
+    /// - Parameters:
+    ///   - client: where the answer goes; nil when nobody waits for it (it is only stored).
+    ///   - clientAddress: the client's address, or a name for who fetches without one.
+    ///   - requestComplete: the client's request has fully arrived already (a request
+    ///     dispatched again after waiting, or a background refresh): no body or end will follow.
+    ///   - onEnd: told once how the fetch ended.
     init(
-        client: any ExchangeClient, request: HTTPRequestHead, route: Route, mode: Mode, pool: OriginPool, keepAlive: Bool,
-        requestComplete: Bool
+        proxy: ProxyContext, client: (any ExchangeClient)?, clientAddress: String, request: HTTPRequestHead, route: Route, mode: Mode,
+        pool: OriginPool, keepAlive: Bool, requestComplete: Bool, onEnd: ((FetchOutcome) -> Void)? = nil
     ) {
+        self.proxy = proxy
         self.client = client
+        self.clientAddress = clientAddress
+        self.onEnd = onEnd
         self.requestEnded = requestComplete
         self.request = request
         self.route = route
@@ -180,7 +193,7 @@ final class ForwardExchange: OriginResponseDelegate {
             if let etag = stale.etag { headers.add(name: "If-None-Match", value: etag) }
             if let lastModified = stale.lastModified { headers.add(name: "If-Modified-Since", value: lastModified) }
         }
-        let client = self.client.clientAddress
+        let client = clientAddress
         headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
         headers.add(name: "X-Forwarded-Proto", value: "http")
         let clientHost = request.headers.first(name: "host")
@@ -223,7 +236,7 @@ final class ForwardExchange: OriginResponseDelegate {
     /// its hop-by-hop and cache-internal fields removed, never stored. `100 Continue` is the
     /// proxy's own business (it answers `Expect` itself), so the origin's is dropped.
     func originInterimResponse(_ head: HTTPResponseHead) {
-        guard !finished, !responseStarted, head.status != .continue, request.version.minor >= 1 else { return }
+        guard let client, !finished, !responseStarted, head.status != .continue, request.version.minor >= 1 else { return }
         var buffer = client.allocator.buffer(capacity: 256)
         // The origin's reason phrase is not kept by the decoder for statuses NIO does not name.
         let code = Int(head.status.code)
@@ -322,11 +335,9 @@ final class ForwardExchange: OriginResponseDelegate {
             if request.version.minor >= 1 { chunked = true } else { closeDelimited = true }
         }
 
-        let cacheStatus: String
-        let xCache: CacheResult
+        let verdict: CacheVerdict
         switch mode {
         case .miss(let fetch):
-            xCache = .miss
             let fwd = fetch.stale == nil ? "miss" : "stale"
             // A request's `no-store` (RFC 9111 §5.2.1.5): what it fetches is not stored.
             let requestNoStore =
@@ -340,51 +351,45 @@ final class ForwardExchange: OriginResponseDelegate {
                 fetch.key, variant: VaryKey.variantID(fields: plan.varyFields, headers: request.headers, languages: route.vary.languages),
                 limit: route.vary.maxVariants, window: plan.ttl + plan.retention, now: proxy.store.now):
                 // One variant too many for this URL (`vary.max_variants`): served, not stored.
-                cacheStatus = "vitrine; fwd=\(fwd); detail=too-many-variants"
+                verdict = .fetched(fwd: fwd, storedOrDetail: .notStored("too-many-variants"))
             case .store(let plan) where request.method == .GET && (contentLength ?? 0) <= proxy.maxObjectSize:
-                storedBody = client.allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
+                storedBody = allocator.buffer(capacity: min(contentLength ?? 16384, proxy.maxObjectSize))
                 storedPlan = plan
                 storedStatus = head.status
                 storedTags = tags
                 storedHeaders = clientHeaders
                 storedHeaders.remove(name: "content-length")
                 storedHeaders.remove(name: "age")
-                cacheStatus = "vitrine; fwd=\(fwd); stored"
+                verdict = .fetched(fwd: fwd, storedOrDetail: .stored)
             case .store:
                 uncacheable = request.method == .GET
-                cacheStatus = "vitrine; fwd=\(fwd); detail=\(request.method == .GET ? "too-large" : "head")"
+                verdict = .fetched(fwd: fwd, storedOrDetail: .notStored(request.method == .GET ? "too-large" : "head"))
             case .doNotStore(let reason):
                 // A 5xx says nothing about the URL's cacheability, nor does one client's
                 // `no-store`: do not pass the key for them.
                 uncacheable = status < 500 && reason != "request-no-store"
-                cacheStatus = "vitrine; fwd=\(fwd); detail=\(reason)"
+                verdict = .fetched(fwd: fwd, storedOrDetail: .notStored(reason))
             }
             proxy.stats.increment(.misses)
             proxy.metrics.misses.increment()
         case .pass(let fwd, let detail):
-            xCache = .pass
-            cacheStatus = "vitrine; fwd=\(fwd); detail=\(detail)"
+            verdict = .pass(fwd: fwd, detail: detail)
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
         case .write:
-            xCache = .pass
-            cacheStatus = "vitrine; fwd=method"
+            verdict = .pass(fwd: "method", detail: nil)
             proxy.stats.increment(.passes)
             proxy.metrics.passes.increment()
         }
 
-        var buffer = client.allocator.buffer(capacity: 512)
-        buffer.writeStatusLine(head.status)
-        for (name, value) in clientHeaders { buffer.writeHeader(name, value) }
-        if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        buffer.writeHeader("Cache-Status", cacheStatus)
-        if let localOnlyPurge { buffer.writeHeader("Vitrine-Purge", localOnlyPurge) }
-        buffer.writeStaticString(xCache.headerLine)
         if closeDelimited { keepAlive = false }
-        buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
-        client.write(buffer)
-        client.flush()
+        client?.deliver(
+            .streamed(status: head.status, fields: clientHeaders, chunked: chunked, purge: localOnlyPurge, verdict), for: request,
+            keepAlive: keepAlive)
+        client?.flush()
     }
+
+    private var allocator: ByteBufferAllocator { client?.allocator ?? ByteBufferAllocator() }
 
     /// RFC 9111 §4.3.4: the 304's fields replace the stored ones; the body is kept.
     private func revalidate(_ stale: CachedResponse, with head: HTTPResponseHead, timing: ResponseTiming) -> Handling {
@@ -413,16 +418,18 @@ final class ForwardExchange: OriginResponseDelegate {
             return
         }
         guard !finished, !noBody, case .stream = handling else { return }
-        if chunked {
-            var header = client.allocator.buffer(capacity: 16)
-            header.writeChunkHeader(size: buffer.readableBytes)
-            client.write(header)
-            client.write(buffer)
-            client.write(ByteBuffer(staticString: "\r\n"))
-        } else {
-            client.write(buffer)
+        if let client {
+            if chunked {
+                var header = client.allocator.buffer(capacity: 16)
+                header.writeChunkHeader(size: buffer.readableBytes)
+                client.write(header)
+                client.write(buffer)
+                client.write(ByteBuffer(staticString: "\r\n"))
+            } else {
+                client.write(buffer)
+            }
+            client.flush()
         }
-        client.flush()
         if storedBody != nil {
             if storedBody!.readableBytes + buffer.readableBytes > proxy.maxObjectSize {
                 storedBody = nil
@@ -444,18 +451,16 @@ final class ForwardExchange: OriginResponseDelegate {
         switch handling {
         case .revalidated(let response, let plan):
             let stored = store(response, plan: plan)
-            client.deliverStored(
-                response, age: response.initialAge, cacheStatus: "vitrine; fwd=stale; fwd-status=304\(stored != nil ? "; stored" : "")",
-                ttl: 0, xCache: .hit, for: request, keepAlive: keepAlive)
-            client.flush()
+            client?.deliver(.stored(response, age: response.initialAge, .revalidated(stored: stored != nil)), for: request, keepAlive: keepAlive)
+            client?.flush()
             releaseWaiters(response, storedAs: stored, plan: plan)
         case .staleIfError(let stale):
-            client.deliverStaleIfError(stale, for: request, keepAlive: keepAlive)
-            client.flush()
+            client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
+            client?.flush()
             releaseWaiters(.failed(.originProtocolError))
         case .stream:
-            if chunked { client.write(ByteBuffer(staticString: "0\r\n\r\n")) }
-            client.flush()
+            if chunked { client?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
+            client?.flush()
             if case .miss = mode, let body = storedBody {
                 let response = makeResponse(status: storedStatus, headers: storedHeaders, body: body, tags: storedTags, plan: storedPlan)
                 releaseWaiters(response, storedAs: store(response, plan: storedPlan), plan: storedPlan)
@@ -489,7 +494,7 @@ final class ForwardExchange: OriginResponseDelegate {
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
         guard outcome == .stored else { return nil }
         proxy.stats.increment(.stored)
-        client.responseStored(response)
+        storedResponse = response
         storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         return StoredAs(key: key, tags: tags)
     }
@@ -531,14 +536,16 @@ final class ForwardExchange: OriginResponseDelegate {
                 "origin request failed",
                 metadata: ["origin": .string(pool.name), "target": .string(request.uri), "failure": "\(failure)"])
             finished = true
+            let keepAlive = keepAlive && requestEnded
             if case .miss(let fetch) = mode, let stale = fetch.stale, stale.isWithinStaleIfError {
-                client.deliverStaleIfError(stale, for: request, keepAlive: keepAlive && requestEnded)
+                client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
             } else {
-                client.respond(failure.proxyError, keepAlive: keepAlive && requestEnded)
+                client?.deliver(.error(failure.proxyError), for: request, keepAlive: keepAlive)
             }
-            client.flush()
+            client?.flush()
             releaseWaiters(.failed(failure.proxyError))
-            client.exchangeFinished(keepAlive: keepAlive && requestEnded && !client.closing)
+            report(.failed(failure.proxyError))
+            client?.exchangeFinished(keepAlive: keepAlive && !failure.proxyError.closesConnection)
         } else {
             // Part of the response is on its way: the only honest signal left is closing.
             proxy.stats.increment(.originErrors)
@@ -550,7 +557,7 @@ final class ForwardExchange: OriginResponseDelegate {
     /// The origin is paused while a write's answer is held, and while the client's socket is full.
     var originMayContinue: Bool {
         if case .held = writeGate { return false }
-        return client.canAcceptMore
+        return client?.canAcceptMore ?? true
     }
 
     // MARK: Client events
@@ -561,6 +568,7 @@ final class ForwardExchange: OriginResponseDelegate {
 
     func clientClosed() {
         finished = true
+        report(.abandoned)
         origin?.cancel()
         origin = nil
         releaseWaiters(.retry)
@@ -574,8 +582,16 @@ final class ForwardExchange: OriginResponseDelegate {
             origin?.cancel()
         }
         origin = nil
-        if proxy.accessLog { client.logAccess(request, status: responseStatus, result: modeName) }
-        client.exchangeFinished(keepAlive: keepAlive)
+        if proxy.accessLog, client != nil { proxy.logAccess(request, client: clientAddress, status: responseStatus, result: modeName) }
+        report(storedResponse.map { .stored($0) } ?? .notStored(status: responseStatus))
+        client?.exchangeFinished(keepAlive: keepAlive)
+    }
+
+    /// Tells whoever started the fetch how it ended, once.
+    private func report(_ outcome: FetchOutcome) {
+        guard let onEnd else { return }
+        self.onEnd = nil
+        onEnd(outcome)
     }
 
     /// Tells requests collapsed into this fetch how it ended (once; only when leading).

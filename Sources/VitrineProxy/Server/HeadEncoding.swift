@@ -63,21 +63,11 @@ extension ByteBuffer {
         writeStaticString("\r\n")
     }
 
-    /// What follows a stored head on each hit: `Age`, `Cache-Status` (`cacheStatus`, or when nil
-    /// the common hit line with `ttl`, built without a `String`), the `X-Cache` line, and the
-    /// `Connection` field and end of the head.
-    public mutating func writeHitFields(
-        age: Int, cacheStatus: String?, ttl: Int, xCacheLine: StaticString, keepAlive: Bool, isHTTP10: Bool
-    ) {
+    /// What follows a stored head on each hit: `Age`, the verdict's `Cache-Status` and `X-Cache`,
+    /// and the `Connection` field and end of the head.
+    public mutating func writeHitFields(age: Int, verdict: CacheVerdict, keepAlive: Bool, isHTTP10: Bool) {
         writeHeader("Age", decimal: age)
-        if let cacheStatus {
-            writeHeader("Cache-Status", cacheStatus)
-        } else {
-            writeStaticString("Cache-Status: vitrine; hit; ttl=")
-            writeDecimal(ttl)
-            writeStaticString("\r\n")
-        }
-        writeStaticString(xCacheLine)
+        verdict.write(into: &self)
         writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: isHTTP10)
     }
 

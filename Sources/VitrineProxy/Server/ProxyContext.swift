@@ -1,4 +1,5 @@
 import Logging
+import NIOHTTP1
 import Synchronization
 import VitrineConfig
 import VitrineCore
@@ -44,6 +45,16 @@ final class ProxyContext: Sendable {
         self.accessLog = configuration.server.accessLog
         self.writePurgeTimeout = configuration.redis?.writePurgeTimeout ?? .milliseconds(500)
         self.logger = logger
+    }
+
+    /// One access log line (`server.access_log`).
+    func logAccess(_ head: HTTPRequestHead, client: String, status: Int, result: String) {
+        logger.info(
+            "access",
+            metadata: [
+                "client": .string(client), "method": .string(head.method.rawValue), "target": .string(head.uri),
+                "status": .stringConvertible(status), "cache": .string(result),
+            ])
     }
 
     /// The shared second tier (the invalidator purges it too).

@@ -10,11 +10,11 @@ extension ClientConnectionHandler {
     func serve(_ head: HTTPRequestHead) {
         proxy.stats.increment(.requests)
         if head.method == .TRACE || head.method == .CONNECT {
-            respond(.methodNotAllowed, keepAlive: false)
+            answer(.methodNotAllowed, keepAlive: false)
             return
         }
         guard let route = proxy.router.route(for: head.uri) else {
-            respond(.noRoute, keepAlive: head.isKeepAlive)
+            answer(.noRoute, keepAlive: head.isKeepAlive)
             return
         }
         switch RequestClassifier.classify(head, route: route) {
@@ -27,8 +27,8 @@ extension ClientConnectionHandler {
         }
     }
 
-    /// lookup → hit, stale hit, or miss. Also where a collapsed request comes back to when the
-    /// fetch it waited for could not be shared.
+    /// lookup → hit, stale hit, or miss. Also where a request restarts when the wait it was
+    /// in could not answer it (`machine.restart()` first).
     func lookup(_ head: HTTPRequestHead, route: Route) {
         let keepAlive = head.isKeepAlive
         let primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
@@ -39,11 +39,9 @@ extension ClientConnectionHandler {
             : RequestCacheDirectives()
         let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
         if !wantsOrigin, let listing = proxy.listings.lookup(primary) {
-            deliverStored(
-                listing.response, age: listing.age, cacheStatus: "vitrine; hit; detail=listing", ttl: 0, xCache: .hit, for: head,
-                keepAlive: keepAlive)
+            deliver(.stored(listing.response, age: listing.age, .listing), for: head, keepAlive: keepAlive)
             countHit()
-            if !keepAlive { closeAfterWrites() }
+            answered(keepAlive: keepAlive)
             return
         }
         var key = primary
@@ -60,14 +58,14 @@ extension ClientConnectionHandler {
         case .stale(let hit) where !wantsOrigin && hit.isWithinStaleWhileRevalidate:
             // stale-while-revalidate: answer now, refresh once in the background.
             deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: keepAlive)
-            if !keepAlive { closeAfterWrites() }
             refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit)
+            answered(keepAlive: keepAlive)
             return
         default:
             break
         }
         if directives.onlyIfCached {
-            respond(.notCached, keepAlive: keepAlive)
+            answer(.notCached, keepAlive: keepAlive)
             return
         }
         let stale = found.hit
@@ -99,13 +97,14 @@ extension ClientConnectionHandler {
                 in: .nanoseconds(Int64(proxy.collapser.maxWait.nanosecondsClamped))
             ) { [self] in
                 // Waited long enough: fetch alone, if the outcome has not arrived meanwhile.
-                guard let waiting = collapseWait, waiting.id == id, proxy.collapser.leave(key, id: id) else { return }
-                collapseWait = nil
+                guard machine.collapsedWait?.id == id, proxy.collapser.leave(key, id: id),
+                    let waiting = machine.collapsedWaitEnded(id: id)
+                else { return }
                 fetch(
                     waiting.head, route: waiting.route,
                     mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: waiting.stale, leader: false)))
             }
-            collapseWait = CollapseWait(id: id, key: key, head: head, route: route, stale: stale, timer: timer)
+            machine.waitForCollapsedFetch(CollapseWait(id: id, key: key, head: head, route: route, stale: stale, timer: timer))
         }
     }
 
@@ -123,12 +122,11 @@ extension ClientConnectionHandler {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)))
             return
         }
-        sharedLookupPending = true
+        machine.askedSharedTier()
         let loop = context.eventLoop
         let lease = leaseWaitUntil == nil ? Self.leaseDuration(proxy) : nil
         tier.lookup(key, lease: lease, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
-            sharedLookupPending = false
-            guard !closing else {
+            guard machine.sharedTierAnswered() else {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
             }
@@ -145,7 +143,7 @@ extension ClientConnectionHandler {
                             proxy.collapser.finish(key, .retry, now: proxy.store.now)
                             deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: head.isKeepAlive)
                             refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit, sharedSequence: found.sequence)
-                            exchangeFinished(keepAlive: head.isKeepAlive)
+                            answered(keepAlive: head.isKeepAlive)
                             flush()
                             return
                         }
@@ -158,8 +156,8 @@ extension ClientConnectionHandler {
                     if entry.isVaryMarker {
                         // This URL varies: release the flight on the primary key, and look up the variant.
                         proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                        machine.restart()
                         lookup(head, route: route)
-                        if !busy { exchangeFinished(keepAlive: head.isKeepAlive) }
                         flush()
                         return
                     }
@@ -167,15 +165,14 @@ extension ClientConnectionHandler {
                         proxy.stats.increment(.l2Hits)
                         countHit()
                         let remaining = Int64(local.ttl.nanoseconds)
-                        deliverStored(
-                            local.response, age: local.response.initialAge,
-                            cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=l2", ttl: 0, xCache: .hit,
+                        deliver(
+                            .stored(local.response, age: local.response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "l2")),
                             for: head, keepAlive: head.isKeepAlive)
                         let store = proxy.store
                         proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now) {
                             !store.wasPurged(key, tags: tags, since: token)
                         }
-                        exchangeFinished(keepAlive: head.isKeepAlive)
+                        answered(keepAlive: head.isKeepAlive)
                         flush()
                         return
                     }
@@ -187,16 +184,15 @@ extension ClientConnectionHandler {
                 if let stale, stale.isWithinStaleWhileRevalidate || stale.isWithinStaleIfError {
                     deliverStale(stale, detail: "stale-while-leased", for: head, keepAlive: head.isKeepAlive)
                     proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                    exchangeFinished(keepAlive: head.isKeepAlive)
+                    answered(keepAlive: head.isKeepAlive)
                     flush()
                     return
                 }
                 let deadline = leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
                 if NIODeadline.now() < deadline {
-                    sharedLookupPending = true
+                    machine.askedSharedTier()
                     loop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
-                        sharedLookupPending = false
-                        guard !closing else {
+                        guard machine.sharedTierAnswered() else {
                             proxy.collapser.finish(key, .retry, now: proxy.store.now)
                             return
                         }
@@ -221,8 +217,7 @@ extension ClientConnectionHandler {
 
     /// The fetch a waiting request was collapsed into has ended.
     private func collapsedFetchEnded(id: UInt64, outcome: CollapseOutcome) {
-        guard let waiting = collapseWait, waiting.id == id, !closing else { return }
-        collapseWait = nil
+        guard let waiting = machine.collapsedWaitEnded(id: id) else { return }
         waiting.timer.cancel()
         let keepAlive = waiting.head.isKeepAlive
         switch outcome {
@@ -230,47 +225,38 @@ extension ClientConnectionHandler {
             && response.variantID
                 != VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers, languages: waiting.route.vary.languages):
             // The fetch stored another variant than this request needs: look up its own.
+            machine.restart()
             lookup(waiting.head, route: waiting.route)
-            if exchange == nil && collapseWait == nil { exchangeFinished(keepAlive: keepAlive) }
         case .stored(let response, let remaining):
-            deliverStored(
-                response, age: response.initialAge,
-                cacheStatus: "vitrine; hit; ttl=\(CacheHit<CachedResponse>.seconds(remaining)); detail=collapsed", ttl: 0,
-                xCache: .hit, for: waiting.head, keepAlive: keepAlive)
+            deliver(
+                .stored(response, age: response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "collapsed")),
+                for: waiting.head, keepAlive: keepAlive)
             countHit()
-            exchangeFinished(keepAlive: keepAlive)
+            answered(keepAlive: keepAlive)
         case .retry:
+            machine.restart()
             lookup(waiting.head, route: waiting.route)
-            if exchange == nil && collapseWait == nil { exchangeFinished(keepAlive: keepAlive) }
         case .failed(let error):
             if let stale = waiting.stale, stale.isWithinStaleIfError {
-                deliverStaleIfError(stale, for: waiting.head, keepAlive: keepAlive)
+                deliverStale(stale, detail: "stale-if-error", for: waiting.head, keepAlive: keepAlive)
+                answered(keepAlive: keepAlive)
             } else {
-                respond(error, keepAlive: keepAlive)
+                answer(error, keepAlive: keepAlive)
             }
-            exchangeFinished(keepAlive: keepAlive)
         }
         flush()
     }
 
     /// A fresh hit: the stored head, three dynamic lines and the stored body, written as they are.
     private func deliverHit(_ hit: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
-        deliverStored(hit.value, age: hit.age, cacheStatus: nil, ttl: hit.ttlSeconds, xCache: .hit, for: head, keepAlive: keepAlive)
+        deliver(.stored(hit.value, age: hit.age, .hit(ttl: hit.ttlSeconds)), for: head, keepAlive: keepAlive)
         countHit()
-        if !keepAlive { closeAfterWrites() }
+        answered(keepAlive: keepAlive)
     }
 
-    func deliverStaleIfError(_ stale: CacheHit<CachedResponse>, for head: HTTPRequestHead, keepAlive: Bool) {
-        deliverStale(stale, detail: "stale-if-error", for: head, keepAlive: keepAlive)
-    }
-
-    /// Serves a stale entry (`X-Cache: STALE`), saying why in `Cache-Status`, and counts it.
+    /// Serves a stale entry (`X-Cache: STALE`), saying why in `Cache-Status`.
     private func deliverStale(_ stale: CacheHit<CachedResponse>, detail: String, for head: HTTPRequestHead, keepAlive: Bool) {
-        proxy.stats.increment(.stale)
-        proxy.metrics.stale.increment()
-        deliverStored(
-            stale.value, age: stale.age, cacheStatus: "vitrine; hit; ttl=\(stale.ttlSeconds); detail=\(detail)", ttl: 0,
-            xCache: .stale, for: head, keepAlive: keepAlive)
+        deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: detail)), for: head, keepAlive: keepAlive)
     }
 
     private func countHit() {
@@ -278,19 +264,39 @@ extension ClientConnectionHandler {
         proxy.metrics.hits.increment()
     }
 
-    /// deliver: writes a stored response as it is kept, with `Age`, `Cache-Status` and `X-Cache`.
-    /// `cacheStatus` nil writes the common hit line (with `ttl`) without building a string.
-    func deliverStored(
-        _ response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult, for request: HTTPRequestHead,
-        keepAlive: Bool
-    ) {
+    /// deliver: writes every answer the client is given, hits as fetches as errors. The one
+    /// place `Age`, `Cache-Status`, `X-Cache` and the `Connection` field are written.
+    func deliver(_ delivery: Delivery, for request: HTTPRequestHead, keepAlive: Bool) {
+        switch delivery {
+        case .stored(let response, let age, let verdict):
+            if verdict.result == .stale {
+                proxy.stats.increment(.stale)
+                proxy.metrics.stale.increment()
+            }
+            writeStored(response, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
+        case .streamed(let status, let fields, let chunked, let purge, let verdict):
+            var buffer = allocator.buffer(capacity: 512)
+            buffer.writeStatusLine(status)
+            for (name, value) in fields { buffer.writeHeader(name, value) }
+            if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+            verdict.write(into: &buffer)
+            if let purge { buffer.writeHeader("Vitrine-Purge", purge) }
+            buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
+            write(buffer)
+        case .error(let error):
+            writeError(error, keepAlive: keepAlive)
+        }
+    }
+
+    /// A stored response as it is kept, with `Age` and the verdict's fields.
+    private func writeStored(_ response: CachedResponse, age: Int, verdict: CacheVerdict, for request: HTTPRequestHead, keepAlive: Bool) {
         let notModified = response.isNotModified(for: request.headers)
         if !notModified, request.method == .GET, response.status == .ok, request.headers.contains(name: "range"),
             response.rangeApplies(ifRange: request.headers.first(name: "if-range"))
         {
             let range = ByteRangeRequest.evaluate(request.headers["range"], length: response.body.readableBytes)
             if range != .whole {
-                deliverRange(range, of: response, age: age, cacheStatus: cacheStatus, ttl: ttl, xCache: xCache, for: request, keepAlive: keepAlive)
+                writeRange(range, of: response, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
                 return
             }
         }
@@ -300,24 +306,23 @@ extension ClientConnectionHandler {
         // fields: one buffer less for the channel to queue and for `writev` to gather.
         var head = headBuffer(capacity: storedHead.readableBytes + 128)
         head.writeImmutableBuffer(storedHead)
-        head.writeHitFields(
-            age: age, cacheStatus: cacheStatus, ttl: ttl, xCacheLine: xCache.headerLine, keepAlive: keepAlive,
-            isHTTP10: request.version.minor == 0)
+        head.writeHitFields(age: age, verdict: verdict, keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
         writeHead(head)
         if notModified {
             proxy.stats.increment(.notModified)
         } else if request.method != .HEAD {
             write(gzip?.body ?? response.body)
         }
-        if proxy.accessLog { logAccess(request, status: notModified ? 304 : Int(response.status.code), result: xCache.rawValue) }
+        if proxy.accessLog {
+            proxy.logAccess(request, client: clientAddress, status: notModified ? 304 : Int(response.status.code), result: verdict.result.rawValue)
+        }
     }
 
-    /// deliver, for a `Range` on a stored complete response (RFC 9110 §14): one range as a 206
-    /// of the identity body, or a 416 that says the length. Built field by field: ranges are rare
+    /// A `Range` on a stored complete response (RFC 9110 §14): one range as a 206 of the
+    /// identity body, or a 416 that says the length. Built field by field: ranges are rare
     /// enough not to keep an encoded head for them.
-    private func deliverRange(
-        _ range: ByteRangeRequest, of response: CachedResponse, age: Int, cacheStatus: String?, ttl: Int, xCache: CacheResult,
-        for request: HTTPRequestHead, keepAlive: Bool
+    private func writeRange(
+        _ range: ByteRangeRequest, of response: CachedResponse, age: Int, verdict: CacheVerdict, for request: HTTPRequestHead, keepAlive: Bool
     ) {
         let length = response.body.readableBytes
         var head = headBuffer(capacity: 512)
@@ -336,12 +341,10 @@ extension ClientConnectionHandler {
             head.writeHeader("Content-Range", "bytes */\(length)")
             head.writeStaticString("Content-Length: 0\r\n")
         }
-        head.writeHitFields(
-            age: age, cacheStatus: cacheStatus, ttl: ttl, xCacheLine: xCache.headerLine, keepAlive: keepAlive,
-            isHTTP10: request.version.minor == 0)
+        head.writeHitFields(age: age, verdict: verdict, keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
         writeHead(head)
         if let slice { write(slice) }
-        if proxy.accessLog { logAccess(request, status: slice == nil ? 416 : 206, result: xCache.rawValue) }
+        if proxy.accessLog { proxy.logAccess(request, client: clientAddress, status: slice == nil ? 416 : 206, result: verdict.result.rawValue) }
     }
 
     /// fetch: hands the request to an exchange with the route's origin.
@@ -350,6 +353,7 @@ extension ClientConnectionHandler {
         // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for a go-ahead before its
         // body. The proxy gives it once it is ready to forward the body; the origin is sent the
         // body as a stream without `Expect`, so its own 100 never comes.
+        let requestOpen = machine.body != .complete
         if requestOpen, head.version.minor >= 1,
             head.headers["expect"].contains(where: { $0.lowercased().contains("100-continue") })
         {
@@ -357,9 +361,9 @@ extension ClientConnectionHandler {
             flush()
         }
         let exchange = ForwardExchange(
-            client: self, request: head, route: route, mode: mode, pool: pool, keepAlive: head.isKeepAlive,
-            requestComplete: !requestOpen)
-        self.exchange = exchange
+            proxy: proxy, client: self, clientAddress: clientAddress, request: head, route: route, mode: mode, pool: pool,
+            keepAlive: head.isKeepAlive, requestComplete: !requestOpen)
+        machine.fetchStarted(exchange)
         exchange.start()
     }
 
@@ -379,29 +383,26 @@ extension ClientConnectionHandler {
         var fetch = MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)
         fetch.sharedSequence = sharedSequence
         let refresh = ForwardExchange(
-            client: BackgroundClient(proxy: proxy), request: request, route: route, mode: .miss(fetch), pool: pool,
+            proxy: proxy, client: nil, clientAddress: "vitrine-refresh", request: request, route: route, mode: .miss(fetch), pool: pool,
             keepAlive: true, requestComplete: true)
         refresh.start()
     }
 
-    func logAccess(_ head: HTTPRequestHead, status: Int, result: String) {
-        proxy.logger.info(
-            "access",
-            metadata: [
-                "client": .string(clientAddress), "method": .string(head.method.rawValue), "target": .string(head.uri),
-                "status": .stringConvertible(status), "cache": .string(result),
-            ])
+    /// Answers with an error: the one way the pipeline ends a request with the proxy's own answer.
+    private func answer(_ error: ProxyError, keepAlive: Bool) {
+        respond(error, keepAlive: keepAlive)
+        answered(keepAlive: keepAlive && !error.closesConnection)
     }
 }
 
 /// The `X-Cache` value of an answer.
-enum CacheResult: String {
+public enum CacheResult: String, Sendable {
     case hit = "HIT"
     case miss = "MISS"
     case stale = "STALE"
     case pass = "PASS"
 
-    var headerLine: StaticString {
+    public var headerLine: StaticString {
         switch self {
         case .hit: return "X-Cache: HIT\r\n"
         case .miss: return "X-Cache: MISS\r\n"
@@ -412,7 +413,7 @@ enum CacheResult: String {
 }
 
 /// A request waiting for a collapsed fetch.
-struct CollapseWait {
+struct CollapseWait: Identifiable {
     let id: UInt64
     let key: CacheKey
     let head: HTTPRequestHead
