@@ -12,10 +12,12 @@ struct ListingFetchError: Error, CustomStringConvertible {
             return .success(response)
         case .failed(let error):
             return .failure(ListingFetchError(reason: "\(error)"))
-        case .notStored(let status) where status >= 400:
+        case .passed(let status) where status >= 400, .purgedDuringFetch(let status) where status >= 400:
             return .failure(ListingFetchError(reason: "origin answered \(status)"))
-        case .stored, .notStored, .abandoned:
-            return .failure(ListingFetchError(reason: "the origin's answer was not stored (uncacheable, or purged meanwhile)"))
+        case .purgedDuringFetch:
+            return .failure(ListingFetchError(reason: "the origin's answer was purged while it was fetched"))
+        case .stored, .passed, .abandoned:
+            return .failure(ListingFetchError(reason: "the origin's answer was not stored (uncacheable)"))
         }
     }
 }

@@ -36,8 +36,12 @@ enum Delivery {
 enum FetchOutcome {
     /// Stored in L1 (and the shared tier, when it was looked up first).
     case stored(CachedResponse)
-    /// Answered with `status`, not stored (uncacheable, too large, purged during the fetch, a 304).
-    case notStored(status: Int)
+    /// Answered with `status` and passed on as it came: not storable (uncacheable, too large,
+    /// a `HEAD`, a pass or a write).
+    case passed(status: Int)
+    /// Storable, but a purge touched it while it was fetched: not stored (nor handed to the
+    /// requests collapsed into it).
+    case purgedDuringFetch(status: Int)
     /// No answer from the origin.
     case failed(ProxyError)
     /// The client went away first.

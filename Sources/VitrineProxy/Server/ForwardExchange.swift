@@ -35,6 +35,8 @@ final class ForwardExchange: OriginResponseDelegate {
     private var onEnd: ((FetchOutcome) -> Void)?
     /// The response this fetch stored in L1, if any.
     private var storedResponse: CachedResponse?
+    /// L1 refused the response: a purge touched it during the fetch.
+    private var purgedDuringFetch = false
     private let request: HTTPRequestHead
     private let route: Route
     private let mode: Mode
@@ -312,13 +314,15 @@ final class ForwardExchange: OriginResponseDelegate {
             responseDelay: Int((proxy.store.clock.nanoseconds() &- requestSentAt) / 1_000_000_000))
 
         if case .miss(let fetch) = mode, let stale = fetch.stale {
-            if head.status == .notModified {
+            switch OriginDecision.onHead(status: status, stale: stale.staleWindows) {
+            case .revalidate:
                 handling = revalidate(stale.value, with: head, timing: timing)
                 return
-            }
-            if status >= 500 && stale.isWithinStaleIfError {
+            case .staleIfError:
                 handling = .staleIfError(stale)
                 return
+            case .stream:
+                break
             }
         }
 
@@ -492,7 +496,10 @@ final class ForwardExchange: OriginResponseDelegate {
             storeShared(fetch.key, L2Entry(marker, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         }
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
-        guard outcome == .stored else { return nil }
+        guard outcome == .stored else {
+            purgedDuringFetch = outcome == .purgedDuringFetch
+            return nil
+        }
         proxy.stats.increment(.stored)
         storedResponse = response
         storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
@@ -526,32 +533,36 @@ final class ForwardExchange: OriginResponseDelegate {
             writeGate = .held(head, parts)
             return
         }
-        if !responseStarted {
-            if failure.isRetryable && attempts < 2 && !requestHadBody {
-                start()
-                return
-            }
-            proxy.stats.increment(.originErrors)
-            proxy.logger.warning(
-                "origin request failed",
-                metadata: ["origin": .string(pool.name), "target": .string(request.uri), "failure": "\(failure)"])
-            finished = true
-            let keepAlive = keepAlive && requestEnded
-            if case .miss(let fetch) = mode, let stale = fetch.stale, stale.isWithinStaleIfError {
-                client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
-            } else {
-                client?.deliver(.error(failure.proxyError), for: request, keepAlive: keepAlive)
-            }
-            client?.flush()
-            releaseWaiters(.failed(failure.proxyError))
-            report(.failed(failure.proxyError))
-            client?.exchangeFinished(keepAlive: keepAlive && !failure.proxyError.closesConnection)
-        } else {
+        var stale: CacheHit<CachedResponse>?
+        if case .miss(let fetch) = mode { stale = fetch.stale }
+        let decision = OriginDecision.onFailure(
+            responseStarted: responseStarted, retryable: failure.isRetryable, attempts: attempts, requestHadBody: requestHadBody,
+            stale: stale?.staleWindows)
+        if decision == .retry {
+            start()
+            return
+        }
+        proxy.stats.increment(.originErrors)
+        guard decision != .abort else {
             // Part of the response is on its way: the only honest signal left is closing.
-            proxy.stats.increment(.originErrors)
             releaseWaiters(.retry)
             finish(keepAlive: false)
+            return
         }
+        proxy.logger.warning(
+            "origin request failed",
+            metadata: ["origin": .string(pool.name), "target": .string(request.uri), "failure": "\(failure)"])
+        finished = true
+        let keepAlive = keepAlive && requestEnded
+        if decision == .stale, let stale {
+            client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
+        } else {
+            client?.deliver(.error(failure.proxyError), for: request, keepAlive: keepAlive)
+        }
+        client?.flush()
+        releaseWaiters(.failed(failure.proxyError))
+        report(.failed(failure.proxyError))
+        client?.exchangeFinished(keepAlive: keepAlive && !failure.proxyError.closesConnection)
     }
 
     /// The origin is paused while a write's answer is held, and while the client's socket is full.
@@ -583,7 +594,8 @@ final class ForwardExchange: OriginResponseDelegate {
         }
         origin = nil
         if proxy.accessLog, client != nil { proxy.logAccess(request, client: clientAddress, status: responseStatus, result: modeName) }
-        report(storedResponse.map { .stored($0) } ?? .notStored(status: responseStatus))
+        report(
+            storedResponse.map { .stored($0) } ?? (purgedDuringFetch ? .purgedDuringFetch(status: responseStatus) : .passed(status: responseStatus)))
         client?.exchangeFinished(keepAlive: keepAlive)
     }
 

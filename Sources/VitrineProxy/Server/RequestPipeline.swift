@@ -51,30 +51,27 @@ extension ClientConnectionHandler {
             found = proxy.store.lookup(key)
         }
 
+        let decided: LookupDecision<CacheHit<CachedResponse>>.Found
         switch found {
-        case .fresh(let hit) where !wantsOrigin:
+        case .fresh(let hit): decided = .fresh(hit)
+        case .stale(let hit): decided = .stale(hit, hit.staleWindows)
+        case .miss: decided = .miss
+        }
+        switch LookupDecision.decide(decided, wantsOrigin: wantsOrigin, onlyIfCached: directives.onlyIfCached, isGET: head.method == .GET) {
+        case .hit(let hit):
             deliverHit(hit, for: head, keepAlive: keepAlive)
-            return
-        case .stale(let hit) where !wantsOrigin && hit.isWithinStaleWhileRevalidate:
-            // stale-while-revalidate: answer now, refresh once in the background.
+        case .staleWhileRevalidate(let hit):
             deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: keepAlive)
             refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit)
             answered(keepAlive: keepAlive)
-            return
-        default:
-            break
-        }
-        if directives.onlyIfCached {
+        case .notCached:
             answer(.notCached, keepAlive: keepAlive)
-            return
+        case .fetchAlone:
+            let fetch = MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: found.hit, leader: false)
+            self.fetch(head, route: route, mode: .miss(fetch))
+        case .collapse(let consultSharedTier):
+            collapse(key, primary: primary, head: head, route: route, stale: found.hit, consultSharedTier: consultSharedTier)
         }
-        let stale = found.hit
-        // A HEAD miss is forwarded as a HEAD: there is no body to store or to share.
-        guard head.method == .GET else {
-            fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
-            return
-        }
-        collapse(key, primary: primary, head: head, route: route, stale: stale, consultSharedTier: !wantsOrigin)
     }
 
     /// miss → fetch, once per key: the first request leads, the others wait for its response.
@@ -130,82 +127,78 @@ extension ClientConnectionHandler {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
             }
+            // What L2 had goes into L1 first (fresh, or as stale when soft-purged there), with
+            // the token taken before asking: a purge meanwhile keeps it out.
             var stale = stale
-            if let entry = found?.entry, let local = entry.localCopy(now: proxy.store.clock.wallSeconds(), compress: route.compress) {
-                var tags = local.response.tags
-                if !entry.varyFields.isEmpty && !entry.isVaryMarker { tags.append(VaryKey.primaryTag(primary)) }
-                if let found, found.softPurged, !entry.isVaryMarker {
+            var entry = SharedTierDecision<(response: CachedResponse, remaining: Int64), CacheHit<CachedResponse>>.Entry.absent
+            var tags: [String] = []
+            if let shared = found?.entry, let local = shared.localCopy(now: proxy.store.clock.wallSeconds(), compress: route.compress) {
+                tags = local.response.tags
+                if !shared.varyFields.isEmpty && !shared.isVaryMarker { tags.append(VaryKey.primaryTag(primary)) }
+                if let found, found.softPurged, !shared.isVaryMarker {
                     // Soft-purged in L2: kept here as stale for what is left of its life, and
-                    // served stale while one refresh runs, as a soft purge of L1 would be.
+                    // served stale while one refresh runs, as a soft purge of L1 would be. Not
+                    // servable stale, it is fetched (revalidated with its validators) and stored
+                    // in L2 again with the sequence looked up.
                     proxy.store.store(local.response, for: key, tags: tags, ttl: .zero, grace: local.ttl + local.retention, token: token)
-                    if let hit = proxy.store.lookup(key).hit {
-                        if hit.isWithinStaleWhileRevalidate {
-                            proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                            deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: head.isKeepAlive)
-                            refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit, sharedSequence: found.sequence)
-                            answered(keepAlive: head.isKeepAlive)
-                            flush()
-                            return
-                        }
-                        // Not servable stale: fetched (revalidated with its validators) below, and
-                        // stored in L2 again with the sequence looked up.
-                        stale = hit
-                    }
+                    let kept = proxy.store.lookup(key).hit
+                    if let kept { stale = kept }
+                    entry = .softPurged(kept: kept.map { ($0, $0.staleWindows) })
                 } else {
                     proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
-                    if entry.isVaryMarker {
-                        // This URL varies: release the flight on the primary key, and look up the variant.
+                    entry = shared.isVaryMarker ? .varyMarker : local.ttl > .zero ? .fresh((local.response, Int64(local.ttl.nanoseconds))) : .exhausted
+                }
+            }
+            let leaseDeadline =
+                leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
+            let decision = SharedTierDecision.decide(
+                entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
+                leaseWaitLeft: NIODeadline.now() < leaseDeadline)
+            switch decision {
+            case .hit(let (response, remaining)):
+                proxy.stats.increment(.l2Hits)
+                countHit()
+                deliver(
+                    .stored(response, age: response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "l2")),
+                    for: head, keepAlive: head.isKeepAlive)
+                let store = proxy.store
+                proxy.collapser.finish(key, .stored(response, remainingNanoseconds: remaining), now: proxy.store.now) { [tags] in
+                    !store.wasPurged(key, tags: tags, since: token)
+                }
+                answered(keepAlive: head.isKeepAlive)
+            case .staleAndRefresh(let hit):
+                proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: head.isKeepAlive)
+                refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit, sharedSequence: found?.sequence)
+                answered(keepAlive: head.isKeepAlive)
+            case .restartForVariant:
+                // This URL varies: release the flight on the primary key, and look up the variant.
+                proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                machine.restart()
+                lookup(head, route: route)
+            case .staleWhileLeased(let hit):
+                // Another node holds the lease and is fetching.
+                deliverStale(hit, detail: "stale-while-leased", for: head, keepAlive: head.isKeepAlive)
+                proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                answered(keepAlive: head.isKeepAlive)
+            case .waitForLease:
+                // Another node holds the lease: wait briefly for L2 to fill.
+                machine.askedSharedTier()
+                loop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
+                    guard machine.sharedTierAnswered() else {
                         proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                        machine.restart()
-                        lookup(head, route: route)
-                        flush()
                         return
                     }
-                    if local.ttl > .zero {
-                        proxy.stats.increment(.l2Hits)
-                        countHit()
-                        let remaining = Int64(local.ttl.nanoseconds)
-                        deliver(
-                            .stored(local.response, age: local.response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "l2")),
-                            for: head, keepAlive: head.isKeepAlive)
-                        let store = proxy.store
-                        proxy.collapser.finish(key, .stored(local.response, remainingNanoseconds: remaining), now: proxy.store.now) {
-                            !store.wasPurged(key, tags: tags, since: token)
-                        }
-                        answered(keepAlive: head.isKeepAlive)
-                        flush()
-                        return
-                    }
+                    leadMiss(key, primary: primary, head: head, route: route, stale: stale, leaseWaitUntil: leaseDeadline)
                 }
+            case .fetch:
+                // Nothing in L2, or the lease wait is over: fetch (without the lease in that case).
+                proxy.stats.increment(.l2Misses)
+                var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
+                fetch.sharedSequence = found?.sequence
+                self.fetch(head, route: route, mode: .miss(fetch))
             }
-            if let found, !found.mayFetch {
-                // Another node holds the lease and is fetching: serve stale if allowed, else wait
-                // briefly for L2 to fill.
-                if let stale, stale.isWithinStaleWhileRevalidate || stale.isWithinStaleIfError {
-                    deliverStale(stale, detail: "stale-while-leased", for: head, keepAlive: head.isKeepAlive)
-                    proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                    answered(keepAlive: head.isKeepAlive)
-                    flush()
-                    return
-                }
-                let deadline = leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
-                if NIODeadline.now() < deadline {
-                    machine.askedSharedTier()
-                    loop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
-                        guard machine.sharedTierAnswered() else {
-                            proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                            return
-                        }
-                        leadMiss(key, primary: primary, head: head, route: route, stale: stale, leaseWaitUntil: deadline)
-                    }
-                    return
-                }
-                // Waited long enough: fetch without the lease.
-            }
-            proxy.stats.increment(.l2Misses)
-            var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
-            fetch.sharedSequence = found?.sequence
-            self.fetch(head, route: route, mode: .miss(fetch))
+            flush()
         }
     }
 
@@ -446,6 +439,10 @@ extension CacheHit where Value == CachedResponse {
         nanoseconds >= 0 ? Int((nanoseconds + 999_999_999) / 1_000_000_000) : -Int((-nanoseconds) / 1_000_000_000)
     }
 
-    var isWithinStaleWhileRevalidate: Bool { UInt64(max(0, -remainingNanoseconds)) < value.staleWhileRevalidate }
-    var isWithinStaleIfError: Bool { UInt64(max(0, -remainingNanoseconds)) < value.staleIfError }
+    /// Where this entry stands against its own stale-while-revalidate and stale-if-error.
+    var staleWindows: StaleWindows {
+        staleWindows(whileRevalidate: value.staleWhileRevalidate, ifError: value.staleIfError)
+    }
+    var isWithinStaleWhileRevalidate: Bool { staleWindows.whileRevalidate }
+    var isWithinStaleIfError: Bool { staleWindows.ifError }
 }
