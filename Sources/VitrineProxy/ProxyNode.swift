@@ -27,6 +27,8 @@ public final class ProxyNode: Service, Sendable {
     private let logger: Logger
     /// What every connection of this node shares (internal: tests reach the purge outbox through it).
     let context: ProxyContext
+    /// Precomputed listing pages (they fetch through `context`; purges reach them through the invalidator).
+    private let listings: Listings
     private let adminAPI: AdminAPI
     private let channels = Mutex<[any Channel]>([])
     private let redis: RedisClient?
@@ -89,9 +91,7 @@ public final class ProxyNode: Service, Sendable {
             tier = InProcessTier(budget: inProcessTierBudget, clock: clock)
             redis = nil
         }
-        let listings = Listings(settings: configuration.listings, clock: clock, logger: logger)
-        let invalidator = Invalidator(
-            store: store, router: router, stats: stats, metrics: metrics, tier: tier, listings: listings, logger: logger)
+        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier, logger: logger)
         if let client = redis, let redisTier = tier as? RedisTier {
             let nodeID = self.nodeID
             let follower = PurgeLogFollower(
@@ -154,17 +154,20 @@ public final class ProxyNode: Service, Sendable {
         } else {
             feed = nil
         }
-        self.context = ProxyContext(
+        let context = ProxyContext(
             store: store,
             router: router,
             origins: OriginClient(group: group, router: router, configuration: configuration),
             invalidator: invalidator,
-            listings: listings,
             stats: stats,
             metrics: metrics,
             configuration: configuration,
             logger: logger
         )
+        self.context = context
+        let listings = Listings(settings: configuration.listings, fetcher: ListingFetcher(proxy: context), clock: clock, logger: logger)
+        invalidator.onPurge { request, keys in listings.invalidate(request, keys: keys) }
+        self.listings = listings
         let feed = self.feed
         self.adminAPI = AdminAPI(
             token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics, listings: listings,
@@ -188,7 +191,7 @@ public final class ProxyNode: Service, Sendable {
         if let feed {
             feedTask.withLock { $0 = Task { try? await feed.run() } }
         }
-        context.listings.start(proxy: context, on: group.next())
+        listings.start(on: group.next())
         adminAPI.markReady(true)
         let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
         logger.info(
@@ -200,7 +203,7 @@ public final class ProxyNode: Service, Sendable {
     /// Closes the listeners and idle origin connections.
     public func stop() async {
         adminAPI.markReady(false)
-        context.listings.stop()
+        listings.stop()
         let open = channels.withLock { channels in
             defer { channels.removeAll() }
             return channels
@@ -224,6 +227,7 @@ public final class ProxyNode: Service, Sendable {
 
     private func bindProxy() async throws -> any Channel {
         let context = self.context
+        let listings = self.listings
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -242,7 +246,7 @@ public final class ProxyNode: Service, Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
+                    try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context, listings: listings))
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port)

@@ -25,11 +25,12 @@ import VitrineCore
             context = ProxyContext(
                 store: store, router: router,
                 origins: OriginClient(group: channel.embeddedEventLoop, router: router, configuration: configuration),
-                invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics),
-                listings: Listings(settings: ListingsSettings(), clock: ManualClock(), logger: Logger(label: "test")), stats: stats, metrics: metrics,
+                invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics), stats: stats, metrics: metrics,
                 configuration: configuration, logger: Logger(label: "test"))
             self.store = store
-            try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context))
+            let listings = Listings(
+                settings: ListingsSettings(), fetcher: ListingFetcher(proxy: context), clock: ManualClock(), logger: Logger(label: "test"))
+            try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context, listings: listings))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
 

@@ -13,8 +13,8 @@ final class Invalidator: Sendable {
     private let metrics: ProxyMetrics
     /// The shared tier, which also fans purges out to the other nodes.
     let tier: (any SharedTier)?
-    /// Precomputed listings: a purge marks the ones it touches for recompute.
-    private let listings: Listings?
+    /// Told of every purge this node applies (listings mark the pages it touches for recompute).
+    private let subscribers = Mutex<[@Sendable (PurgeRequest, [CacheKey]) -> Void]>([])
     /// Purges that did not reach the shared tier, delivered in order once it is back.
     let outbox = PurgeOutbox()
     /// Whether a delivery of the outbox is under way or scheduled.
@@ -24,11 +24,10 @@ final class Invalidator: Sendable {
 
     init(
         store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
-        listings: Listings? = nil, logger: Logger? = nil
+        logger: Logger? = nil
     ) {
         self.logger = logger
         self.store = store
-        self.listings = listings
         self.router = router
         self.tier = tier
         self.stats = stats
@@ -41,12 +40,12 @@ final class Invalidator: Sendable {
     /// L1 is purged again once the tier has the purge: in between, a miss in L1 may have been
     /// filled from the tier's old entry, and nothing else would ever remove it.
     ///
-    /// Listings are told once the tier has the purge: a recompute begun before could read the
-    /// tier's old entry, and one begun after can start at once.
+    /// Subscribers (listings) are told once the tier has the purge: a recompute begun before
+    /// could read the tier's old entry, and one begun after can start at once.
     @discardableResult
     func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
         guard let tier, let loop else { return (purgeLocally(request), nil) }
-        let result = purgeLocally(request, recomputeListings: false)
+        let result = purgeLocally(request, notify: false)
         let shared = sharedPurge(request, tier: tier, on: loop).always { _ in
             self.purgeLocally(request, counted: false)
         }
@@ -91,6 +90,12 @@ final class Invalidator: Sendable {
         }
     }
 
+    /// Calls `subscriber` with every purge this node applies (its own once the shared tier has
+    /// it, other nodes' as they arrive) and the primary keys it names.
+    func onPurge(_ subscriber: @escaping @Sendable (PurgeRequest, [CacheKey]) -> Void) {
+        subscribers.withLock { $0.append(subscriber) }
+    }
+
     /// A purge another node published: this node's L1 only.
     func applyRemote(_ request: PurgeRequest) {
         stats.increment(.remotePurges)
@@ -103,10 +108,16 @@ final class Invalidator: Sendable {
     }
 
     @discardableResult
-    private func purgeLocally(_ request: PurgeRequest, counted: Bool = true, recomputeListings: Bool = true) -> PurgeResult {
+    private func purgeLocally(_ request: PurgeRequest, counted: Bool = true, notify: Bool = true) -> PurgeResult {
         let mode: PurgeMode = request.soft ? .soft : .hard
         var result = PurgeResult()
-        if recomputeListings { listings?.invalidate(request, keys: request.keys.compactMap { primaryKey($0) }) }
+        if notify {
+            let subscribers = self.subscribers.withLock { $0 }
+            if !subscribers.isEmpty {
+                let keys = request.keys.compactMap { primaryKey($0) }
+                for subscriber in subscribers { subscriber(request, keys) }
+            }
+        }
         if request.everything { result.purged += store.purgeAll(mode: mode) }
         for tag in request.tags where !tag.isEmpty {
             result.purged += store.purge(tag: tag, mode: mode)

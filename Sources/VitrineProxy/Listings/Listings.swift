@@ -66,13 +66,14 @@ final class Listings: Sendable {
     private let pageCount = Atomic<Int>(0)
     private let logger: Logger
     private let clock: any CacheClock
-    private let proxyBox = Mutex<ProxyContext?>(nil)
+    private let fetcher: ListingFetcher
     /// The loop the fetches run on, once started.
     private let runLoop = Mutex<(any EventLoop)?>(nil)
     private let tick: TimeAmount = .milliseconds(25)
 
-    init(settings: ListingsSettings, clock: any CacheClock, logger: Logger) {
+    init(settings: ListingsSettings, fetcher: ListingFetcher, clock: any CacheClock, logger: Logger) {
         self.settings = settings
+        self.fetcher = fetcher
         self.clock = clock
         self.logger = logger
     }
@@ -126,15 +127,14 @@ final class Listings: Sendable {
     // MARK: Running
 
     /// Starts warming up and refreshing, on `loop`.
-    func start(proxy: ProxyContext, on loop: any EventLoop) {
+    func start(on loop: any EventLoop) {
         guard isEnabled else { return }
-        proxyBox.withLock { $0 = proxy }
         runLoop.withLock { $0 = loop }
         state.withLock { $0.startedAt = clock.nanoseconds() }
         logger.info("warming listings", metadata: ["definitions": "\(settings.pages.count)", "concurrency": "\(settings.concurrency)"])
         // Everything here runs on `loop`: the fetches use its origin pool.
         loop.execute { [self] in
-            for index in settings.pages.indices { resolve(index, proxy: proxy, on: loop) }
+            for index in settings.pages.indices { resolve(index, on: loop) }
             scheduleTick(on: loop)
         }
     }
@@ -152,18 +152,17 @@ final class Listings: Sendable {
     }
 
     private func runDue(on loop: any EventLoop) {
-        guard let proxy = proxyBox.withLock({ $0 }) else { return }
         let now = clock.nanoseconds()
         let due: [Page] = state.withLock { state in
             state.schedule.takeDue(now: now, limit: settings.concurrency).compactMap { state.pages[$0] }
         }
-        for page in due { refresh(page, proxy: proxy, on: loop, attempt: 0) }
+        for page in due { refresh(page, on: loop, attempt: 0) }
     }
 
     /// Reads the values of the definition's parameters (index endpoints from the origin), then
     /// registers its pages. Index endpoints are read again every `refresh`; one that cannot be
     /// read is retried every second, the pages already known kept meanwhile.
-    private func resolve(_ index: Int, proxy: ProxyContext, on loop: any EventLoop) {
+    private func resolve(_ index: Int, on loop: any EventLoop) {
         let definition = settings.pages[index]
         var domains: [(name: String, values: [String])] = []
         var pending = 0
@@ -177,13 +176,13 @@ final class Listings: Sendable {
                 state.withLock { $0.lastError = failed }
                 next = .seconds(1)
             } else {
-                register(index, domains: domains, proxy: proxy)
+                register(index, domains: domains)
                 guard let rereadAfter else { return }
                 next = rereadAfter
             }
             loop.scheduleTask(in: .nanoseconds(Int64(clamping: next.nanoseconds))) { [self] in
                 guard !state.withLock({ $0.stopped }) else { return }
-                resolve(index, proxy: proxy, on: loop)
+                resolve(index, on: loop)
             }
         }
         for (position, parameter) in definition.parameters.enumerated() {
@@ -196,7 +195,7 @@ final class Listings: Sendable {
                 domains.append((parameter.name, []))
                 rereadAfter = min(rereadAfter ?? refresh, refresh)
                 pending += 1
-                fetchIndex(path, field: field, proxy: proxy, on: loop) { result in
+                fetchIndex(path, field: field, on: loop) { result in
                     pending -= 1
                     switch result {
                     case .success(let values): domains[position].values = values
@@ -209,13 +208,13 @@ final class Listings: Sendable {
         finish()
     }
 
-    private func register(_ index: Int, domains: [(name: String, values: [String])], proxy: ProxyContext) {
+    private func register(_ index: Int, domains: [(name: String, values: [String])]) {
         let definition = settings.pages[index]
         let timing = ListingSchedule<CacheKey>.Timing(refresh: definition.refresh, debounce: settings.debounce, maxStale: definition.maxStale)
         var pages: [Page] = []
         for values in ListingTemplate.combinations(domains) {
             let target = definition.template.render(values, percentEncoded: true)
-            guard let route = proxy.router.route(for: target) else {
+            guard let route = fetcher.route(for: target) else {
                 logger.warning("listing page has no route", metadata: ["target": "\(target)"])
                 continue
             }
@@ -250,15 +249,14 @@ final class Listings: Sendable {
 
     /// One recompute: the shared tier first (another node may have it, or be computing it), then
     /// the origin.
-    private func refresh(_ page: Page, proxy: ProxyContext, on loop: any EventLoop, attempt: Int) {
+    private func refresh(_ page: Page, on loop: any EventLoop, attempt: Int) {
         let started = clock.nanoseconds()
-        let token = proxy.store.fetchToken()
-        // Not L2 while purges this node made have not reached it (it may hold what they purged).
-        guard let tier = proxy.tier, proxy.invalidator.outbox.isEmpty else {
-            fetch(page, token: token, sharedSequence: nil, started: started, proxy: proxy, on: loop)
+        let token = fetcher.fetchToken()
+        guard let lookup = fetcher.lookUpShared(page.key, on: loop) else {
+            fetch(page, token: token, sharedSequence: nil, started: started, on: loop)
             return
         }
-        tier.lookup(page.key, lease: min(proxy.collapser.maxWait, .seconds(2)), on: loop).whenComplete { [self] result in
+        lookup.whenComplete { [self] result in
             let found = (try? result.get()) ?? nil
             // An entry that survived the tier's tag check was fetched after every purge the tier
             // has: computed by another node (or by this one before a restart).
@@ -270,29 +268,20 @@ final class Listings: Sendable {
             }
             if let found, !found.mayFetch, attempt < 100 {
                 // Another node holds the lease and is computing it: look again shortly.
-                loop.scheduleTask(in: .milliseconds(20)) { [self] in refresh(page, proxy: proxy, on: loop, attempt: attempt + 1) }
+                loop.scheduleTask(in: .milliseconds(20)) { [self] in refresh(page, on: loop, attempt: attempt + 1) }
                 return
             }
-            fetch(page, token: token, sharedSequence: found?.sequence, started: started, proxy: proxy, on: loop)
+            fetch(page, token: token, sharedSequence: found?.sequence, started: started, on: loop)
         }
     }
 
-    private func fetch(
-        _ page: Page, token: FetchToken, sharedSequence: Int64?, started: UInt64, proxy: ProxyContext, on loop: any EventLoop
-    ) {
-        var fetch = MissFetch(key: page.key, collapseKey: page.key, token: token, stale: nil, leader: false)
-        fetch.sharedSequence = sharedSequence
-        let onEnd: (FetchOutcome) -> Void = { [self] outcome in
+    private func fetch(_ page: Page, token: FetchToken, sharedSequence: Int64?, started: UInt64, on loop: any EventLoop) {
+        fetcher.fetch(page.target, route: page.route, token: token, sharedSequence: sharedSequence, on: loop) { [self] outcome in
             switch ListingFetchError.result(of: outcome) {
             case .success(let response): install(page, response: response, started: started, fromL2: false)
             case .failure(let error): failed(page, error: "\(error)")
             }
         }
-        let exchange = ForwardExchange(
-            proxy: proxy, client: nil, clientAddress: "vitrine-listings", request: Self.request(page.target), route: page.route,
-            mode: .miss(fetch), pool: proxy.origins.pool(page.route.originIndex, on: loop), keepAlive: true, requestComplete: true,
-            onEnd: onEnd)
-        exchange.start()
     }
 
     private func install(_ page: Page, response: CachedResponse, started: UInt64, fromL2: Bool) {
@@ -347,15 +336,14 @@ final class Listings: Sendable {
 
     /// Reads an index endpoint (a JSON list) through the cache's own fetch path.
     private func fetchIndex(
-        _ path: String, field: String?, proxy: ProxyContext, on loop: any EventLoop,
+        _ path: String, field: String?, on loop: any EventLoop,
         completion: @escaping (Result<[String], ListingFetchError>) -> Void
     ) {
-        guard let route = proxy.router.route(for: path) else {
+        guard let route = fetcher.route(for: path) else {
             completion(.failure(ListingFetchError(reason: "no route for \(path)")))
             return
         }
-        let key = route.key(target: path, host: nil)
-        let onEnd: (FetchOutcome) -> Void = { outcome in
+        fetcher.fetch(path, route: route, token: fetcher.fetchToken(), sharedSequence: nil, on: loop) { outcome in
             completion(ListingFetchError.result(of: outcome).flatMap { response in
                 let items = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [Any]
                 guard let items else { return .failure(ListingFetchError(reason: "not a JSON list")) }
@@ -370,15 +358,6 @@ final class Listings: Sendable {
                 return .success(values)
             })
         }
-        let exchange = ForwardExchange(
-            proxy: proxy, client: nil, clientAddress: "vitrine-listings", request: Self.request(path), route: route,
-            mode: .miss(MissFetch(key: key, collapseKey: key, token: proxy.store.fetchToken(), stale: nil, leader: false)),
-            pool: proxy.origins.pool(route.originIndex, on: loop), keepAlive: true, requestComplete: true, onEnd: onEnd)
-        exchange.start()
-    }
-
-    private static func request(_ target: String) -> HTTPRequestHead {
-        HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: ["Host": "vitrine-listings"])
     }
 
     // MARK: Observing

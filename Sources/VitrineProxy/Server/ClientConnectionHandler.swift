@@ -22,6 +22,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     typealias OutboundOut = ByteBuffer
 
     let proxy: ProxyContext
+    /// Precomputed listing pages, answered before the cache.
+    let listings: Listings
     private(set) var context: ChannelHandlerContext!
     /// Where the request being answered is, and whether its body is arriving: every decision
     /// about the connection's requests is the machine's; this handler carries them out.
@@ -52,8 +54,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// the same memory: a hit allocates nothing for its head.
     private var spareHeadBuffer: ByteBuffer?
 
-    init(proxy: ProxyContext) {
+    init(proxy: ProxyContext, listings: Listings) {
         self.proxy = proxy
+        self.listings = listings
         self.decoder = RequestDecoder(limits: proxy.limits)
         self.machine = RequestStateMachine(maxBody: proxy.limits.maxBody.bytes)
     }

@@ -4,14 +4,14 @@ import Synchronization
 import VitrineConfig
 import VitrineCore
 
-/// What every client connection shares: the store, the routes, the origin pools, the purge path
-/// and the counters. Built once per node.
+/// What every client connection and every fetch shares: the store, the routes, the origin
+/// pools, the purge path and the counters. Built once per node, before the listings (which
+/// reach it through their `ListingFetcher`); it holds nothing that holds it.
 final class ProxyContext: Sendable {
     let store: ResponseStore
     let router: Router
     let origins: OriginClient
     let invalidator: Invalidator
-    let listings: Listings
     let collapser: RequestCollapser
     /// Variants stored per URL (`vary.max_variants`).
     let variants = VariantLimiter()
@@ -28,10 +28,9 @@ final class ProxyContext: Sendable {
     let writePurgeTimeout: Duration
 
     init(
-        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, listings: Listings, stats: ProxyStats,
+        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
     ) {
-        self.listings = listings
         self.store = store
         self.router = router
         self.origins = origins

@@ -38,7 +38,7 @@ extension ClientConnectionHandler {
             ? RequestCacheDirectives(cacheControl: head.headers["cache-control"], pragma: head.headers["pragma"])
             : RequestCacheDirectives()
         let wantsOrigin = directives.wantsValidation && route.clientNoCache == .revalidate
-        if !wantsOrigin, let listing = proxy.listings.lookup(primary) {
+        if !wantsOrigin, let listing = listings.lookup(primary) {
             deliver(.stored(listing.response, age: listing.age, .listing), for: head, keepAlive: keepAlive)
             countHit()
             answered(keepAlive: keepAlive)
