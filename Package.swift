@@ -72,20 +72,35 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The data path and the admin API on SwiftNIO.
+        // The data path and the admin API on SwiftNIO. It knows the shared tier, the change feed
+        // and their statuses only as protocols and plain values: Redis and Postgres are VitrineNode's.
         .target(
             name: "VitrineProxy",
             dependencies: [
-                "VitrineCore", "VitrineConfig", "VitrineRedis", "VitrineFeed",
+                "VitrineCore", "VitrineConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The composition root: builds a node (the proxy, the Redis shared tier and its purge log,
+        // the change feed) and runs it. The only module that knows every other one.
+        .target(
+            name: "VitrineNode",
+            dependencies: [
+                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineRedis", "VitrineFeed",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -108,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "vitrine",
             dependencies: [
-                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineDemoOrigin", "VitrineFeed", "VitrineDeadline",
+                "VitrineCore", "VitrineConfig", "VitrineProxy", "VitrineNode", "VitrineDemoOrigin", "VitrineFeed", "VitrineDeadline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,7 +152,8 @@ let package = Package(
         .testTarget(
             name: "VitrineProxyTests",
             dependencies: [
-                "VitrineProxy", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed", "VitrineDeadline", "VitrineTestSupport",
+                "VitrineProxy", "VitrineNode", "VitrineDemoOrigin", "VitrineConfig", "VitrineCore", "VitrineFeed", "VitrineDeadline", "VitrineRedis",
+                "VitrineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

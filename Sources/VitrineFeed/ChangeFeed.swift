@@ -15,26 +15,9 @@ import VitrineDeadline
 /// runs the heartbeat that notices half-open sockets.
 public final class ChangeFeed: Service, Sendable {
     /// What `/stats` shows.
-    public struct Status: Sendable {
-        public var state = "disconnected"
-        /// The highest outbox id applied.
-        public var cursor: Int64 = 0
-        /// The saved position, `xid/id`: every row at or before it has been applied.
-        public var position = ""
-        /// Transactions still running that the cursor waits for (their rows may yet appear).
-        public var pendingTransactions = 0
-        /// Milliseconds between the last applied row's commit and its application.
-        public var lagMilliseconds: Int64 = 0
-        /// Rows committed and not yet applied, as of the last batch read.
-        public var lagRows: Int64 = 0
-        /// Rows applied on catching up after a (re)connect.
-        public var replayedRows = 0
-        public var reconnects = 0
-        public var fullPurges = 0
-        public var appliedRows = 0
-
-        public init() {}
-    }
+    /// What `/stats` and `/metrics` show of the feed (a plain value in VitrineCore, so that the
+    /// proxy shows it without knowing the feed).
+    public typealias Status = ChangeFeedStatus
 
     private let url: PostgresURL
     /// Built once from the URL (TLS reads its trust roots then).

@@ -3,6 +3,7 @@ import Foundation
 import ServiceLifecycle
 import VitrineConfig
 import VitrineDemoOrigin
+import VitrineNode
 import VitrineProxy
 
 /// `vitrine demo`: the demo origin with the proxy in front, and a few lines to try.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import VitrineConfig
+import VitrineNode
 import VitrineProxy
 
 /// `vitrine serve`: the production entry point.

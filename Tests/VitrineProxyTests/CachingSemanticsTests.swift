@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VitrineConfig
 import VitrineCore
+@testable import VitrineNode
 @testable import VitrineProxy
 
 /// RFC 9111 / RFC 5861 behaviour through real sockets: collapsing, stale serving, revalidation.

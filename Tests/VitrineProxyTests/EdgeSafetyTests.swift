@@ -4,6 +4,7 @@ import NIOHTTP1
 import Testing
 import VitrineConfig
 import VitrineCore
+@testable import VitrineNode
 @testable import VitrineProxy
 
 /// The proxy tried as an attacker would, from outside: inputs that used to trap the process,

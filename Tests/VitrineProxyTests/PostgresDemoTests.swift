@@ -8,6 +8,7 @@ import VitrineConfig
 import VitrineCore
 import VitrineDeadline
 import VitrineDemoOrigin
+@testable import VitrineNode
 import VitrineFeed
 @testable import VitrineProxy
 import VitrineRedis

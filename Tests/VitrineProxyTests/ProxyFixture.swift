@@ -5,6 +5,7 @@ import NIOPosix
 import VitrineConfig
 import VitrineCore
 import VitrineDemoOrigin
+@testable import VitrineNode
 @testable import VitrineProxy
 
 /// The demo origin and a proxy in front of it, both on free loopback ports, for one test.

@@ -6,6 +6,7 @@ import Testing
 import VitrineConfig
 import VitrineCore
 import VitrineDemoOrigin
+@testable import VitrineNode
 @testable import VitrineProxy
 import VitrineTestSupport
 @testable import VitrineRedis

@@ -3,7 +3,6 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import VitrineCore
-import VitrineFeed
 
 /// A request to the admin API, body already read.
 struct AdminRequest {
@@ -32,7 +31,7 @@ struct AdminResponse {
 
 /// The admin API's calls (see CONTRACT.md): purge, stats, metrics, health. Every call needs the
 /// bearer token, compared in constant time.
-final class AdminAPI: Sendable {
+package final class AdminAPI: Sendable {
     private let token: [UInt8]
     private let invalidator: Invalidator
     private let store: ResponseStore
@@ -41,13 +40,13 @@ final class AdminAPI: Sendable {
     private let ready = Atomic<Bool>(false)
     private let listings: Listings?
     /// The change feed's status; nil (off) without Postgres.
-    private let feedStatus: @Sendable () -> ChangeFeed.Status?
-    private let purgeLogStatus: @Sendable () -> PurgeLogFollower.Status?
+    private let feedStatus: @Sendable () -> ChangeFeedStatus?
+    private let purgeLogStatus: @Sendable () -> PurgeLogStatus?
 
-    init(
+    package init(
         token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics,
-        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeed.Status? = { nil },
-        purgeLogStatus: @escaping @Sendable () -> PurgeLogFollower.Status? = { nil }
+        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeedStatus? = { nil },
+        purgeLogStatus: @escaping @Sendable () -> PurgeLogStatus? = { nil }
     ) {
         self.feedStatus = feedStatus
         self.purgeLogStatus = purgeLogStatus
@@ -60,7 +59,7 @@ final class AdminAPI: Sendable {
     }
 
     /// Listeners are up (listings are asked separately).
-    func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
+    package func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
 
     func handle(_ request: AdminRequest) -> AdminResponse {
         guard isAuthorized(request.headers) else {

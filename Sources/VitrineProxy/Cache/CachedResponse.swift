@@ -6,7 +6,7 @@ import VitrineCore
 /// A response held by the L1 store, kept in the form it is written to a socket: a hit writes
 /// `head`, a few dynamic lines (`Age`, `Cache-Status`, `X-Cache`) and `body`, with no encoding
 /// and no copy of the body.
-final class CachedResponse: CacheCosted, Sendable {
+package final class CachedResponse: CacheCosted, Sendable {
     let status: HTTPResponseStatus
     /// Status line and stored header fields (with `Content-Length`), without the blank line.
     let head: ByteBuffer
@@ -128,7 +128,7 @@ final class CachedResponse: CacheCosted, Sendable {
     /// every allocation up to a power of two, so that is up to twice what they carry), the
     /// header fields kept for revalidation, its strings and the object itself. The L1 budget is
     /// charged this, so that the budget is a bound on memory, not on bytes carried.
-    let cost: Int
+    package let cost: Int
 
     /// The marker stored under a primary key whose responses vary on `fields`.
     static func varyMarker(fields: [String]) -> CachedResponse {
@@ -200,4 +200,4 @@ extension ByteBuffer {
 }
 
 /// The L1 store of responses.
-typealias ResponseStore = L1Store<CachedResponse>
+package typealias ResponseStore = L1Store<CachedResponse>

@@ -6,7 +6,7 @@ import VitrineCore
 /// Where every purge goes: the admin API, writes passing through, the Postgres change feed and
 /// purges fanned out by other nodes. It purges this node's L1 at once, then the shared tier,
 /// which publishes the purge to every other node.
-final class Invalidator: Sendable {
+package final class Invalidator: Sendable {
     private let store: ResponseStore
     private let router: Router
     private let stats: ProxyStats
@@ -22,7 +22,7 @@ final class Invalidator: Sendable {
 
     private let logger: Logger?
 
-    init(
+    package init(
         store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
         logger: Logger? = nil
     ) {
@@ -43,7 +43,7 @@ final class Invalidator: Sendable {
     /// Subscribers (listings) are told once the tier has the purge: a recompute begun before
     /// could read the tier's old entry, and one begun after can start at once.
     @discardableResult
-    func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
+    package func purge(_ request: PurgeRequest, on loop: (any EventLoop)? = nil) -> (PurgeResult, EventLoopFuture<Void>?) {
         guard let tier, let loop else { return (purgeLocally(request), nil) }
         let result = purgeLocally(request, notify: false)
         let shared = sharedPurge(request, tier: tier, on: loop).always { _ in
@@ -92,12 +92,12 @@ final class Invalidator: Sendable {
 
     /// Calls `subscriber` with every purge this node applies (its own once the shared tier has
     /// it, other nodes' as they arrive) and the primary keys it names.
-    func onPurge(_ subscriber: @escaping @Sendable (PurgeRequest, [CacheKey]) -> Void) {
+    package func onPurge(_ subscriber: @escaping @Sendable (PurgeRequest, [CacheKey]) -> Void) {
         subscribers.withLock { $0.append(subscriber) }
     }
 
     /// A purge another node published: this node's L1 only.
-    func applyRemote(_ request: PurgeRequest) {
+    package func applyRemote(_ request: PurgeRequest) {
         stats.increment(.remotePurges)
         purgeLocally(request)
     }

@@ -42,3 +42,15 @@ public struct PurgeResult: Sendable, Equatable {
     public var keys = 0
     public var prefixes = 0
 }
+
+/// As the purge is published to the fleet (`FanoutMessage`).
+extension PurgeRequest: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(keys, forKey: .keys)
+        try container.encode(prefixes, forKey: .prefixes)
+        try container.encode(soft, forKey: .soft)
+        if everything { try container.encode(everything, forKey: .everything) }
+    }
+}

@@ -5,10 +5,10 @@ import VitrineCore
 /// What listings need of the proxy, and nothing more: routes, fetch tokens, the shared tier
 /// (when this node may read it) and origin fetches through the cache's own fetch path. Given to
 /// `Listings` when it is made, so that listings never hold the proxy's context.
-struct ListingFetcher: Sendable {
+package struct ListingFetcher: Sendable {
     private let proxy: ProxyContext
 
-    init(proxy: ProxyContext) {
+    package init(proxy: ProxyContext) {
         self.proxy = proxy
     }
 

@@ -16,7 +16,7 @@ import VitrineCore
 ///
 /// The decisions are `ListingSchedule`'s; this holds the versions, runs the fetches on one event
 /// loop and answers lookups from any.
-final class Listings: Sendable {
+package final class Listings: Sendable {
     /// One page: a rendered template.
     struct Page: Sendable {
         let key: CacheKey
@@ -71,7 +71,7 @@ final class Listings: Sendable {
     private let runLoop = Mutex<(any EventLoop)?>(nil)
     private let tick: TimeAmount = .milliseconds(25)
 
-    init(settings: ListingsSettings, fetcher: ListingFetcher, clock: any CacheClock, logger: Logger) {
+    package init(settings: ListingsSettings, fetcher: ListingFetcher, clock: any CacheClock, logger: Logger) {
         self.settings = settings
         self.fetcher = fetcher
         self.clock = clock
@@ -100,7 +100,7 @@ final class Listings: Sendable {
     /// A purge reached this node: the pages it touches are recomputed (at once after a quiet
     /// spell, debounced in a burst); their current versions are served meanwhile, within their
     /// `max_stale`.
-    func invalidate(_ request: PurgeRequest, keys: [CacheKey]) {
+    package func invalidate(_ request: PurgeRequest, keys: [CacheKey]) {
         guard isEnabled else { return }
         let now = clock.nanoseconds()
         let touchedAny = state.withLock { state -> Bool in
@@ -127,7 +127,7 @@ final class Listings: Sendable {
     // MARK: Running
 
     /// Starts warming up and refreshing, on `loop`.
-    func start(on loop: any EventLoop) {
+    package func start(on loop: any EventLoop) {
         guard isEnabled else { return }
         runLoop.withLock { $0 = loop }
         state.withLock { $0.startedAt = clock.nanoseconds() }
@@ -139,7 +139,7 @@ final class Listings: Sendable {
         }
     }
 
-    func stop() {
+    package func stop() {
         state.withLock { $0.stopped = true }
     }
 

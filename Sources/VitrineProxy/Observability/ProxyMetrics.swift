@@ -1,12 +1,12 @@
+import VitrineCore
 import CoreMetrics
 import Metrics
 import Prometheus
 import Synchronization
-import VitrineFeed
 
 /// The proxy's Prometheus metrics, created through swift-metrics on a registry of its own (so
 /// that several proxies can live in one process, as they do in tests).
-final class ProxyMetrics: Sendable {
+package final class ProxyMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let hits: CoreMetrics.Counter
     let misses: CoreMetrics.Counter
@@ -21,7 +21,7 @@ final class ProxyMetrics: Sendable {
     private let purgeDelivery: PurgeDeliveryMetrics
     private let listings: ListingMetrics
 
-    init() {
+    package init() {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
@@ -53,12 +53,12 @@ final class ProxyMetrics: Sendable {
     }
 
     /// The purge outbox and the purge log, as of this scrape.
-    func record(outbox: PurgeOutbox.Status, log: PurgeLogFollower.Status?) {
+    func record(outbox: PurgeOutbox.Status, log: PurgeLogStatus?) {
         purgeDelivery.record(outbox: outbox, log: log)
     }
 
     /// The change feed's state, as of this scrape.
-    func record(_ status: ChangeFeed.Status) {
+    func record(_ status: ChangeFeedStatus) {
         feed.record(status)
     }
 
@@ -79,7 +79,7 @@ final class FeedMetrics: Sendable {
     private let replayed: CoreMetrics.Counter
     private let reconnects: CoreMetrics.Counter
     private let fullPurges: CoreMetrics.Counter
-    private let reported = Mutex(ChangeFeed.Status())
+    private let reported = Mutex(ChangeFeedStatus())
 
     init(factory: PrometheusMetricsFactory) {
         connected = CoreMetrics.Gauge(label: "vitrine_feed_connected", factory: factory)
@@ -92,7 +92,7 @@ final class FeedMetrics: Sendable {
         fullPurges = CoreMetrics.Counter(label: "vitrine_feed_full_purges_total", factory: factory)
     }
 
-    func record(_ status: ChangeFeed.Status) {
+    func record(_ status: ChangeFeedStatus) {
         connected.record(status.state == "connected" ? 1 : 0)
         cursor.record(status.cursor)
         lagRows.record(status.lagRows)
@@ -124,7 +124,7 @@ final class PurgeDeliveryMetrics: Sendable {
         l1Drops = CoreMetrics.Counter(label: "vitrine_l1_drops_total", factory: factory)
     }
 
-    func record(outbox: PurgeOutbox.Status, log: PurgeLogFollower.Status?) {
+    func record(outbox: PurgeOutbox.Status, log: PurgeLogStatus?) {
         backlog.record(outbox.backlog)
         let now = (delivered: outbox.delivered, caughtUp: log?.caughtUp ?? 0, l1Drops: log?.l1Drops ?? 0)
         let previous = reported.withLock { reported in

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// Counters since start, for `GET /stats`. Each is one relaxed atomic add on the request path.
-final class ProxyStats: Sendable {
-    enum Counter: Int, CaseIterable {
+package final class ProxyStats: Sendable {
+    package enum Counter: Int, CaseIterable {
         case requests, hits, misses, stale, passes, notModified, purges, purgedEntries
         case originRequests, originErrors, clientErrors, stored
         case clientTimeouts, connectionsRefused
@@ -13,11 +13,13 @@ final class ProxyStats: Sendable {
 
     private let counters: [Slot] = Counter.allCases.map { _ in Slot() }
 
+    package init() {}
+
     private final class Slot: Sendable {
         let value = Atomic<Int>(0)
     }
 
-    func increment(_ counter: Counter, by amount: Int = 1) {
+    package func increment(_ counter: Counter, by amount: Int = 1) {
         counters[counter.rawValue].value.add(amount, ordering: .relaxed)
     }
 

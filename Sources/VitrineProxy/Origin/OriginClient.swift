@@ -3,11 +3,11 @@ import VitrineConfig
 
 /// The pools for every origin on every event loop. A client connection takes its origin
 /// connection from the pool of its own loop, so an exchange never crosses threads.
-final class OriginClient: @unchecked Sendable {
+package final class OriginClient: @unchecked Sendable {
     // Safe: built once in `init`, then only read; each pool is used on its own loop only.
     private let pools: [ObjectIdentifier: [OriginPool]]
 
-    init(group: any EventLoopGroup, router: Router, configuration: VitrineConfiguration) {
+    package init(group: any EventLoopGroup, router: Router, configuration: VitrineConfiguration) {
         var pools: [ObjectIdentifier: [OriginPool]] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = router.origins.map { name in
@@ -28,7 +28,7 @@ final class OriginClient: @unchecked Sendable {
     }
 
     /// Closes idle connections on every loop.
-    func shutdown() {
+    package func shutdown() {
         for (_, loopPools) in pools {
             guard let loop = loopPools.first?.eventLoop else { continue }
             let pools = UnsafeTransfer(loopPools)

@@ -29,13 +29,15 @@ struct Route: Sendable {
 }
 
 /// Maps a request path to the route with the longest matching prefix.
-struct Router: Sendable {
+package struct Router: Sendable {
     /// Routes, longest prefix first.
     let routes: [Route]
+    /// How many routes there are (for the start-up log).
+    package var routeCount: Int { routes.count }
     /// Origin names, in the order their pools are indexed.
     let origins: [String]
 
-    init(configuration: VitrineConfiguration) {
+    package init(configuration: VitrineConfiguration) {
         let originNames = configuration.origins.keys.sorted()
         self.origins = originNames
         self.routes = configuration.routes

@@ -7,27 +7,27 @@ import VitrineCore
 /// What every client connection and every fetch shares: the store, the routes, the origin
 /// pools, the purge path and the counters. Built once per node, before the listings (which
 /// reach it through their `ListingFetcher`); it holds nothing that holds it.
-final class ProxyContext: Sendable {
-    let store: ResponseStore
-    let router: Router
-    let origins: OriginClient
-    let invalidator: Invalidator
+package final class ProxyContext: Sendable {
+    package let store: ResponseStore
+    package let router: Router
+    package let origins: OriginClient
+    package let invalidator: Invalidator
     let collapser: RequestCollapser
     /// Variants stored per URL (`vary.max_variants`).
     let variants = VariantLimiter()
-    let stats: ProxyStats
-    let metrics: ProxyMetrics
-    let limits: LimitSettings
+    package let stats: ProxyStats
+    package let metrics: ProxyMetrics
+    package let limits: LimitSettings
     let timeouts: TimeoutSettings
     /// Client connections open on the proxy listener (`limits.max_connections` bounds it).
-    let openConnections = Atomic<Int>(0)
+    package let openConnections = Atomic<Int>(0)
     let maxObjectSize: Int
     let accessLog: Bool
     let logger: Logger
     /// How long a write's answer waits for its purge to reach the shared tier.
     let writePurgeTimeout: Duration
 
-    init(
+    package init(
         store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
     ) {
@@ -57,5 +57,5 @@ final class ProxyContext: Sendable {
     }
 
     /// The shared second tier (the invalidator purges it too).
-    var tier: (any SharedTier)? { invalidator.tier }
+    package var tier: (any SharedTier)? { invalidator.tier }
 }

@@ -5,7 +5,7 @@ import VitrineCore
 /// The shared tier when no Redis is configured (the demo): the same semantics as `RedisTier`
 /// (encoded entries, tag purge sequences checked on lookup, leases), in this process's memory and
 /// bounded by bytes. It shares nothing with other nodes, so it fans nothing out.
-final class InProcessTier: SharedTier {
+package final class InProcessTier: SharedTier {
     private struct Stored {
         var bytes: ByteBuffer
         var cost: Int
@@ -32,14 +32,14 @@ final class InProcessTier: SharedTier {
     private let budget: Int
     private let clock: any CacheClock
 
-    init(budget: Int, clock: any CacheClock) {
+    package init(budget: Int, clock: any CacheClock) {
         self.budget = budget
         self.clock = clock
     }
 
-    var state: String { "off" }
+    package var state: String { "off" }
 
-    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
+    package func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
         let now = clock.nanoseconds()
         let found = contents.withLock { state -> SharedTierLookup in
             let sequence = state.sequence
@@ -59,11 +59,11 @@ final class InProcessTier: SharedTier {
         return loop.makeSucceededFuture(found)
     }
 
-    func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
+    package func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
         contents.withLock { _ = $0.leases.removeValue(forKey: key) }
     }
 
-    func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
+    package func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
         let bytes = L2EntryCodec.encode(entry).compacted()
         // Charged what the entry's storage holds (and its key), not what it carries.
         let cost = bytes.storageCapacity + key.value.utf8.count + 128
@@ -87,7 +87,7 @@ final class InProcessTier: SharedTier {
         }
     }
 
-    func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
+    package func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         contents.withLock { state in
             state.sequence += 1
             let sequence = state.sequence

@@ -3,7 +3,7 @@ import NIOHTTP1
 import VitrineCore
 
 /// A response as kept in the shared tier: what another node needs to serve it as its own.
-struct L2Entry {
+package struct L2Entry {
     var isVaryMarker: Bool
     var status: HTTPResponseStatus
     var initialAge: Int
@@ -15,7 +15,7 @@ struct L2Entry {
     var staleIfErrorMilliseconds: UInt64
     var varyFields: [String]
     var variantID: String
-    var tags: [String]
+    package var tags: [String]
     var headers: HTTPHeaders
     var body: ByteBuffer
     /// The gzip copy, when the storing node made one: an L2 hit then costs no compression.
@@ -24,7 +24,7 @@ struct L2Entry {
 
 /// The entry's bytes: a magic, a version, then fixed fields and length-prefixed strings. An entry
 /// of another version, or damaged, decodes as nil: a miss, never a crash.
-enum L2EntryCodec {
+package enum L2EntryCodec {
     static let magic: UInt32 = 0x5654_4C32  // "VTL2"
     static let version: UInt8 = 1
     /// The latest `storedAt` accepted: 9999-12-31T23:59:59Z.
@@ -33,7 +33,7 @@ enum L2EntryCodec {
     /// for freshness plus grace plus keep.
     static let maxMilliseconds = UInt64(DeltaSeconds.maximum) * 4000
 
-    static func encode(_ entry: L2Entry, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    package static func encode(_ entry: L2Entry, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 128 + entry.body.readableBytes + entry.headers.count * 48)
         buffer.writeInteger(magic)
         buffer.writeInteger(version)
@@ -60,7 +60,7 @@ enum L2EntryCodec {
         return buffer
     }
 
-    static func decode(_ bytes: ByteBuffer) -> L2Entry? {
+    package static func decode(_ bytes: ByteBuffer) -> L2Entry? {
         var buffer = bytes
         guard buffer.readInteger(as: UInt32.self) == magic, buffer.readInteger(as: UInt8.self) == version,
             let kind = buffer.readInteger(as: UInt8.self), let status = buffer.readInteger(as: UInt16.self),
@@ -157,5 +157,5 @@ extension L2Entry {
 }
 
 extension Duration {
-    var milliseconds: UInt64 { nanoseconds / 1_000_000 }
+    package var milliseconds: UInt64 { nanoseconds / 1_000_000 }
 }

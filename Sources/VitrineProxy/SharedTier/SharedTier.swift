@@ -4,7 +4,7 @@ import VitrineCore
 /// What an L2 lookup found: the entry if there is a valid one, and the tier's purge sequence at
 /// the time of the lookup, to hand back when the fetched response is stored (so that a purge
 /// landing between the two makes the stored entry invalid: race-free across nodes).
-struct SharedTierLookup {
+package struct SharedTierLookup {
     var entry: L2Entry?
     var sequence: Int64
     /// False when the entry is missing and another node holds the lease to fetch it: wait for L2
@@ -13,12 +13,19 @@ struct SharedTierLookup {
     /// The entry was soft-purged after it was fetched: serve it stale (within its grace) while
     /// one refresh runs.
     var softPurged = false
+
+    package init(entry: L2Entry?, sequence: Int64, mayFetch: Bool = true, softPurged: Bool = false) {
+        self.entry = entry
+        self.sequence = sequence
+        self.mayFetch = mayFetch
+        self.softPurged = softPurged
+    }
 }
 
 /// The second tier, shared by every node: Redis in production. Every call is best effort: when
 /// the tier is down or slow, lookups answer "nothing" quickly and the proxy carries on with L1
 /// and the origin.
-protocol SharedTier: Sendable {
+package protocol SharedTier: Sendable {
     /// "up", "down" (configured, unreachable) or "off".
     var state: String { get }
     /// Looks `key` up; when it is missing and `lease` is given, takes the key's fetch lease for
@@ -34,8 +41,8 @@ protocol SharedTier: Sendable {
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
 /// that a key purge there is a tag purge: O(1) and race-free like any other.
-func sharedTierKeyTag(_ primary: CacheKey) -> String { "#k:" + primary.value }
+package func sharedTierKeyTag(_ primary: CacheKey) -> String { "#k:" + primary.value }
 
 /// The tag every L2 entry carries: purging it purges everything, in constant time, with the
 /// same race-free sequence check as any tag.
-let sharedTierEverythingTag = "#all"
+package let sharedTierEverythingTag = "#all"

@@ -1,5 +1,6 @@
 import Foundation
 import VitrineFeed
+import VitrineProxy
 import VitrineRedis
 
 /// The change feed's cursor in Redis, per node (its host name and listen port), for nodes that

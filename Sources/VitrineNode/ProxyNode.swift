@@ -8,6 +8,7 @@ import Synchronization
 import Foundation
 import VitrineConfig
 import VitrineCore
+import VitrineProxy
 import VitrineFeed
 import VitrineRedis
 
@@ -196,7 +197,7 @@ public final class ProxyNode: Service, Sendable {
         let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
         logger.info(
             "listening",
-            metadata: ["proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "routes": "\(context.router.routes.count)"])
+            metadata: ["proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "routes": "\(context.router.routeCount)"])
         return listening
     }
 
@@ -246,7 +247,7 @@ public final class ProxyNode: Service, Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context, listings: listings))
+                    try ProxyChannels.configureProxyConnection(channel, proxy: context, listings: listings)
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port)
@@ -259,8 +260,7 @@ public final class ProxyNode: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api))
+                    try ProxyChannels.configureAdminConnection(channel, api: api)
                 }
             }
             .bind(host: configuration.admin.listen.host, port: configuration.admin.listen.port)

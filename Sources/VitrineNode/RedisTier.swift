@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import Synchronization
 import VitrineCore
+import VitrineProxy
 import VitrineRedis
 
 /// The shared tier on Redis.
@@ -286,16 +287,5 @@ struct FanoutMessage: Codable {
 
     var request: PurgeRequest {
         PurgeRequest(tags: tags, keys: keys, prefixes: prefixes, soft: soft, everything: everything ?? false)
-    }
-}
-
-extension PurgeRequest: Encodable {
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(tags, forKey: .tags)
-        try container.encode(keys, forKey: .keys)
-        try container.encode(prefixes, forKey: .prefixes)
-        try container.encode(soft, forKey: .soft)
-        if everything { try container.encode(everything, forKey: .everything) }
     }
 }

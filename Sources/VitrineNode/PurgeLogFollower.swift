@@ -2,23 +2,14 @@ import Logging
 import NIOCore
 import Synchronization
 import VitrineCore
+import VitrineProxy
 
 /// Follows the fleet's purge log for one node: notes the log id of every purge message it
 /// receives, and after a subscription gap reads the purges it missed from the log (keeping the
 /// rest of L1) instead of dropping L1. Only when the log cannot say what was missed (another
 /// generation: Redis restarted empty; or trimmed past the gap) does it drop L1, loudly.
 final class PurgeLogFollower: Sendable {
-    struct Status: Sendable {
-        var generation: String?
-        /// Every purge up to this log id has been applied here (or was covered by an L1 drop).
-        var lastApplied = PurgeLog.EntryID.zero
-        /// The highest log id seen in a message.
-        var lastSeen = PurgeLog.EntryID.zero
-        var inGap = false
-        var caughtUp = 0
-        var l1Drops = 0
-        var lastDropCause: String?
-    }
+    typealias Status = PurgeLogStatus
 
     private let tier: RedisTier
     private let nodeID: String

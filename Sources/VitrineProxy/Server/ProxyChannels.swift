@@ -1,0 +1,17 @@
+import NIOCore
+import NIOHTTP1
+
+/// How a node's accepted connections are set up: the composition root (VitrineNode) binds the
+/// listeners and hands each new channel here, so that the handlers stay the proxy's own.
+package enum ProxyChannels {
+    /// A storefront connection on the proxy listener.
+    package static func configureProxyConnection(_ channel: any Channel, proxy: ProxyContext, listings: Listings) throws {
+        try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings))
+    }
+
+    /// A connection on the admin listener.
+    package static func configureAdminConnection(_ channel: any Channel, api: AdminAPI) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api))
+    }
+}
