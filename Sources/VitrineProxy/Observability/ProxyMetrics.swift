@@ -68,28 +68,26 @@ package final class ProxyMetrics: Sendable {
     }
 }
 
-/// The change feed in Prometheus: its state as gauges, its running totals as counters (advanced
-/// by what changed since the previous scrape).
+/// The change feed in Prometheus: its state as gauges, its running totals as counters.
 final class FeedMetrics: Sendable {
     private let connected: CoreMetrics.Gauge
     private let cursor: CoreMetrics.Gauge
     private let lagRows: CoreMetrics.Gauge
     private let lagSeconds: CoreMetrics.Gauge
-    private let applied: CoreMetrics.Counter
-    private let replayed: CoreMetrics.Counter
-    private let reconnects: CoreMetrics.Counter
-    private let fullPurges: CoreMetrics.Counter
-    private let reported = Mutex(ChangeFeedStatus())
+    private let applied: TotalCounter
+    private let replayed: TotalCounter
+    private let reconnects: TotalCounter
+    private let fullPurges: TotalCounter
 
     init(factory: PrometheusMetricsFactory) {
         connected = CoreMetrics.Gauge(label: "vitrine_feed_connected", factory: factory)
         cursor = CoreMetrics.Gauge(label: "vitrine_feed_cursor", factory: factory)
         lagRows = CoreMetrics.Gauge(label: "vitrine_feed_lag_rows", factory: factory)
         lagSeconds = CoreMetrics.Gauge(label: "vitrine_feed_lag_seconds", factory: factory)
-        applied = CoreMetrics.Counter(label: "vitrine_feed_applied_rows_total", factory: factory)
-        replayed = CoreMetrics.Counter(label: "vitrine_feed_replayed_rows_total", factory: factory)
-        reconnects = CoreMetrics.Counter(label: "vitrine_feed_reconnects_total", factory: factory)
-        fullPurges = CoreMetrics.Counter(label: "vitrine_feed_full_purges_total", factory: factory)
+        applied = TotalCounter(label: "vitrine_feed_applied_rows_total", factory: factory)
+        replayed = TotalCounter(label: "vitrine_feed_replayed_rows_total", factory: factory)
+        reconnects = TotalCounter(label: "vitrine_feed_reconnects_total", factory: factory)
+        fullPurges = TotalCounter(label: "vitrine_feed_full_purges_total", factory: factory)
     }
 
     func record(_ status: ChangeFeedStatus) {
@@ -97,14 +95,10 @@ final class FeedMetrics: Sendable {
         cursor.record(status.cursor)
         lagRows.record(status.lagRows)
         lagSeconds.record(Double(status.lagMilliseconds) / 1_000)
-        let previous = reported.withLock { reported in
-            defer { reported = status }
-            return reported
-        }
-        applied.increment(by: max(0, status.appliedRows - previous.appliedRows))
-        replayed.increment(by: max(0, status.replayedRows - previous.replayedRows))
-        reconnects.increment(by: max(0, status.reconnects - previous.reconnects))
-        fullPurges.increment(by: max(0, status.fullPurges - previous.fullPurges))
+        applied.record(total: status.appliedRows)
+        replayed.record(total: status.replayedRows)
+        reconnects.record(total: status.reconnects)
+        fullPurges.record(total: status.fullPurges)
     }
 }
 
@@ -112,28 +106,22 @@ final class FeedMetrics: Sendable {
 /// could not (L1 drops).
 final class PurgeDeliveryMetrics: Sendable {
     private let backlog: CoreMetrics.Gauge
-    private let delivered: CoreMetrics.Counter
-    private let caughtUp: CoreMetrics.Counter
-    private let l1Drops: CoreMetrics.Counter
-    private let reported = Mutex((delivered: 0, caughtUp: 0, l1Drops: 0))
+    private let delivered: TotalCounter
+    private let caughtUp: TotalCounter
+    private let l1Drops: TotalCounter
 
     init(factory: any MetricsFactory) {
         backlog = CoreMetrics.Gauge(label: "vitrine_purge_outbox_backlog", factory: factory)
-        delivered = CoreMetrics.Counter(label: "vitrine_purge_outbox_delivered_total", factory: factory)
-        caughtUp = CoreMetrics.Counter(label: "vitrine_purge_log_caught_up_total", factory: factory)
-        l1Drops = CoreMetrics.Counter(label: "vitrine_l1_drops_total", factory: factory)
+        delivered = TotalCounter(label: "vitrine_purge_outbox_delivered_total", factory: factory)
+        caughtUp = TotalCounter(label: "vitrine_purge_log_caught_up_total", factory: factory)
+        l1Drops = TotalCounter(label: "vitrine_l1_drops_total", factory: factory)
     }
 
     func record(outbox: PurgeOutbox.Status, log: PurgeLogStatus?) {
         backlog.record(outbox.backlog)
-        let now = (delivered: outbox.delivered, caughtUp: log?.caughtUp ?? 0, l1Drops: log?.l1Drops ?? 0)
-        let previous = reported.withLock { reported in
-            defer { reported = now }
-            return reported
-        }
-        delivered.increment(by: max(0, now.delivered - previous.delivered))
-        caughtUp.increment(by: max(0, now.caughtUp - previous.caughtUp))
-        l1Drops.increment(by: max(0, now.l1Drops - previous.l1Drops))
+        delivered.record(total: outbox.delivered)
+        caughtUp.record(total: log?.caughtUp ?? 0)
+        l1Drops.record(total: log?.l1Drops ?? 0)
     }
 }
 
@@ -143,19 +131,18 @@ final class ListingMetrics: Sendable {
     private let warm: CoreMetrics.Gauge
     private let bytes: CoreMetrics.Gauge
     private let latency: CoreMetrics.Gauge
-    private let hits: CoreMetrics.Counter
-    private let refreshes: CoreMetrics.Counter
-    private let failures: CoreMetrics.Counter
-    private let reported = Mutex(Listings.Status())
+    private let hits: TotalCounter
+    private let refreshes: TotalCounter
+    private let failures: TotalCounter
 
     init(factory: PrometheusMetricsFactory) {
         count = CoreMetrics.Gauge(label: "vitrine_listings", factory: factory)
         warm = CoreMetrics.Gauge(label: "vitrine_listings_warm", factory: factory)
         bytes = CoreMetrics.Gauge(label: "vitrine_listings_bytes", factory: factory)
         latency = CoreMetrics.Gauge(label: "vitrine_listings_last_refresh_seconds", factory: factory)
-        hits = CoreMetrics.Counter(label: "vitrine_listings_hits_total", factory: factory)
-        refreshes = CoreMetrics.Counter(label: "vitrine_listings_refreshes_total", factory: factory)
-        failures = CoreMetrics.Counter(label: "vitrine_listings_refresh_failures_total", factory: factory)
+        hits = TotalCounter(label: "vitrine_listings_hits_total", factory: factory)
+        refreshes = TotalCounter(label: "vitrine_listings_refreshes_total", factory: factory)
+        failures = TotalCounter(label: "vitrine_listings_refresh_failures_total", factory: factory)
     }
 
     func record(_ status: Listings.Status) {
@@ -163,12 +150,8 @@ final class ListingMetrics: Sendable {
         warm.record(status.warm ? 1 : 0)
         bytes.record(status.bytes)
         latency.record(status.lastRefreshLatencyMilliseconds / 1_000)
-        let previous = reported.withLock { reported in
-            defer { reported = status }
-            return reported
-        }
-        hits.increment(by: max(0, status.hits - previous.hits))
-        refreshes.increment(by: max(0, status.refreshes - previous.refreshes))
-        failures.increment(by: max(0, status.failures - previous.failures))
+        hits.record(total: status.hits)
+        refreshes.record(total: status.refreshes)
+        failures.record(total: status.failures)
     }
 }
