@@ -546,6 +546,7 @@ final class ForwardExchange: OriginResponseDelegate {
         guard decision != .abort else {
             // Part of the response is on its way: the only honest signal left is closing.
             releaseWaiters(.retry)
+            report(.failed(failure.proxyError))
             finish(keepAlive: false)
             return
         }
