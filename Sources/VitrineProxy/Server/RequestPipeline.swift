@@ -127,78 +127,89 @@ extension ClientConnectionHandler {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
             }
-            // What L2 had goes into L1 first (fresh, or as stale when soft-purged there), with
-            // the token taken before asking: a purge meanwhile keeps it out.
-            var stale = stale
-            var entry = SharedTierDecision<(response: CachedResponse, remaining: Int64), CacheHit<CachedResponse>>.Entry.absent
-            var tags: [String] = []
-            if let shared = found?.entry, let local = shared.localCopy(now: proxy.store.clock.wallSeconds(), compress: route.compress) {
-                tags = local.response.tags
-                if !shared.varyFields.isEmpty && !shared.isVaryMarker { tags.append(VaryKey.primaryTag(primary)) }
-                if let found, found.softPurged, !shared.isVaryMarker {
-                    // Soft-purged in L2: kept here as stale for what is left of its life, and
-                    // served stale while one refresh runs, as a soft purge of L1 would be. Not
-                    // servable stale, it is fetched (revalidated with its validators) and stored
-                    // in L2 again with the sequence looked up.
-                    proxy.store.store(local.response, for: key, tags: tags, ttl: .zero, grace: local.ttl + local.retention, token: token)
-                    let kept = proxy.store.lookup(key).hit
-                    if let kept { stale = kept }
-                    entry = .softPurged(kept: kept.map { ($0, $0.staleWindows) })
-                } else {
-                    proxy.store.store(local.response, for: key, tags: tags, ttl: local.ttl, grace: local.retention, token: token)
-                    entry = shared.isVaryMarker ? .varyMarker : local.ttl > .zero ? .fresh((local.response, Int64(local.ttl.nanoseconds))) : .exhausted
-                }
-            }
+            let miss = LeadingMiss(key: key, primary: primary, head: head, route: route, token: token, sequence: found?.sequence)
+            let (entry, tags, kept) = keepInL1(found, for: miss)
+            let stale = kept ?? stale
             let leaseDeadline =
                 leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
             let decision = SharedTierDecision.decide(
                 entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
                 leaseWaitLeft: NIODeadline.now() < leaseDeadline)
-            switch decision {
-            case .hit(let (response, remaining)):
-                proxy.stats.increment(.l2Hits)
-                countHit()
-                deliver(
-                    .stored(response, age: response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "l2")),
-                    for: head, keepAlive: head.isKeepAlive)
-                let store = proxy.store
-                proxy.collapser.finish(key, .stored(response, remainingNanoseconds: remaining), now: proxy.store.now) { [tags] in
-                    !store.wasPurged(key, tags: tags, since: token)
-                }
-                answered(keepAlive: head.isKeepAlive)
-            case .staleAndRefresh(let hit):
-                proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: head.isKeepAlive)
-                refreshInBackground(key, primaryKey: primary, head: head, route: route, stale: hit, sharedSequence: found?.sequence)
-                answered(keepAlive: head.isKeepAlive)
-            case .restartForVariant:
-                // This URL varies: release the flight on the primary key, and look up the variant.
-                proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                machine.restart()
-                lookup(head, route: route)
-            case .staleWhileLeased(let hit):
-                // Another node holds the lease and is fetching.
-                deliverStale(hit, detail: "stale-while-leased", for: head, keepAlive: head.isKeepAlive)
-                proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                answered(keepAlive: head.isKeepAlive)
-            case .waitForLease:
-                // Another node holds the lease: wait briefly for L2 to fill.
-                machine.askedSharedTier()
-                loop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
-                    guard machine.sharedTierAnswered() else {
-                        proxy.collapser.finish(key, .retry, now: proxy.store.now)
-                        return
-                    }
-                    leadMiss(key, primary: primary, head: head, route: route, stale: stale, leaseWaitUntil: leaseDeadline)
-                }
-            case .fetch:
-                // Nothing in L2, or the lease wait is over: fetch (without the lease in that case).
-                proxy.stats.increment(.l2Misses)
-                var fetch = MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)
-                fetch.sharedSequence = found?.sequence
-                self.fetch(head, route: route, mode: .miss(fetch))
-            }
+            carryOut(decision, for: miss, tags: tags, stale: stale, leaseDeadline: leaseDeadline)
             flush()
+        }
+    }
+
+    /// What L2 had goes into L1 first (fresh, or as stale when soft-purged there), with the
+    /// token taken before asking: a purge meanwhile keeps it out. A soft-purged entry is kept
+    /// as stale for what is left of its life and served stale while one refresh runs, as a
+    /// soft purge of L1 would be; not servable stale, it is fetched (revalidated with its
+    /// validators) and stored in L2 again with the sequence looked up (`kept`: the stale entry).
+    private func keepInL1(
+        _ found: SharedTierLookup?, for miss: LeadingMiss
+    ) -> (entry: SharedAnswer.Entry, tags: [String], kept: CacheHit<CachedResponse>?) {
+        guard let shared = found?.entry, let local = shared.localCopy(now: proxy.store.clock.wallSeconds(), compress: miss.route.compress)
+        else { return (.absent, [], nil) }
+        var tags = local.response.tags
+        if !shared.varyFields.isEmpty && !shared.isVaryMarker { tags.append(VaryKey.primaryTag(miss.primary)) }
+        if found?.softPurged == true, !shared.isVaryMarker {
+            proxy.store.store(local.response, for: miss.key, tags: tags, ttl: .zero, grace: local.ttl + local.retention, token: miss.token)
+            let kept = proxy.store.lookup(miss.key).hit
+            return (.softPurged(kept: kept.map { ($0, $0.staleWindows) }), tags, kept)
+        }
+        proxy.store.store(local.response, for: miss.key, tags: tags, ttl: local.ttl, grace: local.retention, token: miss.token)
+        if shared.isVaryMarker { return (.varyMarker, tags, nil) }
+        return (local.ttl > .zero ? .fresh((local.response, Int64(local.ttl.nanoseconds))) : .exhausted, tags, nil)
+    }
+
+    /// l2-wait → deliver, restart, wait or fetch: carries out what the shared tier's answer decided.
+    private func carryOut(
+        _ decision: SharedAnswer, for miss: LeadingMiss, tags: [String], stale: CacheHit<CachedResponse>?, leaseDeadline: NIODeadline
+    ) {
+        let (key, head, keepAlive) = (miss.key, miss.head, miss.head.isKeepAlive)
+        switch decision {
+        case .hit(let (response, remaining)):
+            proxy.stats.increment(.l2Hits)
+            countHit()
+            deliver(
+                .stored(response, age: response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "l2")),
+                for: head, keepAlive: keepAlive)
+            let (store, token) = (proxy.store, miss.token)
+            proxy.collapser.finish(key, .stored(response, remainingNanoseconds: remaining), now: proxy.store.now) {
+                !store.wasPurged(key, tags: tags, since: token)
+            }
+            answered(keepAlive: keepAlive)
+        case .staleAndRefresh(let hit):
+            proxy.collapser.finish(key, .retry, now: proxy.store.now)
+            deliverStale(hit, detail: "stale-while-revalidate", for: head, keepAlive: keepAlive)
+            refreshInBackground(key, primaryKey: miss.primary, head: head, route: miss.route, stale: hit, sharedSequence: miss.sequence)
+            answered(keepAlive: keepAlive)
+        case .restartForVariant:
+            // This URL varies: release the flight on the primary key, and look up the variant.
+            proxy.collapser.finish(key, .retry, now: proxy.store.now)
+            machine.restart()
+            lookup(head, route: miss.route)
+        case .staleWhileLeased(let hit):
+            // Another node holds the lease and is fetching.
+            deliverStale(hit, detail: "stale-while-leased", for: head, keepAlive: keepAlive)
+            proxy.collapser.finish(key, .retry, now: proxy.store.now)
+            answered(keepAlive: keepAlive)
+        case .waitForLease:
+            // Another node holds the lease: wait briefly for L2 to fill.
+            machine.askedSharedTier()
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
+                guard machine.sharedTierAnswered() else {
+                    proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                    return
+                }
+                leadMiss(key, primary: miss.primary, head: head, route: miss.route, stale: stale, leaseWaitUntil: leaseDeadline)
+            }
+        case .fetch:
+            // Nothing in L2, or the lease wait is over: fetch (without the lease in that case).
+            proxy.stats.increment(.l2Misses)
+            var fetch = MissFetch(key: miss.primary, collapseKey: key, token: miss.token, stale: stale, leader: true)
+            fetch.sharedSequence = miss.sequence
+            self.fetch(head, route: miss.route, mode: .miss(fetch))
         }
     }
 
@@ -403,6 +414,22 @@ public enum CacheResult: String, Sendable {
         case .pass: return "X-Cache: PASS\r\n"
         }
     }
+}
+
+/// The shared tier's answer, decided: a fresh response with its freshness left, or a stale entry.
+typealias SharedAnswer = SharedTierDecision<(response: CachedResponse, remaining: Int64), CacheHit<CachedResponse>>
+
+/// A miss this connection leads, as the shared tier answered it: what each step after needs.
+private struct LeadingMiss {
+    /// The key the fetch is collapsed on (the variant's, when known).
+    let key: CacheKey
+    let primary: CacheKey
+    let head: HTTPRequestHead
+    let route: Route
+    /// Taken before the tier was asked.
+    let token: FetchToken
+    /// The tier's purge sequence at the lookup: a response stored with it is race-free.
+    let sequence: Int64?
 }
 
 /// A request waiting for a collapsed fetch.
