@@ -56,9 +56,19 @@ final class ForwardExchange: OriginResponseDelegate {
     private var handling = Handling.stream
     private var finished = false
     private var waitersReleased = false
-    private var chunked = false
-    private var closeDelimited = false
-    private var noBody = false
+    /// How the response's body is framed for the client.
+    private enum Framing {
+        /// No body follows (a HEAD, a 304, a 204, an interim answer).
+        case none
+        /// The origin's `Content-Length`, passed on.
+        case length
+        /// Unknown length to an HTTP/1.1 client: re-framed as chunks.
+        case chunked
+        /// Unknown length to an HTTP/1.0 client: the end is the connection's close.
+        case closeDelimited
+    }
+
+    private var framing = Framing.length
 
     // What will be stored, once the body is complete.
     private var storedBody: ByteBuffer?
@@ -334,9 +344,12 @@ final class ForwardExchange: OriginResponseDelegate {
             value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int(value) : nil
         }
 
-        noBody = request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200
-        if !noBody && contentLength == nil {
-            if request.version.minor >= 1 { chunked = true } else { closeDelimited = true }
+        if request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200 {
+            framing = .none
+        } else if contentLength == nil {
+            framing = request.version.minor >= 1 ? .chunked : .closeDelimited
+        } else {
+            framing = .length
         }
 
         let verdict: CacheVerdict
@@ -386,9 +399,9 @@ final class ForwardExchange: OriginResponseDelegate {
             proxy.metrics.passes.increment()
         }
 
-        if closeDelimited { keepAlive = false }
+        if framing == .closeDelimited { keepAlive = false }
         client?.deliver(
-            .streamed(status: head.status, fields: clientHeaders, chunked: chunked, purge: localOnlyPurge, verdict), for: request,
+            .streamed(status: head.status, fields: clientHeaders, chunked: framing == .chunked, purge: localOnlyPurge, verdict), for: request,
             keepAlive: keepAlive)
         client?.flush()
     }
@@ -421,9 +434,9 @@ final class ForwardExchange: OriginResponseDelegate {
             writeGate = .held(head, parts)
             return
         }
-        guard !finished, !noBody, case .stream = handling else { return }
+        guard !finished, framing != .none, case .stream = handling else { return }
         if let client {
-            if chunked {
+            if framing == .chunked {
                 var header = client.allocator.buffer(capacity: 16)
                 header.writeChunkHeader(size: buffer.readableBytes)
                 client.write(header)
@@ -463,7 +476,7 @@ final class ForwardExchange: OriginResponseDelegate {
             client?.flush()
             releaseWaiters(.failed(.originProtocolError))
         case .stream:
-            if chunked { client?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
+            if framing == .chunked { client?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
             client?.flush()
             if case .miss = mode, let body = storedBody {
                 let response = makeResponse(status: storedStatus, headers: storedHeaders, body: body, tags: storedTags, plan: storedPlan)
