@@ -25,6 +25,11 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
 /// Prints a configuration problem the way `check-config` does and exits with status 2.
 func failConfiguration(_ error: any Error) -> ExitCode {
     let message = (error as? ConfigError)?.description ?? "\(error)"

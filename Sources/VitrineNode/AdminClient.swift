@@ -1,0 +1,187 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A client of a node's admin API, for the operator commands (`vitrine purge`, `vitrine stats`):
+/// one request per connection, the bearer token in `Authorization`, bounded by a timeout.
+public struct AdminClient: Sendable {
+    /// The admin API did not answer, or answered with an error (its status and body).
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
+    }
+
+    public let host: String
+    public let port: Int
+    private let token: String
+    private let timeout: Duration
+
+    /// - Parameter url: the admin API, `http://host:port` (the admin listener is plain HTTP on
+    ///   loopback by default).
+    public init(url: String, token: String, timeout: Duration = .seconds(10)) throws(Failure) {
+        guard url.hasPrefix("http://") else { throw Failure(description: "'\(url)' is not an http://host:port URL") }
+        var authority = url.dropFirst("http://".count)
+        if let slash = authority.firstIndex(of: "/") { authority = authority[..<slash] }
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+            (1...65535).contains(port), colon > authority.startIndex
+        else { throw Failure(description: "'\(url)' has no host:port") }
+        var host = String(authority[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host
+        self.port = port
+        self.token = token
+        self.timeout = timeout
+    }
+
+    /// `POST /purge`: the admin API's answer (JSON, what was purged).
+    public func purge(tags: [String], keys: [String], prefixes: [String], soft: Bool, everything: Bool = false) async throws -> String {
+        let request = PurgeBody(tags: tags, keys: keys, prefixes: prefixes, soft: soft, everything: everything)
+        return try await send(.POST, "/purge", body: request.json)
+    }
+
+    /// `GET /stats`: the node's counters (JSON).
+    public func stats() async throws -> String {
+        try await send(.GET, "/stats", body: nil)
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: String?) async throws -> String {
+        let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (status: Int, body: String).self)
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.nanoseconds(Int64(clamping: timeout.components.seconds * 1_000_000_000)))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(AnswerCollector(promise: promise))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: host, port: port).get()
+        } catch {
+            let failure = Failure(description: "cannot reach the admin API at \(host):\(port): \(error)")
+            promise.fail(failure)  // never handed to a channel: completed here
+            throw failure
+        }
+        let timeout = self.timeout
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.components.seconds * 1_000_000_000))) {
+            channel.pipeline.fireUserInboundEventTriggered(AnswerCollector.TimedOut(limit: timeout))
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+        headers.add(name: "Authorization", value: "Bearer \(token)")
+        headers.add(name: "Connection", value: "close")
+        if let body {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let answer: (status: Int, body: String)
+        do {
+            answer = try await promise.futureResult.get()
+        } catch {
+            timer.cancel()
+            throw error
+        }
+        timer.cancel()
+        guard (200..<300).contains(answer.status) else {
+            throw Failure(description: "the admin API answered \(answer.status): \(answer.body)")
+        }
+        return answer.body
+    }
+}
+
+/// The body of `POST /purge`, as the admin API reads it.
+private struct PurgeBody {
+    let tags: [String]
+    let keys: [String]
+    let prefixes: [String]
+    let soft: Bool
+    let everything: Bool
+
+    var json: String {
+        func list(_ values: [String]) -> String { "[" + values.map(Self.quoted).joined(separator: ",") + "]" }
+        return "{\"tags\":\(list(tags)),\"keys\":\(list(keys)),\"prefixes\":\(list(prefixes)),\"soft\":\(soft),\"everything\":\(everything)}"
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped.
+    static func quoted(_ value: String) -> String {
+        var text = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        return text + "\""
+    }
+}
+
+/// Collects one response and completes the promise with it (or with why there is none).
+private final class AnswerCollector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let promise: EventLoopPromise<(status: Int, body: String)>
+    private var status = 0
+    private var body = ByteBuffer()
+    private var done = false
+
+    init(promise: EventLoopPromise<(status: Int, body: String)>) {
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = Int(head.status.code)
+        case .body(var part):
+            // The admin API's answers are small; a runaway one is cut short, not kept.
+            if body.readableBytes < 16 << 20 { body.writeBuffer(&part) }
+        case .end:
+            finish(.success((status, String(buffer: body))))
+            context.close(promise: nil)
+        }
+    }
+
+    /// Sent by the caller's timer: no answer in time.
+    struct TimedOut: Sendable {
+        let limit: Duration
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let timedOut = event as? TimedOut {
+            finish(.failure(AdminClient.Failure(description: "no answer from the admin API within \(timedOut.limit)")))
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.failure(AdminClient.Failure(description: "the admin API connection failed: \(error)")))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(AdminClient.Failure(description: "the admin API closed the connection without an answer")))
+        context.fireChannelInactive()
+    }
+
+    private func finish(_ result: Result<(status: Int, body: String), any Error>) {
+        guard !done else { return }
+        done = true
+        promise.completeWith(result)
+    }
+}
