@@ -1,6 +1,8 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import VitrineProxy
 
 /// A client of a node's admin API, for the operator commands (`vitrine purge`, `vitrine stats`):
 /// one request per connection, the bearer token in `Authorization`, bounded by a timeout.
@@ -38,8 +40,9 @@ public struct AdminClient: Sendable {
 
     /// `POST /purge`: the admin API's answer (JSON, what was purged).
     public func purge(tags: [String], keys: [String], prefixes: [String], soft: Bool, everything: Bool = false) async throws -> String {
-        let request = PurgeBody(tags: tags, keys: keys, prefixes: prefixes, soft: soft, everything: everything)
-        return try await send(.POST, "/purge", body: request.json)
+        // The same encoding the purge fan-out publishes, which `POST /purge` reads.
+        let request = PurgeRequest(tags: tags, keys: keys, prefixes: prefixes, soft: soft, everything: everything)
+        return try await send(.POST, "/purge", body: String(decoding: try JSONEncoder().encode(request), as: UTF8.self))
     }
 
     /// `GET /stats`: the node's counters (JSON).
@@ -93,39 +96,6 @@ public struct AdminClient: Sendable {
             throw Failure(description: "the admin API answered \(answer.status): \(answer.body)")
         }
         return answer.body
-    }
-}
-
-/// The body of `POST /purge`, as the admin API reads it.
-private struct PurgeBody {
-    let tags: [String]
-    let keys: [String]
-    let prefixes: [String]
-    let soft: Bool
-    let everything: Bool
-
-    var json: String {
-        func list(_ values: [String]) -> String { "[" + values.map(Self.quoted).joined(separator: ",") + "]" }
-        return "{\"tags\":\(list(tags)),\"keys\":\(list(keys)),\"prefixes\":\(list(prefixes)),\"soft\":\(soft),\"everything\":\(everything)}"
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped.
-    static func quoted(_ value: String) -> String {
-        var text = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        return text + "\""
     }
 }
 
