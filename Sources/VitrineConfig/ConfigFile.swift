@@ -6,6 +6,7 @@ import VitrineCore
 struct ConfigFile: Decodable {
     var listen: String?
     var admin: Admin?
+    var probes: Probes?
     var origins: [String: Origin]?
     var routes: [Route]?
     var cache: Cache?
@@ -18,8 +19,15 @@ struct ConfigFile: Decodable {
     var stateDirectory: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, admin, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
+        case listen, admin, probes, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
         case stateDirectory = "state_dir"
+    }
+
+    /// `probes: {listen: 0.0.0.0:9145}`.
+    struct Probes: Decodable {
+        var listen: String
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen }
     }
 
 
@@ -309,6 +317,9 @@ struct ConfigFile: Decodable {
                 configuration.admin.token = try Self.expand(token, key: "admin.token", environment: environment)
             }
             configuration.admin.allowNonLoopback = admin.allowNonLoopback ?? false
+        }
+        if let probes {
+            configuration.probes = ProbeSettings(listen: try Self.address(probes.listen, key: "probes.listen"))
         }
         guard let origins, !origins.isEmpty else { throw ConfigError(key: "origins", "required: at least one named origin") }
         configuration.origins = [:]

@@ -6,6 +6,9 @@ import Yams
 public struct VitrineConfiguration: Sendable, Equatable {
     public var listen: ListenAddress
     public var admin: AdminSettings
+    /// Where health, readiness and metrics are served without a token (for a kubelet, a load
+    /// balancer's health check, a Prometheus scrape); nil: only on the admin listener, with it.
+    public var probes: ProbeSettings?
     public var origins: [String: OriginSettings]
     public var routes: [RouteSettings]
     public var cache: CacheSettings
@@ -122,6 +125,12 @@ public struct AdminSettings: Sendable, Equatable {
     public var token: String?
     public var allowNonLoopback = false
     public init() {}
+}
+
+/// The probe listener: `GET /healthz`, `/readyz` and `/metrics` only, no token.
+public struct ProbeSettings: Sendable, Equatable {
+    public var listen: ListenAddress
+    public init(listen: ListenAddress) { self.listen = listen }
 }
 
 /// A named origin server.

@@ -21,6 +21,8 @@ public final class ProxyNode: Service, Sendable {
     public struct Listening: Sendable {
         public let proxy: SocketAddress
         public let admin: SocketAddress
+        /// The probe listener, when `probes.listen` is configured.
+        public let probes: SocketAddress?
     }
 
     private let configuration: VitrineConfiguration
@@ -175,18 +177,29 @@ public final class ProxyNode: Service, Sendable {
             feedStatus: { feed?.status }, purgeLogStatus: { purgeLog?.status })
     }
 
-    /// Binds both listeners.
+    /// Binds the listeners: the proxy, the admin API and, when configured, the probes.
     @discardableResult
     public func start() async throws -> Listening {
         let proxyChannel = try await bindProxy()
         let adminChannel: any Channel
+        let probeChannel: (any Channel)?
         do {
-            adminChannel = try await bindAdmin()
+            adminChannel = try await bindAdmin(configuration.admin.listen, access: .admin)
+            do {
+                if let probes = configuration.probes {
+                    probeChannel = try await bindAdmin(probes.listen, access: .probes)
+                } else {
+                    probeChannel = nil
+                }
+            } catch {
+                try? await adminChannel.close()
+                throw error
+            }
         } catch {
             try? await proxyChannel.close()
             throw error
         }
-        channels.withLock { $0 = [proxyChannel, adminChannel] }
+        channels.withLock { $0 = [proxyChannel, adminChannel] + (probeChannel.map { [$0] } ?? []) }
         redis?.warmUp()
         subscriber?.start()
         if let feed {
@@ -194,10 +207,14 @@ public final class ProxyNode: Service, Sendable {
         }
         listings.start(on: group.next())
         adminAPI.markReady(true)
-        let listening = Listening(proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!)
+        let listening = Listening(
+            proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!, probes: probeChannel?.localAddress)
         logger.info(
             "listening",
-            metadata: ["proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "routes": "\(context.router.routeCount)"])
+            metadata: [
+                "proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "probes": "\(listening.probes.map { "\($0)" } ?? "off")",
+                "routes": "\(context.router.routeCount)",
+            ])
         return listening
     }
 
@@ -254,16 +271,18 @@ public final class ProxyNode: Service, Sendable {
             .get()
     }
 
-    private func bindAdmin() async throws -> any Channel {
+    /// The admin listener (every call, with the token) or the probe listener (health,
+    /// readiness and metrics, without).
+    private func bindAdmin(_ address: ListenAddress, access: AdminAPI.Access) async throws -> any Channel {
         let api = adminAPI
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ProxyChannels.configureAdminConnection(channel, api: api)
+                    try ProxyChannels.configureAdminConnection(channel, api: api, access: access)
                 }
             }
-            .bind(host: configuration.admin.listen.host, port: configuration.admin.listen.port)
+            .bind(host: address.host, port: address.port)
             .get()
     }
 }

@@ -15,6 +15,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Origin URL (http://host:port): one default route, everything to it.") var origin: String?
     @Option(help: "Proxy listen address (host:port).") var listen: String?
     @Option(help: "Admin API listen address (host:port).") var adminListen: String?
+    @Option(help: "Probe listener (host:port): /healthz, /readyz and /metrics without a token.") var probeListen: String?
     @Option(help: "Admin bearer token (default: $VITRINE_ADMIN_TOKEN, then the file's admin.token).") var adminToken: String?
     @Option(help: "Redis URL for the shared tier.") var redis: String?
     @Option(help: "Postgres URL for the change feed.") var postgres: String?
@@ -65,6 +66,12 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigError(key: "--admin-listen", "'\(adminListen)' is not host:port")
             }
             configuration.admin.listen = address
+        }
+        if let probeListen {
+            guard let address = ListenAddress(parsing: probeListen) else {
+                throw ConfigError(key: "--probe-listen", "'\(probeListen)' is not host:port")
+            }
+            configuration.probes = ProbeSettings(listen: address)
         }
         if let token = adminToken ?? environment["VITRINE_ADMIN_TOKEN"] { configuration.admin.token = token }
         if let redis { configuration.redis = RedisSettings(url: redis) }

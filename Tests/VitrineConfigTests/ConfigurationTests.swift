@@ -93,6 +93,8 @@ import Testing
         ("origins.catalog.timeout", "    timeout: 1s\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("listings.pages[0].params.id.step",
          "routes:\n  - prefix: /a/\n    origin: catalog\nlistings:\n  pages:\n    - template: /a/{id}\n      params:\n        id:\n          range: [1, 2]\n          step: 1"),
+        ("probes.listen", "probes:\n  listen: nowhere\nroutes:\n  - prefix: /a/\n    origin: catalog"),
+        ("probes.token", "probes:\n  listen: 0.0.0.0:9145\n  token: x\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("redis.channels", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://127.0.0.1:6379\n  channels: x"),
     ])
     func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
@@ -103,6 +105,13 @@ import Testing
             guard let error = error as? ConfigError else { return false }
             return error.key == expectedKey
         }
+    }
+
+    @Test func aProbeListenerMayListenAnywhere() throws {
+        let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nprobes:\n  listen: 0.0.0.0:9145\nroutes:\n  - prefix: /\n    origin: catalog"
+        let configuration = try VitrineConfiguration.parse(yaml: yaml)
+        #expect(configuration.probes == ProbeSettings(listen: ListenAddress(host: "0.0.0.0", port: 9145)))
+        #expect(try VitrineConfiguration.parse(yaml: "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog").probes == nil)
     }
 
     @Test func badOriginURLNamesTheOrigin() {

@@ -16,6 +16,8 @@ final class ProxyFixture: Sendable {
     let node: ProxyNode
     let proxyPort: Int
     let adminPort: Int
+    /// The probe listener's port, when `probes` is configured.
+    let probePort: Int?
     let originPort: Int
 
     /// - Parameters:
@@ -56,14 +58,16 @@ final class ProxyFixture: Sendable {
         let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock)
         let listening = try await node.start()
         return ProxyFixture(
-            origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!, originPort: url.port)
+            origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!,
+            probePort: listening.probes?.port, originPort: url.port)
     }
 
-    private init(origin: DemoOrigin?, node: ProxyNode, proxyPort: Int, adminPort: Int, originPort: Int) {
+    private init(origin: DemoOrigin?, node: ProxyNode, proxyPort: Int, adminPort: Int, probePort: Int?, originPort: Int) {
         self.origin = origin
         self.node = node
         self.proxyPort = proxyPort
         self.adminPort = adminPort
+        self.probePort = probePort
         self.originPort = originPort
     }
 

@@ -61,11 +61,26 @@ package final class AdminAPI: Sendable {
     /// Listeners are up (listings are asked separately).
     package func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
 
-    func handle(_ request: AdminRequest) -> AdminResponse {
-        guard isAuthorized(request.headers) else {
-            return .error(.unauthorized, "unauthorized", "missing or wrong bearer token")
-        }
+    /// Who a listener serves.
+    package enum Access: Sendable {
+        /// The admin listener: every call, with the bearer token.
+        case admin
+        /// The probe listener: health, readiness and metrics only, without a token.
+        case probes
+    }
+
+    func handle(_ request: AdminRequest, access: Access = .admin) -> AdminResponse {
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        switch access {
+        case .admin:
+            guard isAuthorized(request.headers) else {
+                return .error(.unauthorized, "unauthorized", "missing or wrong bearer token")
+            }
+        case .probes:
+            guard request.method == .GET, ["/healthz", "/readyz", "/metrics"].contains(path) else {
+                return .error(.notFound, "not_found", "the probe listener serves GET /healthz, /readyz and /metrics only")
+            }
+        }
         switch (request.method, path) {
         case (.POST, "/purge"):
             return purge(body: request.body, on: request.eventLoop)

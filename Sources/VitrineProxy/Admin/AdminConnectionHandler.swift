@@ -10,12 +10,14 @@ final class AdminConnectionHandler: ChannelInboundHandler {
     static let maxBody = 1 << 20
 
     private let api: AdminAPI
+    private let access: AdminAPI.Access
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var tooLarge = false
 
-    init(api: AdminAPI) {
+    init(api: AdminAPI, access: AdminAPI.Access = .admin) {
         self.api = api
+        self.access = access
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -37,7 +39,8 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 tooLarge
                 ? AdminResponse.error(.payloadTooLarge, "body_too_large", "admin request bodies are limited to 1 MiB")
                 : api.handle(
-                    AdminRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, eventLoop: context.eventLoop))
+                    AdminRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, eventLoop: context.eventLoop),
+                    access: access)
             write(response, keepAlive: head.isKeepAlive && !tooLarge, context: context)
         }
     }

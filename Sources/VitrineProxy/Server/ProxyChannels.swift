@@ -9,9 +9,9 @@ package enum ProxyChannels {
         try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings))
     }
 
-    /// A connection on the admin listener.
-    package static func configureAdminConnection(_ channel: any Channel, api: AdminAPI) throws {
+    /// A connection on the admin listener, or (`access: .probes`) on the probe listener.
+    package static func configureAdminConnection(_ channel: any Channel, api: AdminAPI, access: AdminAPI.Access = .admin) throws {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api))
+        try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api, access: access))
     }
 }
