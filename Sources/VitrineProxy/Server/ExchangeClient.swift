@@ -29,6 +29,11 @@ enum Delivery {
     case streamed(status: HTTPResponseStatus, fields: HTTPHeaders, chunked: Bool, purge: String?, CacheVerdict)
     /// The proxy's own error.
     case error(ProxyError)
+
+    /// A stale entry served, with why (`stale-while-revalidate`, `stale-if-error`, ...).
+    static func stale(_ hit: CacheHit<CachedResponse>, detail: String) -> Delivery {
+        .stored(hit.value, age: hit.age, .stale(ttl: hit.ttlSeconds, detail: detail))
+    }
 }
 
 /// How a fetch ended, for whoever started it without a client (a background refresh, a

@@ -472,7 +472,7 @@ final class ForwardExchange: OriginResponseDelegate {
             client?.flush()
             releaseWaiters(response, storedAs: stored, plan: plan)
         case .staleIfError(let stale):
-            client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
+            client?.deliver(.stale(stale, detail: "stale-if-error"), for: request, keepAlive: keepAlive)
             client?.flush()
             releaseWaiters(.failed(.originProtocolError))
         case .stream:
@@ -569,7 +569,7 @@ final class ForwardExchange: OriginResponseDelegate {
         finished = true
         let keepAlive = keepAlive && requestEnded
         if decision == .stale, let stale {
-            client?.deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: "stale-if-error")), for: request, keepAlive: keepAlive)
+            client?.deliver(.stale(stale, detail: "stale-if-error"), for: request, keepAlive: keepAlive)
         } else {
             client?.deliver(.error(failure.proxyError), for: request, keepAlive: keepAlive)
         }

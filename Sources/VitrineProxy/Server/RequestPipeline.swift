@@ -241,7 +241,7 @@ extension ClientConnectionHandler {
             machine.restart()
             lookup(waiting.head, route: waiting.route)
         case .failed(let error):
-            if let stale = waiting.stale, stale.isWithinStaleIfError {
+            if let stale = waiting.stale, stale.staleWindows.ifError {
                 deliverStale(stale, detail: "stale-if-error", for: waiting.head, keepAlive: keepAlive)
                 answered(keepAlive: keepAlive)
             } else {
@@ -260,7 +260,7 @@ extension ClientConnectionHandler {
 
     /// Serves a stale entry (`X-Cache: STALE`), saying why in `Cache-Status`.
     private func deliverStale(_ stale: CacheHit<CachedResponse>, detail: String, for head: HTTPRequestHead, keepAlive: Bool) {
-        deliver(.stored(stale.value, age: stale.age, .stale(ttl: stale.ttlSeconds, detail: detail)), for: head, keepAlive: keepAlive)
+        deliver(.stale(stale, detail: detail), for: head, keepAlive: keepAlive)
     }
 
     private func countHit() {
@@ -470,6 +470,4 @@ extension CacheHit where Value == CachedResponse {
     var staleWindows: StaleWindows {
         staleWindows(whileRevalidate: value.staleWhileRevalidate, ifError: value.staleIfError)
     }
-    var isWithinStaleWhileRevalidate: Bool { staleWindows.whileRevalidate }
-    var isWithinStaleIfError: Bool { staleWindows.ifError }
 }
