@@ -21,11 +21,9 @@ package struct ListingFetcher: Sendable {
     }
 
     /// The shared tier's answer for `key`, taking its fetch lease when it is missing; nil when
-    /// this node may not read the tier (there is none, or purges this node made have not
-    /// reached it: it may hold what they purged).
+    /// this node may not read the tier (`ProxyContext.readableTier`).
     func lookUpShared(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>? {
-        guard let tier = proxy.tier, proxy.invalidator.outbox.isEmpty else { return nil }
-        return tier.lookup(key, lease: min(proxy.collapser.maxWait, .seconds(2)), on: loop)
+        proxy.readableTier?.lookup(key, lease: proxy.fetchLease, on: loop)
     }
 
     /// Fetches `target` as a cacheable miss: stored in L1 (and in the shared tier when

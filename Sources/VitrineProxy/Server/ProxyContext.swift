@@ -56,6 +56,18 @@ package final class ProxyContext: Sendable {
             ])
     }
 
+    /// The shared tier when this node may read it: not while purges it made have not reached
+    /// the tier (it may still hold what they purged), and not without one.
+    var readableTier: (any SharedTier)? {
+        invalidator.outbox.isEmpty ? tier : nil
+    }
+
+    /// How long a fetch lease is held: long enough for an origin answer, never long enough to
+    /// stall the fleet if the holder dies.
+    var fetchLease: Duration {
+        min(collapser.maxWait, .seconds(2))
+    }
+
     /// The shared second tier (the invalidator purges it too).
     package var tier: (any SharedTier)? { invalidator.tier }
 }

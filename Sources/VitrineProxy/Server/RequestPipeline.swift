@@ -113,15 +113,14 @@ extension ClientConnectionHandler {
     ) {
         // Taken before the tier is asked, so a purge landing meanwhile keeps what comes back out of L1.
         let token = proxy.store.fetchToken()
-        // A client that asked for the origin (and may) is not answered from L2 either; nor is
-        // anyone while purges this node made have not reached L2 (it may hold what they purged).
-        guard let tier = proxy.tier, consultSharedTier, proxy.invalidator.outbox.isEmpty else {
+        // A client that asked for the origin (and may) is not answered from L2 either.
+        guard consultSharedTier, let tier = proxy.readableTier else {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: token, stale: stale, leader: true)))
             return
         }
         machine.askedSharedTier()
         let loop = context.eventLoop
-        let lease = leaseWaitUntil == nil ? Self.leaseDuration(proxy) : nil
+        let lease = leaseWaitUntil == nil ? proxy.fetchLease : nil
         tier.lookup(key, lease: lease, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
             guard machine.sharedTierAnswered() else {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
@@ -131,7 +130,7 @@ extension ClientConnectionHandler {
             let (entry, tags, kept) = keepInL1(found, for: miss)
             let stale = kept ?? stale
             let leaseDeadline =
-                leaseWaitUntil ?? .now() + .nanoseconds(Int64(min(proxy.collapser.maxWait, .seconds(2)).nanosecondsClamped))
+                leaseWaitUntil ?? .now() + .nanoseconds(Int64(proxy.fetchLease.nanosecondsClamped))
             let decision = SharedTierDecision.decide(
                 entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
                 leaseWaitLeft: NIODeadline.now() < leaseDeadline)
@@ -211,12 +210,6 @@ extension ClientConnectionHandler {
             fetch.sharedSequence = miss.sequence
             self.fetch(head, route: miss.route, mode: .miss(fetch))
         }
-    }
-
-    /// How long a fetch lease is held: long enough for an origin answer, never long enough to
-    /// stall the fleet if the holder dies.
-    static func leaseDuration(_ proxy: ProxyContext) -> Duration {
-        min(proxy.collapser.maxWait, .seconds(2))
     }
 
     /// The fetch a waiting request was collapsed into has ended.
