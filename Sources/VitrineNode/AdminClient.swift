@@ -52,8 +52,9 @@ public struct AdminClient: Sendable {
 
     private func send(_ method: HTTPMethod, _ path: String, body: String?) async throws -> String {
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (status: Int, body: String).self)
+        let limit = TimeAmount.nanoseconds(Int64(timeout.nanosecondsClamped))
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.nanoseconds(Int64(clamping: timeout.components.seconds * 1_000_000_000)))
+            .connectTimeout(limit)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -69,7 +70,7 @@ public struct AdminClient: Sendable {
             throw failure
         }
         let timeout = self.timeout
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.components.seconds * 1_000_000_000))) {
+        let timer = channel.eventLoop.scheduleTask(in: limit) {
             channel.pipeline.fireUserInboundEventTriggered(AnswerCollector.TimedOut(limit: timeout))
         }
         var headers = HTTPHeaders()

@@ -35,6 +35,14 @@ struct AdminClientTests {
         }
     }
 
+    /// A timeout under a second is a timeout, not zero.
+    @Test func aSubSecondTimeoutStillWaitsForTheAnswer() async throws {
+        try await ProxyFixture.with { fixture in
+            let client = try AdminClient(url: "http://127.0.0.1:\(fixture.adminPort)", token: ProxyFixture.token, timeout: .milliseconds(900))
+            #expect(try await client.stats().contains("\"requests\""))
+        }
+    }
+
     @Test func nobodyListeningIsSaidPlainly() async throws {
         let client = try AdminClient(url: "http://127.0.0.1:9", token: "t", timeout: .seconds(2))
         await #expect(throws: AdminClient.Failure.self) { try await client.stats() }

@@ -125,7 +125,7 @@ final class OriginPool {
 
 extension Duration {
     /// Nanoseconds as `Int`, clamped to the representable range.
-    var nanosecondsClamped: Int {
+    package var nanosecondsClamped: Int {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? 0 : Int.max }
