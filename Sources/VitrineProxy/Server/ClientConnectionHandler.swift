@@ -63,7 +63,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
     var canAcceptMore: Bool { context.channel.isWritable }
-    var closing: Bool { machine.isClosing }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context

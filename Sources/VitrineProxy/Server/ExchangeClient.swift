@@ -9,7 +9,6 @@ protocol ExchangeClient: AnyObject {
     var clientAddress: String { get }
     /// The client's socket can take more now; false pauses the origin.
     var canAcceptMore: Bool { get }
-    var closing: Bool { get }
     /// Writes an answer's head (and, for a stored response, its body): the one delivery function.
     func deliver(_ delivery: Delivery, for request: HTTPRequestHead, keepAlive: Bool)
     /// Writes bytes of a streamed body, framed already.
