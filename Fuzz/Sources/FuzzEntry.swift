@@ -24,6 +24,7 @@ enum FuzzTarget: String, CaseIterable {
     case l2Entry = "l2-entry"
     case adminJSON = "admin-json"
     case feedCursor = "feed-cursor"
+    case clientAddress = "client-address"
 
     static let selected: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["VITRINE_FUZZ_TARGET"] ?? ""
@@ -47,6 +48,7 @@ enum FuzzTarget: String, CaseIterable {
         case .l2Entry: L2EntryTarget.run(bytes)
         case .adminJSON: AdminJSONTarget.run(bytes)
         case .feedCursor: FeedCursorTarget.run(bytes)
+        case .clientAddress: ClientAddressTarget.run(bytes)
         }
     }
 }

@@ -272,10 +272,22 @@ struct ConfigFile: Decodable {
     struct Server: Decodable {
         var eventLoops: Int?
         var accessLog: Bool?
+        var accessLogFormat: String?
+        var accessLogSample: Double?
+        var drainDelay: ConfigDuration?
+        var drainTimeout: ConfigDuration?
+        var trustedProxies: [String]?
+        var proxyProtocol: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case eventLoops = "event_loops"
             case accessLog = "access_log"
+            case accessLogFormat = "access_log_format"
+            case accessLogSample = "access_log_sample"
+            case drainDelay = "drain_delay"
+            case drainTimeout = "drain_timeout"
+            case trustedProxies = "trusted_proxies"
+            case proxyProtocol = "proxy_protocol"
         }
 
     }
@@ -432,6 +444,26 @@ struct ConfigFile: Decodable {
                 configuration.server.eventLoops = loops
             }
             configuration.server.accessLog = server.accessLog ?? false
+            if let format = server.accessLogFormat {
+                guard let parsed = AccessLogFormat(rawValue: format) else {
+                    throw ConfigError(
+                        key: "server.access_log_format",
+                        "'\(format)' is not one of \(AccessLogFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                configuration.server.accessLogFormat = parsed
+            }
+            if let sample = server.accessLogSample { configuration.server.accessLogSample = sample }
+            if let delay = server.drainDelay { configuration.server.drainDelay = delay.duration }
+            if let timeout = server.drainTimeout { configuration.server.drainTimeout = timeout.duration }
+            if let proxies = server.trustedProxies {
+                configuration.server.trustedProxies = try proxies.enumerated().map { index, text in
+                    guard let block = CIDRBlock(parsing: text) else {
+                        throw ConfigError(key: "server.trusted_proxies[\(index)]", "'\(text)' is not an address or CIDR block")
+                    }
+                    return block
+                }
+            }
+            configuration.server.proxyProtocol = server.proxyProtocol ?? false
         }
         if let redis {
             let url = try Self.expand(redis.url, key: "redis.url", environment: environment)

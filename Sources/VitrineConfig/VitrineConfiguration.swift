@@ -115,6 +115,9 @@ public struct VitrineConfiguration: Sendable, Equatable {
         }
         guard cache.shards > 0 && cache.shards <= 4096 else { throw ConfigError(key: "cache.shards", "must be 1...4096") }
         guard cache.memory.bytes >= 1 << 20 else { throw ConfigError(key: "cache.memory", "must be at least 1MiB") }
+        guard server.accessLogSample >= 0 && server.accessLogSample <= 1 else {
+            throw ConfigError(key: "server.access_log_sample", "must be between 0 and 1")
+        }
     }
 }
 
@@ -262,11 +265,34 @@ public struct TimeoutSettings: Sendable, Equatable {
 
 /// Process-level settings.
 public struct ServerSettings: Sendable, Equatable {
-    /// Event loop threads; 0 means one per core.
+    /// Event loop threads; 0 means one per core the process may use.
     public var eventLoops = 0
-    /// Log one line per request at info level.
+    /// Write one line per answered request to standard output.
     public var accessLog = false
+    /// The access log's line format.
+    public var accessLogFormat = AccessLogFormat.json
+    /// The fraction of requests logged (1: all), for peak traffic. Errors (5xx) are always logged.
+    public var accessLogSample = 1.0
+    /// After `SIGTERM`: how long `/readyz` says 503 while the listeners still accept, so that a
+    /// load balancer stops sending before they close.
+    public var drainDelay: Duration = .seconds(5)
+    /// After the listeners close: how long in-flight requests and streamed answers may take to
+    /// finish before the connections are cut.
+    public var drainTimeout: Duration = .seconds(30)
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (and, with the PROXY
+    /// protocol, the load balancer's own address). Everyone else's are dropped.
+    public var trustedProxies: [CIDRBlock] = []
+    /// The proxy listener expects a PROXY protocol (v1 or v2) header on every connection.
+    public var proxyProtocol = false
     public init() {}
+}
+
+/// How the access log writes a line.
+public enum AccessLogFormat: String, Sendable, Equatable, CaseIterable {
+    /// One JSON object per line.
+    case json
+    /// nginx's `combined` format, with the cache result, duration and request id after it.
+    case combined
 }
 
 /// The shared Redis tier.

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
@@ -34,6 +35,8 @@ public final class ProxyNode: Service, Sendable {
     private let listings: Listings
     private let adminAPI: AdminAPI
     private let channels = Mutex<[any Channel]>([])
+    /// Collects the proxy listener's connections, to tell them to finish when the node drains.
+    private let quiescing: ServerQuiescingHelper
     private let redis: RedisClient?
     private let subscriber: RedisSubscriber?
     /// Follows the fleet's purge log (with Redis).
@@ -52,7 +55,8 @@ public final class ProxyNode: Service, Sendable {
         configuration: VitrineConfiguration,
         group: any EventLoopGroup,
         logger: Logger = Logger(label: "vitrine"),
-        clock: any CacheClock = SystemClock()
+        clock: any CacheClock = SystemClock(),
+        accessLogSink: (@Sendable ([UInt8]) -> Void)? = nil
     ) throws {
         guard let token = configuration.admin.token, !token.isEmpty else {
             throw ConfigError(key: "admin.token", "not set: set VITRINE_ADMIN_TOKEN, --admin-token or admin.token")
@@ -60,6 +64,7 @@ public final class ProxyNode: Service, Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.quiescing = ServerQuiescingHelper(group: group)
         let longestFetch = configuration.origins.values.map(\.totalTimeout).max() ?? .seconds(60)
         // `cache.memory` bounds what this process caches: without Redis, the in-process L2 gets a
         // fifth of it and L1 the rest.
@@ -165,7 +170,8 @@ public final class ProxyNode: Service, Sendable {
             stats: stats,
             metrics: metrics,
             configuration: configuration,
-            logger: logger
+            logger: logger,
+            accessLogSink: accessLogSink ?? AccessLog.standardOutput
         )
         self.context = context
         let listings = Listings(settings: configuration.listings, fetcher: ListingFetcher(proxy: context), clock: clock, logger: logger)
@@ -239,15 +245,57 @@ public final class ProxyNode: Service, Sendable {
     public func run() async throws {
         try await start()
         try? await gracefulShutdown()
-        logger.info("shutting down")
+        await drain()
         await stop()
+    }
+
+    /// Drains the node, as `SIGTERM` asks: `/readyz` says 503 at once while the listener still
+    /// accepts for `server.drain_delay` (a load balancer's time to notice), and every answer from
+    /// then on says `Connection: close`. Then the listener closes, idle connections close, and
+    /// those answering finish (streamed bodies too) within `server.drain_timeout`. Returns when
+    /// all are closed or the timeout has passed (the rest are then cut by `stop`'s caller).
+    public func drain() async {
+        let delay = configuration.server.drainDelay
+        let timeout = configuration.server.drainTimeout
+        logger.notice(
+            "draining", metadata: ["drain_delay": "\(delay)", "drain_timeout": "\(timeout)", "connections": "\(context.openConnections.load(ordering: .relaxed))"])
+        adminAPI.markDraining()
+        context.draining.store(true, ordering: .relaxed)
+        context.metrics.markDraining()
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        let loop = group.next()
+        let allClosed = loop.makePromise(of: Void.self)
+        let done = loop.makePromise(of: Bool.self)
+        // Whichever comes first settles it: all closed, or the timeout.
+        let settled = FirstCall()
+        let settle: @Sendable (Bool) -> Void = { finished in
+            if settled.isFirst() { done.succeed(finished) }
+        }
+        allClosed.futureResult.whenComplete { _ in settle(true) }
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.nanosecondsClamped))) { settle(false) }
+        quiescing.initiateShutdown(promise: allClosed)
+        let finished = (try? await done.futureResult.get()) ?? false
+        timer.cancel()
+        if finished {
+            logger.notice("drained: every connection finished")
+        } else {
+            logger.warning(
+                "drain timeout: connections still open are cut", metadata: ["connections": "\(context.openConnections.load(ordering: .relaxed))"])
+        }
     }
 
     private func bindProxy() async throws -> any Channel {
         let context = self.context
         let listings = self.listings
+        let quiescing = self.quiescing
+        let proxyProtocol = configuration.server.proxyProtocol
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -264,7 +312,7 @@ public final class ProxyNode: Service, Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try ProxyChannels.configureProxyConnection(channel, proxy: context, listings: listings)
+                    try ProxyChannels.configureProxyConnection(channel, proxy: context, listings: listings, proxyProtocol: proxyProtocol)
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port)
@@ -284,5 +332,17 @@ public final class ProxyNode: Service, Sendable {
             }
             .bind(host: address.host, port: address.port)
             .get()
+    }
+}
+
+/// Says yes once: to the first of several callbacks racing to settle one promise.
+final class FirstCall: Sendable {
+    private let called = Mutex(false)
+
+    func isFirst() -> Bool {
+        called.withLock { called in
+            defer { called = true }
+            return !called
+        }
     }
 }

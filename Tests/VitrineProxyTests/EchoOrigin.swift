@@ -15,6 +15,8 @@ final class EchoOrigin: Sendable {
     var port: Int { channel.localAddress!.port! }
     /// Requests answered so far.
     var requests: Int { counter.value.load(ordering: .relaxed) }
+    /// Requests it is answering now.
+    var inFlight: Int { counter.inFlight.load(ordering: .relaxed) }
     /// The most requests it was answering at the same time.
     var maxConcurrent: Int { counter.maxInFlight.load(ordering: .relaxed) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import NIOCore
 import NIOPosix
 import VitrineConfig
@@ -29,6 +30,7 @@ final class ProxyFixture: Sendable {
         products: Int = 300,
         catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
+        accessLog: LogLines? = nil,
         configure: (inout VitrineConfiguration) -> Void = { _ in }
     ) async throws -> ProxyFixture {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -55,7 +57,7 @@ final class ProxyFixture: Sendable {
         // Listings warm hundreds of pages at start: only the tests about them ask for them.
         configuration.listings = ListingsSettings()
         configure(&configuration)
-        let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock)
+        let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock, accessLogSink: accessLog?.sink)
         let listening = try await node.start()
         return ProxyFixture(
             origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!,
@@ -81,10 +83,11 @@ final class ProxyFixture: Sendable {
         originURL: String? = nil,
         catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
+        accessLog: LogLines? = nil,
         configure: (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture) async throws -> T
     ) async throws -> T {
-        let fixture = try await start(originURL: originURL, catalog: catalog, clock: clock, configure: configure)
+        let fixture = try await start(originURL: originURL, catalog: catalog, clock: clock, accessLog: accessLog, configure: configure)
         do {
             let result = try await body(fixture)
             await fixture.stop()
@@ -109,6 +112,34 @@ final class ProxyFixture: Sendable {
         try await WireConnection.with(port: adminPort) {
             try await $0.request(
                 method, target, headers: authorized ? [("Authorization", "Bearer \(Self.token)")] : [], body: body)
+        }
+    }
+}
+
+/// What a node's access log wrote, gathered for a test to read.
+final class LogLines: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+    var sink: @Sendable ([UInt8]) -> Void { { chunk in self.bytes.withLock { $0 += chunk } } }
+    var lines: [String] { bytes.withLock { String(decoding: $0, as: UTF8.self) }.split(separator: "\n").map(String.init) }
+
+    /// Waits (up to two seconds) until at least `count` lines are written: a request is logged
+    /// once its answer is written, which a client may read a moment before that.
+    func wait(for count: Int, flushing log: AccessLog?) async throws -> [String] {
+        for _ in 0..<200 {
+            log?.flush()
+            if lines.count >= count { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return lines
+    }
+
+    /// Each line as a JSON object.
+    func json() throws -> [[String: Any]] {
+        try lines.map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw WireError.malformed(line)
+            }
+            return object
         }
     }
 }

@@ -49,6 +49,10 @@ struct WireConnection {
         try await outbound.write(ByteBuffer(string: text))
     }
 
+    mutating func send(bytes: [UInt8]) async throws {
+        try await outbound.write(ByteBuffer(bytes: bytes))
+    }
+
     /// Sends a request and reads its response.
     mutating func request(
         _ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: String? = nil

@@ -38,6 +38,7 @@ package final class AdminAPI: Sendable {
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
     private let ready = Atomic<Bool>(false)
+    private let draining = Atomic<Bool>(false)
     private let listings: Listings?
     /// The change feed's status; nil (off) without Postgres.
     private let feedStatus: @Sendable () -> ChangeFeedStatus?
@@ -60,6 +61,10 @@ package final class AdminAPI: Sendable {
 
     /// Listeners are up (listings are asked separately).
     package func markReady(_ value: Bool) { ready.store(value, ordering: .releasing) }
+
+    /// The node drains (`SIGTERM`): `/readyz` says 503 from now on, so that load balancers
+    /// stop sending while the listeners still take what is in flight.
+    package func markDraining() { draining.store(true, ordering: .releasing) }
 
     /// Who a listener serves.
     package enum Access: Sendable {
@@ -90,8 +95,7 @@ package final class AdminAPI: Sendable {
         case (.GET, "/stats"):
             return .json(.ok, statsJSON())
         case (.GET, "/metrics"):
-            metrics.entries.record(store.entryCount)
-            metrics.bytes.record(store.byteCount)
+            metrics.record(store: store, stats: stats, tierState: invalidator.tier?.state)
             if let feed = feedStatus() { metrics.record(feed) }
             metrics.record(outbox: invalidator.outbox.status, log: purgeLogStatus())
             if let listings { metrics.record(listings.status) }
@@ -102,11 +106,12 @@ package final class AdminAPI: Sendable {
         case (.GET, "/readyz"):
             let listening = ready.load(ordering: .acquiring)
             let listingsReady = listings?.isReady ?? true
-            let isReady = listening && listingsReady
+            let isDraining = draining.load(ordering: .acquiring)
+            let isReady = listening && listingsReady && !isDraining
             // Redis down degrades service (L1 and the origin carry on): it does not make the node unready.
             return .json(
                 isReady ? .ok : .serviceUnavailable,
-                "{\"ready\":\(isReady),\"listeners\":\(listening),\"config\":true,\"listings_warm\":\(listings?.status.warm ?? true),\"redis\":\"\(redisState)\",\"feed\":\"\(feedStatus()?.state ?? "off")\"}"
+                "{\"ready\":\(isReady),\"draining\":\(isDraining),\"listeners\":\(listening),\"config\":true,\"listings_warm\":\(listings?.status.warm ?? true),\"redis\":\"\(redisState)\",\"feed\":\"\(feedStatus()?.state ?? "off")\"}"
             )
         default:
             return .error(.notFound, "not_found", "no admin call \(request.method.rawValue) \(path)")

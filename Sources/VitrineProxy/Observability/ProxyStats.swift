@@ -6,9 +6,13 @@ package final class ProxyStats: Sendable {
         case requests, hits, misses, stale, passes, notModified, purges, purgedEntries
         case originRequests, originErrors, clientErrors, stored
         case clientTimeouts, connectionsRefused
-        case l2Hits, l2Misses, remotePurges
+        case l2Hits, l2Misses, l2Errors, remotePurges
         /// Writes answered before their purge reached the shared tier (Redis down or slow).
         case localOnlyWritePurges
+        /// Requests that waited for another request's fetch of the same key.
+        case collapsed
+        /// Stale entries the origin revalidated with 304.
+        case revalidated
     }
 
     private let counters: [Slot] = Counter.allCases.map { _ in Slot() }

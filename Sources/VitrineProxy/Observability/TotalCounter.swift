@@ -1,15 +1,15 @@
-import CoreMetrics
+import Prometheus
 import Synchronization
 
 /// A Prometheus counter fed from a running total that a status value keeps (the feed's applied
 /// rows, the outbox's deliveries, the listings' refreshes): each scrape advances it by what the
 /// total grew since the previous one, never backwards.
 final class TotalCounter: Sendable {
-    private let counter: CoreMetrics.Counter
+    private let counter: Counter
     private let reported = Mutex(0)
 
-    init(label: String, factory: any MetricsFactory) {
-        counter = CoreMetrics.Counter(label: label, factory: factory)
+    init(name: String, help: String, registry: PrometheusCollectorRegistry) {
+        counter = registry.counter(name: name, help: help)
     }
 
     func record(total: Int) {
@@ -17,6 +17,6 @@ final class TotalCounter: Sendable {
             defer { reported = total }
             return reported
         }
-        counter.increment(by: max(0, total - previous))
+        counter.increment(by: Int64(max(0, total - previous)))
     }
 }

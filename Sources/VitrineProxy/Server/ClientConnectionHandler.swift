@@ -45,8 +45,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private var lastRequestAt = NIODeadline.now()
     /// Armed while the socket takes none of what is queued for it.
     private var sendTimer: Scheduled<Void>?
-    /// The peer's IP address, for `X-Forwarded-For`.
-    private(set) var clientAddress = "unknown"
+    /// The peer: the socket's, or the one a PROXY protocol header names.
+    private var peer: IPAddress?
+    private var peerText = "unknown"
+    /// Who the connection's requests are from, when no trusted proxy speaks for someone else.
+    private var peerForwarding = ClientForwarding(client: "unknown", forwardedFor: "unknown", proto: "http")
+    /// The connection's number among the node's (its requests' ids carry it).
+    private var connectionNumber: UInt64 = 0
+    /// The request being answered, for the access log and the request metrics.
+    var record: RequestRecord?
+    /// Bytes queued for the socket so far.
+    private var bytesWritten = 0
+    /// Told to quiesce (the node drains): the connection closes once the answer in progress is written.
+    private var quiescing = false
 
     private var decoder: RequestDecoder
     /// The buffer the last hit's head went out in. Once the socket has taken it (the flush at the
@@ -66,12 +77,33 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        connectionNumber = proxy.connectionsAccepted.wrappingAdd(1, ordering: .relaxed).newValue
+        if let address = context.channel.remoteAddress?.ipAddress { setPeer(address) }
         updateWaiting()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+    }
+
+    private func setPeer(_ text: String) {
+        peerText = text
+        peer = IPAddress(parsing: text)
+        peerForwarding = ClientForwarding(client: text, forwardedFor: text, proto: "http")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let header as ProxyProtocolHeader:
+            // The load balancer's word on whom the connection is from (before any request).
+            if let source = header.source { setPeer(source.description) }
+        case is ChannelShouldQuiesceEvent:
+            quiescing = true
+            // Idle: closed now. Answering: closed once that answer is written.
+            if case .idle = machine.step, !decoder.hasBufferedBytes { closeAfterWrites() }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     // MARK: Inbound
@@ -115,9 +147,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     private func receive(_ part: HTTPServerRequestPart) {
         switch part {
-        case .head(let head):
+        case .head(var head):
             headsDecoded &+= 1
             machine.headReceived()
+            if quiescing || proxy.draining.load(ordering: .relaxed) {
+                // Draining: this answer says `Connection: close`, and the client goes elsewhere.
+                head.headers.add(name: "Connection", value: "close")
+            }
+            startRecord(head)
             serve(head)
         case .body(let buffer):
             switch machine.bodyReceived(buffer.readableBytes) {
@@ -170,6 +207,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        finishRecord()
         cancelTimers()
         cancel(machine.closed())
         context.fireChannelInactive()
@@ -302,7 +340,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// The request being answered has its whole answer written (`keepAlive`: and the connection
     /// stays open): the next request is taken, or the connection closes.
     func answered(keepAlive: Bool) {
-        switch machine.answered(keepAlive: keepAlive) {
+        finishRecord()
+        switch machine.answered(keepAlive: keepAlive && !quiescing) {
         case .next:
             // Inside `decodeBuffered` (an answer given at once) its loop takes the next request.
             guard !decoding else { return }
@@ -318,6 +357,34 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// Called once a fetch's response is completely written (or could not be).
     func exchangeFinished(keepAlive: Bool) {
         answered(keepAlive: keepAlive)
+    }
+
+    // MARK: Observing
+
+    /// Starts the record of a request: who it is from, its id.
+    private func startRecord(_ head: HTTPRequestHead) {
+        var forwarding = peerForwarding
+        var trustedID: String?
+        if !proxy.trustedProxies.isEmpty, let peer, proxy.trustedProxies.contains(peer) {
+            forwarding = ClientForwarding.resolve(
+                peer: peer, peerText: peerText, forwardedFor: head.headers["x-forwarded-for"],
+                forwardedProto: head.headers.first(name: "x-forwarded-proto"), trusted: proxy.trustedProxies)
+            trustedID = head.headers.first(name: "x-request-id").flatMap { RequestRecord.isAcceptableID($0) ? $0 : nil }
+        }
+        record = RequestRecord(
+            started: .now(), head: head, forwarding: forwarding,
+            requestID: trustedID ?? "\(proxy.requestIDPrefix)-\(String(connectionNumber, radix: 16))-\(headsDecoded)",
+            bytesBefore: bytesWritten)
+    }
+
+    /// The request's answer is written (or will not be): counted and logged, once.
+    private func finishRecord() {
+        guard let finished = record.take() else { return }
+        proxy.observe(finished, bytes: bytesWritten &- finished.bytesBefore, on: context.eventLoop)
+    }
+
+    func originResponded(after nanoseconds: Int64) {
+        record?.originNanoseconds = nanoseconds
     }
 
     // MARK: Writing
@@ -337,6 +404,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     /// Queues bytes for the socket; flushed at the end of the read batch or by `flush()`.
     func write(_ buffer: ByteBuffer) {
+        bytesWritten &+= buffer.readableBytes
         context.write(wrapOutboundOut(buffer), promise: nil)
         needsFlush = true
     }
@@ -364,6 +432,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         let keepAlive = keepAlive && !error.closesConnection
         proxy.stats.increment(.clientErrors)
         proxy.metrics.errors.increment()
+        record?.status = Int(error.status.code)
+        record?.result = nil
         let body = error.jsonBody
         var buffer = allocator.buffer(capacity: 192 + body.utf8.count)
         buffer.writeStatusLine(error.status)
@@ -381,6 +451,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// close): closing with unread input makes the kernel send a reset, which can destroy the
     /// answer before the client reads it.
     func closeAfterWrites(linger: Bool = false) {
+        finishRecord()
         guard let abandoned = machine.close() else { return }
         cancel(abandoned)
         cancelTimers()

@@ -6,7 +6,6 @@ import VitrineCore
 /// none: they learn how a fetch ended from its `FetchOutcome`.
 protocol ExchangeClient: AnyObject {
     var allocator: ByteBufferAllocator { get }
-    var clientAddress: String { get }
     /// The client's socket can take more now; false pauses the origin.
     var canAcceptMore: Bool { get }
     /// Writes an answer's head (and, for a stored response, its body): the one delivery function.
@@ -14,6 +13,8 @@ protocol ExchangeClient: AnyObject {
     /// Writes bytes of a streamed body, framed already.
     func write(_ buffer: ByteBuffer)
     func flush()
+    /// The origin's response head came, `nanoseconds` after the fetch began (for the access log).
+    func originResponded(after nanoseconds: Int64)
     /// The response is completely written (or abandoned).
     func exchangeFinished(keepAlive: Bool)
 }

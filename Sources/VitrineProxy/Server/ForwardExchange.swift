@@ -30,7 +30,10 @@ final class ForwardExchange: OriginResponseDelegate {
     /// The connection the answer is delivered to; nil for a background refresh or a listing fetch.
     private let client: (any ExchangeClient)?
     /// For `X-Forwarded-For`: the client's address, or who fetches without one.
-    private let clientAddress: String
+    /// Who the request is from, and what the origin is told about it.
+    private let forwarding: ClientForwarding
+    /// The request's id, sent to the origin as `X-Request-Id`.
+    private let requestID: String?
     /// Told once how the fetch ended.
     private var onEnd: ((FetchOutcome) -> Void)?
     /// The response this fetch stored in L1, if any.
@@ -105,12 +108,13 @@ final class ForwardExchange: OriginResponseDelegate {
     ///     dispatched again after waiting, or a background refresh): no body or end will follow.
     ///   - onEnd: told once how the fetch ended.
     init(
-        proxy: ProxyContext, client: (any ExchangeClient)?, clientAddress: String, request: HTTPRequestHead, route: Route, mode: Mode,
+        proxy: ProxyContext, client: (any ExchangeClient)?, forwarding: ClientForwarding, requestID: String?, request: HTTPRequestHead, route: Route, mode: Mode,
         pool: OriginPool, keepAlive: Bool, requestComplete: Bool, onEnd: ((FetchOutcome) -> Void)? = nil
     ) {
         self.proxy = proxy
         self.client = client
-        self.clientAddress = clientAddress
+        self.forwarding = forwarding
+        self.requestID = requestID
         self.onEnd = onEnd
         self.requestEnded = requestComplete
         self.request = request
@@ -165,7 +169,6 @@ final class ForwardExchange: OriginResponseDelegate {
     private func originRequestHead() -> HTTPRequestHead {
         let tokens = HopByHop.connectionTokens(request.headers)
         var headers = HTTPHeaders()
-        var forwardedFor: String?
         var stale: CachedResponse?
         let keyed: Bool
         if case .miss(let fetch) = mode {
@@ -178,13 +181,10 @@ final class ForwardExchange: OriginResponseDelegate {
             let lower = name.lowercased()
             if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
             switch lower {
-            case "host", "content-length", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host":
-                continue  // written below
+            case "host", "content-length", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-for", "x-request-id":
+                continue  // written below (what a trusted proxy said is in `forwarding`)
             case "expect":
                 continue  // answered by the proxy (100 Continue) before it reads the body
-            case "x-forwarded-for":
-                if !keyed { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
-                continue
             case "accept-encoding" where keyed, "if-none-match" where keyed, "if-modified-since" where keyed:
                 continue  // written below
             case "accept-language" where keyed && route.vary.languages != nil:
@@ -205,9 +205,9 @@ final class ForwardExchange: OriginResponseDelegate {
             if let etag = stale.etag { headers.add(name: "If-None-Match", value: etag) }
             if let lastModified = stale.lastModified { headers.add(name: "If-Modified-Since", value: lastModified) }
         }
-        let client = clientAddress
-        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
-        headers.add(name: "X-Forwarded-Proto", value: "http")
+        headers.add(name: "X-Forwarded-For", value: forwarding.forwardedFor)
+        headers.add(name: "X-Forwarded-Proto", value: forwarding.proto)
+        if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
         let clientHost = request.headers.first(name: "host")
         if route.normalizer.includeHost, let clientHost {
             let host = CacheKeyNormalizer.normalizedHost(clientHost)
@@ -261,6 +261,9 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     func originResponseHead(_ head: HTTPResponseHead) {
+        let waited = Int64((NIODeadline.now() - startedAt).nanoseconds)
+        proxy.metrics.originAnswered(pool.name, nanoseconds: waited)
+        client?.originResponded(after: waited)
         responseStarted = true
         if case .write = mode, (200..<400).contains(Int(head.status.code)), !writePurged {
             writePurged = true
@@ -464,9 +467,9 @@ final class ForwardExchange: OriginResponseDelegate {
             return
         }
         guard !finished else { return }
-        proxy.metrics.originLatency.recordNanoseconds(Int64((NIODeadline.now() - startedAt).nanoseconds))
         switch handling {
         case .revalidated(let response, let plan):
+            proxy.stats.increment(.revalidated)
             let stored = store(response, plan: plan)
             client?.deliver(.stored(response, age: response.initialAge, .revalidated(stored: stored != nil)), for: request, keepAlive: keepAlive)
             client?.flush()
@@ -556,6 +559,7 @@ final class ForwardExchange: OriginResponseDelegate {
             return
         }
         proxy.stats.increment(.originErrors)
+        proxy.metrics.originFailed(pool.name)
         guard decision != .abort else {
             // Part of the response is on its way: the only honest signal left is closing.
             releaseWaiters(.retry)
@@ -607,7 +611,6 @@ final class ForwardExchange: OriginResponseDelegate {
             origin?.cancel()
         }
         origin = nil
-        if proxy.accessLog, client != nil { proxy.logAccess(request, client: clientAddress, status: responseStatus, result: modeName) }
         report(
             storedResponse.map { .stored($0) } ?? (purgedDuringFetch ? .purgedDuringFetch(status: responseStatus) : .passed(status: responseStatus)))
         client?.exchangeFinished(keepAlive: keepAlive)
@@ -640,13 +643,6 @@ final class ForwardExchange: OriginResponseDelegate {
         let store = proxy.store
         releaseWaiters(.stored(response, remainingNanoseconds: Int64(plan.ttl.nanoseconds))) {
             !store.wasPurged(stored.key, tags: stored.tags, since: fetch.token)
-        }
-    }
-
-    private var modeName: String {
-        switch mode {
-        case .miss: return "MISS"
-        case .pass, .write: return "PASS"
         }
     }
 

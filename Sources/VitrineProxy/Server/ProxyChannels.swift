@@ -4,8 +4,12 @@ import NIOHTTP1
 /// How a node's accepted connections are set up: the composition root (VitrineNode) binds the
 /// listeners and hands each new channel here, so that the handlers stay the proxy's own.
 package enum ProxyChannels {
-    /// A storefront connection on the proxy listener.
-    package static func configureProxyConnection(_ channel: any Channel, proxy: ProxyContext, listings: Listings) throws {
+    /// A storefront connection on the proxy listener (`proxyProtocol`: it starts with a PROXY
+    /// protocol header).
+    package static func configureProxyConnection(
+        _ channel: any Channel, proxy: ProxyContext, listings: Listings, proxyProtocol: Bool = false
+    ) throws {
+        if proxyProtocol { try channel.pipeline.syncOperations.addHandler(ProxyProtocolDecoder()) }
         try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings))
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOHTTP1
 import Synchronization
 import VitrineConfig
@@ -22,14 +23,24 @@ package final class ProxyContext: Sendable {
     /// Client connections open on the proxy listener (`limits.max_connections` bounds it).
     package let openConnections = Atomic<Int>(0)
     let maxObjectSize: Int
-    let accessLog: Bool
+    /// The access log, when `server.access_log` is on.
+    package let accessLog: AccessLog?
+    /// Whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    let trustedProxies: [CIDRBlock]
+    /// Set when the node starts to drain: every answer from then on closes its connection.
+    package let draining = Atomic<Bool>(false)
+    /// This process's part of request ids (random, so ids from a fleet's nodes do not collide).
+    let requestIDPrefix: String
+    /// Client connections accepted so far (a connection's number in its requests' ids).
+    let connectionsAccepted = Atomic<UInt64>(0)
     let logger: Logger
     /// How long a write's answer waits for its purge to reach the shared tier.
     let writePurgeTimeout: Duration
 
     package init(
         store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
-        metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger
+        metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger,
+        accessLogSink: @escaping @Sendable ([UInt8]) -> Void = AccessLog.standardOutput
     ) {
         self.store = store
         self.router = router
@@ -41,19 +52,22 @@ package final class ProxyContext: Sendable {
         self.limits = configuration.limits
         self.timeouts = configuration.timeouts
         self.maxObjectSize = configuration.cache.maxObjectSize.bytes
-        self.accessLog = configuration.server.accessLog
+        self.accessLog =
+            configuration.server.accessLog
+            ? AccessLog(format: configuration.server.accessLogFormat, sample: configuration.server.accessLogSample, sink: accessLogSink)
+            : nil
+        self.trustedProxies = configuration.server.trustedProxies
+        self.requestIDPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         self.writePurgeTimeout = configuration.redis?.writePurgeTimeout ?? .milliseconds(500)
         self.logger = logger
     }
 
-    /// One access log line (`server.access_log`).
-    func logAccess(_ head: HTTPRequestHead, client: String, status: Int, result: String) {
-        logger.info(
-            "access",
-            metadata: [
-                "client": .string(client), "method": .string(head.method.rawValue), "target": .string(head.uri),
-                "status": .stringConvertible(status), "cache": .string(result),
-            ])
+    /// A request's answer is written (or abandoned): counted, timed, and logged when the
+    /// access log is on.
+    func observe(_ record: RequestRecord, bytes: Int, on loop: any EventLoop) {
+        let finished = NIODeadline.now()
+        metrics.observe(record, duration: finished - record.started)
+        accessLog?.record(record, bytes: bytes, finished: finished, on: loop)
     }
 
     /// The shared tier when this node may read it: not while purges it made have not reached

@@ -17,6 +17,7 @@ extension ClientConnectionHandler {
             answer(.noRoute, keepAlive: head.isKeepAlive)
             return
         }
+        record?.route = route.prefix
         switch RequestClassifier.classify(head, route: route) {
         case .lookup:
             lookup(head, route: route)
@@ -90,6 +91,7 @@ extension ClientConnectionHandler {
         case .pass:
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
         case .wait:
+            proxy.stats.increment(.collapsed)
             let timer = context.eventLoop.assumeIsolated().scheduleTask(
                 in: .nanoseconds(Int64(proxy.collapser.maxWait.nanosecondsClamped))
             ) { [self] in
@@ -122,6 +124,7 @@ extension ClientConnectionHandler {
         let loop = context.eventLoop
         let lease = leaseWaitUntil == nil ? proxy.fetchLease : nil
         tier.lookup(key, lease: lease, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
+            if found == nil { proxy.stats.increment(.l2Errors) }
             guard machine.sharedTierAnswered() else {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
@@ -272,6 +275,8 @@ extension ClientConnectionHandler {
             }
             writeStored(response, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
         case .streamed(let status, let fields, let chunked, let purge, let verdict):
+            record?.status = Int(status.code)
+            record?.result = verdict.result
             var buffer = allocator.buffer(capacity: 512)
             buffer.writeStatusLine(status)
             for (name, value) in fields { buffer.writeHeader(name, value) }
@@ -310,9 +315,8 @@ extension ClientConnectionHandler {
         } else if request.method != .HEAD {
             write(gzip?.body ?? response.body)
         }
-        if proxy.accessLog {
-            proxy.logAccess(request, client: clientAddress, status: notModified ? 304 : Int(response.status.code), result: verdict.result.rawValue)
-        }
+        record?.status = notModified ? 304 : Int(response.status.code)
+        record?.result = verdict.result
     }
 
     /// A `Range` on a stored complete response (RFC 9110 §14): one range as a 206 of the
@@ -341,7 +345,8 @@ extension ClientConnectionHandler {
         head.writeHitFields(age: age, verdict: verdict, keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
         writeHead(head)
         if let slice { write(slice) }
-        if proxy.accessLog { proxy.logAccess(request, client: clientAddress, status: slice == nil ? 416 : 206, result: verdict.result.rawValue) }
+        record?.status = slice == nil ? 416 : 206
+        record?.result = verdict.result
     }
 
     /// fetch: hands the request to an exchange with the route's origin.
@@ -358,7 +363,7 @@ extension ClientConnectionHandler {
             flush()
         }
         let exchange = ForwardExchange(
-            proxy: proxy, client: self, clientAddress: clientAddress, request: head, route: route, mode: mode, pool: pool,
+            proxy: proxy, client: self, forwarding: record?.forwarding ?? .internal("vitrine"), requestID: record?.requestID, request: head, route: route, mode: mode, pool: pool,
             keepAlive: head.isKeepAlive, requestComplete: !requestOpen)
         machine.fetchStarted(exchange)
         exchange.start()
@@ -380,7 +385,7 @@ extension ClientConnectionHandler {
         var fetch = MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)
         fetch.sharedSequence = sharedSequence
         let refresh = ForwardExchange(
-            proxy: proxy, client: nil, clientAddress: "vitrine-refresh", request: request, route: route, mode: .miss(fetch), pool: pool,
+            proxy: proxy, client: nil, forwarding: .internal("vitrine-refresh"), requestID: record?.requestID, request: request, route: route, mode: .miss(fetch), pool: pool,
             keepAlive: true, requestComplete: true)
         refresh.start()
     }
