@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+import UnixSignals
 import Synchronization
 import Foundation
 import VitrineConfig
@@ -26,13 +27,20 @@ public final class ProxyNode: Service, Sendable {
         public let probes: SocketAddress?
     }
 
+    /// The configuration the node started with (what cannot change without a restart).
     private let configuration: VitrineConfiguration
+    /// What a reload reads (the file, with the command line's overrides); nil: no reloads.
+    private let loadConfiguration: (@Sendable () throws -> VitrineConfiguration)?
+    /// The configuration running now, and how many have been loaded: reloads take turns here.
+    private let running: Mutex<(configuration: VitrineConfiguration, generation: Int)>
+    private let clock: any CacheClock
     private let group: any EventLoopGroup
     private let logger: Logger
     /// What every connection of this node shares (internal: tests reach the purge outbox through it).
     let context: ProxyContext
-    /// Precomputed listing pages (they fetch through `context`; purges reach them through the invalidator).
-    private let listings: Listings
+    /// Precomputed listing pages (they fetch through `context`; purges reach them through the
+    /// invalidator); a reload that changes them puts new ones in place.
+    private let listings: Reloadable<Listings>
     private let adminAPI: AdminAPI
     private let channels = Mutex<[any Channel]>([])
     /// Collects the proxy listener's connections, to tell them to finish when the node drains.
@@ -56,7 +64,8 @@ public final class ProxyNode: Service, Sendable {
         group: any EventLoopGroup,
         logger: Logger = Logger(label: "vitrine"),
         clock: any CacheClock = SystemClock(),
-        accessLogSink: (@Sendable ([UInt8]) -> Void)? = nil
+        accessLogSink: (@Sendable ([UInt8]) -> Void)? = nil,
+        reload loadConfiguration: (@Sendable () throws -> VitrineConfiguration)? = nil
     ) throws {
         guard let token = configuration.admin.token, !token.isEmpty else {
             throw ConfigError(key: "admin.token", "not set: set VITRINE_ADMIN_TOKEN, --admin-token or admin.token")
@@ -65,6 +74,9 @@ public final class ProxyNode: Service, Sendable {
         self.group = group
         self.logger = logger
         self.quiescing = ServerQuiescingHelper(group: group)
+        self.loadConfiguration = loadConfiguration
+        self.running = Mutex((configuration, 1))
+        self.clock = clock
         let longestFetch = configuration.origins.values.map(\.totalTimeout).max() ?? .seconds(60)
         // `cache.memory` bounds what this process caches: without Redis, the in-process L2 gets a
         // fifth of it and L1 the rest.
@@ -78,7 +90,7 @@ public final class ProxyNode: Service, Sendable {
         )
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
-        let router = Router(configuration: configuration)
+        let routes = Reloadable(Router(configuration: configuration, group: group))
         var tier: (any SharedTier)?
         var subscriber: RedisSubscriber?
         let purgeLog: PurgeLogFollower?
@@ -99,7 +111,7 @@ public final class ProxyNode: Service, Sendable {
             tier = InProcessTier(budget: inProcessTierBudget, clock: clock)
             redis = nil
         }
-        let invalidator = Invalidator(store: store, router: router, stats: stats, metrics: metrics, tier: tier, logger: logger)
+        let invalidator = Invalidator(store: store, routes: routes, stats: stats, metrics: metrics, tier: tier, logger: logger)
         if let client = redis, let redisTier = tier as? RedisTier {
             let nodeID = self.nodeID
             let follower = PurgeLogFollower(
@@ -164,8 +176,7 @@ public final class ProxyNode: Service, Sendable {
         }
         let context = ProxyContext(
             store: store,
-            router: router,
-            origins: OriginClient(group: group, router: router, configuration: configuration),
+            routes: routes,
             invalidator: invalidator,
             stats: stats,
             metrics: metrics,
@@ -174,8 +185,9 @@ public final class ProxyNode: Service, Sendable {
             accessLogSink: accessLogSink ?? AccessLog.standardOutput
         )
         self.context = context
-        let listings = Listings(settings: configuration.listings, fetcher: ListingFetcher(proxy: context), clock: clock, logger: logger)
-        invalidator.onPurge { request, keys in listings.invalidate(request, keys: keys) }
+        let listings = Reloadable(
+            Listings(settings: configuration.listings, fetcher: ListingFetcher(proxy: context), clock: clock, logger: logger))
+        invalidator.onPurge { request, keys in listings.current.invalidate(request, keys: keys) }
         self.listings = listings
         let feed = self.feed
         self.adminAPI = AdminAPI(
@@ -211,7 +223,12 @@ public final class ProxyNode: Service, Sendable {
         if let feed {
             feedTask.withLock { $0 = Task { try? await feed.run() } }
         }
-        listings.start(on: group.next())
+        listings.current.start(on: group.next())
+        if loadConfiguration != nil {
+            adminAPI.onReload { [weak self] in
+                self?.reload() ?? ReloadReport(applied: false, generation: 0, changed: [], needsRestart: [], error: "stopped")
+            }
+        }
         adminAPI.markReady(true)
         let listening = Listening(
             proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!, probes: probeChannel?.localAddress)
@@ -227,13 +244,13 @@ public final class ProxyNode: Service, Sendable {
     /// Closes the listeners and idle origin connections.
     public func stop() async {
         adminAPI.markReady(false)
-        listings.stop()
+        listings.current.stop()
         let open = channels.withLock { channels in
             defer { channels.removeAll() }
             return channels
         }
         for channel in open { try? await channel.close() }
-        context.origins.shutdown()
+        context.router.closeIdleConnections()
         await subscriber?.shutdown()
         await redis?.shutdown()
         feedTask.withLock { task in
@@ -242,9 +259,73 @@ public final class ProxyNode: Service, Sendable {
         }
     }
 
+    /// Reads the configuration again (`SIGHUP`, `POST /reload`) and, when it is valid, puts its
+    /// origins, routes and listings in place for every request from now on: L1, the shared tier
+    /// and open connections carry on. A file that does not load or validate changes nothing.
+    /// Sections that only a restart can change are reported, and keep their running values.
+    @discardableResult
+    package func reload() -> ReloadReport {
+        guard let loadConfiguration else {
+            return ReloadReport(applied: false, generation: 1, changed: [], needsRestart: [], error: "not started from a config file")
+        }
+        let report = running.withLock { running -> ReloadReport in
+            let loaded: VitrineConfiguration
+            do {
+                loaded = try loadConfiguration()
+                try loaded.validate()
+            } catch {
+                let reason = (error as? ConfigError)?.description ?? "\(error)"
+                return ReloadReport(applied: false, generation: running.generation, changed: [], needsRestart: [], error: reason)
+            }
+            let change = ConfigurationChange(from: running.configuration, to: loaded)
+            let next = ConfigurationChange.merged(running: running.configuration, loaded: loaded)
+            if !change.applied.isEmpty {
+                let previous = context.routes.current
+                let router = Router(configuration: next, group: group, reusing: previous)
+                context.routes.replace(with: router)
+                for dropped in previous.originsDropped(by: router) { dropped.closeIdle() }
+                if change.applied.contains("listings") || next.routes.map(\.key) != running.configuration.routes.map(\.key) {
+                    // New pages (or new keys for them): a new set warms up; the old one serves
+                    // until it is replaced, then stops.
+                    let fresh = Listings(settings: next.listings, fetcher: ListingFetcher(proxy: context), clock: clock, logger: logger, replacing: true)
+                    fresh.start(on: group.next())
+                    listings.replace(with: fresh).stop()
+                }
+            }
+            running.configuration = next
+            running.generation += 1
+            return ReloadReport(
+                applied: true, generation: running.generation, changed: change.applied, needsRestart: change.needsRestart, error: nil)
+        }
+        context.metrics.reloaded(report.applied ? "applied" : "rejected", generation: report.generation)
+        if report.applied {
+            logger.notice(
+                "configuration reloaded",
+                metadata: [
+                    "generation": "\(report.generation)", "changed": "\(report.changed)", "needs_restart": "\(report.needsRestart)",
+                    "routes": "\(context.router.routeCount)",
+                ])
+            if !report.needsRestart.isEmpty {
+                logger.warning("configuration sections changed that only a restart applies", metadata: ["sections": "\(report.needsRestart)"])
+            }
+        } else {
+            logger.error("configuration reload refused; nothing changed", metadata: ["error": "\(report.error ?? "")"])
+        }
+        return report
+    }
+
+    /// Serves until graceful shutdown (`SIGTERM`), then drains and stops. With a config file,
+    /// `SIGHUP` reloads it meanwhile.
     public func run() async throws {
         try await start()
+        let hangups: Task<Void, Never>? =
+            loadConfiguration == nil
+            ? nil
+            : Task {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { self.reload() }
+            }
         try? await gracefulShutdown()
+        hangups?.cancel()
         await drain()
         await stop()
     }

@@ -34,7 +34,11 @@ struct Serve: AsyncParsableCommand {
         let group = makeEventLoopGroup(threads: configuration.server.eventLoops)
         let node: ProxyNode
         do {
-            node = try ProxyNode(configuration: configuration, group: group, logger: logger)
+            // With a file, SIGHUP and POST /reload read it again, with this command line's overrides.
+            let source = self.source
+            var reload: (@Sendable () throws -> VitrineConfiguration)?
+            if config != nil { reload = { try source.resolve() } }
+            node = try ProxyNode(configuration: configuration, group: group, logger: logger, reload: reload)
         } catch {
             throw failConfiguration(error)
         }
@@ -44,7 +48,33 @@ struct Serve: AsyncParsableCommand {
         try await group.shutdownGracefully()
     }
 
+    /// What the command line says about the configuration (a reload applies it again).
+    var source: ConfigurationSource {
+        ConfigurationSource(
+            config: config, origin: origin, listen: listen, adminListen: adminListen, probeListen: probeListen,
+            adminToken: adminToken, redis: redis, postgres: postgres, memory: memory, eventLoops: eventLoops)
+    }
+
     func resolveConfiguration() throws -> VitrineConfiguration {
+        try source.resolve()
+    }
+}
+
+/// The configuration as `serve`'s options give it: the file (or `--origin`), then each option
+/// over it. Kept as values, so that a reload reads the file again with the same overrides.
+struct ConfigurationSource: Sendable {
+    let config: String?
+    let origin: String?
+    let listen: String?
+    let adminListen: String?
+    let probeListen: String?
+    let adminToken: String?
+    let redis: String?
+    let postgres: String?
+    let memory: String?
+    let eventLoops: Int?
+
+    func resolve() throws -> VitrineConfiguration {
         let environment = ProcessInfo.processInfo.environment
         var configuration: VitrineConfiguration
         if let config {

@@ -8,15 +8,29 @@ import VitrineCore
 import VitrineDeadline
 import VitrineDemoOrigin
 import VitrineFeed
+import VitrineNode
 
 /// Options every command shares.
 struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["VITRINE_LOG_LEVEL"] ?? "info"
+    @Option(help: "Log format: text (for people) or json (one object per line, for log pipelines).")
+    var logFormat: String = ProcessInfo.processInfo.environment["VITRINE_LOG_FORMAT"] ?? "text"
+
+    func validate() throws {
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+    }
 
     func bootstrap() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

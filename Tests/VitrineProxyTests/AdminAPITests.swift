@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOHTTP1
 import Testing
 import VitrineConfig
@@ -24,9 +25,10 @@ import VitrineCore
         let store = ResponseStore(byteBudget: 1 << 20, shardCount: 2, clock: ManualClock())
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
-        let router = Router(configuration: .singleOrigin(OriginURL(parsing: "http://127.0.0.1:9")!))
+        let routes = Reloadable(
+            Router(configuration: .singleOrigin(OriginURL(parsing: "http://127.0.0.1:9")!), group: MultiThreadedEventLoopGroup.singleton))
         let api = AdminAPI(
-            token: "t0123456789abcdef", invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics), store: store,
+            token: "t0123456789abcdef", invalidator: Invalidator(store: store, routes: routes, stats: stats, metrics: metrics), store: store,
             stats: stats, metrics: metrics)
         var headers = HTTPHeaders()
         headers.add(name: "Authorization", value: "Bearer t0123456789abcdef")

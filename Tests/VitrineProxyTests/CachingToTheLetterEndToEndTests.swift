@@ -1,3 +1,4 @@
+import NIOPosix
 import NIOHTTP1
 import Testing
 import VitrineConfig
@@ -29,7 +30,7 @@ struct CachingToTheLetterEndToEndTests {
 
     @Test func unknownMethodsAreUnsafe() throws {
         let configuration = VitrineConfiguration.singleOrigin(OriginURL(parsing: "http://127.0.0.1:9")!)
-        let route = try #require(Router(configuration: configuration).route(for: "/x"))
+        let route = try #require(Router(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton).route(for: "/x"))
         func classify(_ method: HTTPMethod) -> RequestClass {
             RequestClassifier.classify(HTTPRequestHead(version: .http1_1, method: method, uri: "/x"), route: route)
         }

@@ -21,16 +21,15 @@ import VitrineCore
             let store = ResponseStore(byteBudget: 1 << 20, shardCount: 2, clock: ManualClock())
             let stats = ProxyStats()
             let metrics = ProxyMetrics()
-            let router = Router(configuration: configuration)
+            let routes = Reloadable(Router(configuration: configuration, group: channel.embeddedEventLoop))
             context = ProxyContext(
-                store: store, router: router,
-                origins: OriginClient(group: channel.embeddedEventLoop, router: router, configuration: configuration),
-                invalidator: Invalidator(store: store, router: router, stats: stats, metrics: metrics), stats: stats, metrics: metrics,
+                store: store, routes: routes,
+                invalidator: Invalidator(store: store, routes: routes, stats: stats, metrics: metrics), stats: stats, metrics: metrics,
                 configuration: configuration, logger: Logger(label: "test"))
             self.store = store
             let listings = Listings(
                 settings: ListingsSettings(), fetcher: ListingFetcher(proxy: context), clock: ManualClock(), logger: Logger(label: "test"))
-            try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context, listings: listings))
+            try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: context, listings: Reloadable(listings)))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
 

@@ -31,6 +31,7 @@ final class ProxyFixture: Sendable {
         catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
         accessLog: LogLines? = nil,
+        reload: ConfigReloader? = nil,
         configure: (inout VitrineConfiguration) -> Void = { _ in }
     ) async throws -> ProxyFixture {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -57,7 +58,7 @@ final class ProxyFixture: Sendable {
         // Listings warm hundreds of pages at start: only the tests about them ask for them.
         configuration.listings = ListingsSettings()
         configure(&configuration)
-        let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock, accessLogSink: accessLog?.sink)
+        let node = try ProxyNode(configuration: configuration, group: group, logger: logger, clock: clock, accessLogSink: accessLog?.sink, reload: reload?.load)
         let listening = try await node.start()
         return ProxyFixture(
             origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!,
@@ -84,10 +85,12 @@ final class ProxyFixture: Sendable {
         catalog: (any CatalogStore)? = nil,
         clock: any CacheClock = SystemClock(),
         accessLog: LogLines? = nil,
+        reload: ConfigReloader? = nil,
         configure: (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture) async throws -> T
     ) async throws -> T {
-        let fixture = try await start(originURL: originURL, catalog: catalog, clock: clock, accessLog: accessLog, configure: configure)
+        let fixture = try await start(
+            originURL: originURL, catalog: catalog, clock: clock, accessLog: accessLog, reload: reload, configure: configure)
         do {
             let result = try await body(fixture)
             await fixture.stop()
@@ -142,4 +145,10 @@ final class LogLines: Sendable {
             return object
         }
     }
+}
+
+/// What a fixture's node reads on a reload (not a bare closure, so that a trailing closure still
+/// means `configure`).
+struct ConfigReloader: Sendable {
+    let load: @Sendable () throws -> VitrineConfiguration
 }

@@ -39,19 +39,21 @@ package final class AdminAPI: Sendable {
     private let metrics: ProxyMetrics
     private let ready = Atomic<Bool>(false)
     private let draining = Atomic<Bool>(false)
-    private let listings: Listings?
+    private let reloader = Mutex<(@Sendable () -> ReloadReport)?>(nil)
+    private let listingsSource: Reloadable<Listings>?
+    private var listings: Listings? { listingsSource?.current }
     /// The change feed's status; nil (off) without Postgres.
     private let feedStatus: @Sendable () -> ChangeFeedStatus?
     private let purgeLogStatus: @Sendable () -> PurgeLogStatus?
 
     package init(
         token: String, invalidator: Invalidator, store: ResponseStore, stats: ProxyStats, metrics: ProxyMetrics,
-        listings: Listings? = nil, feedStatus: @escaping @Sendable () -> ChangeFeedStatus? = { nil },
+        listings: Reloadable<Listings>? = nil, feedStatus: @escaping @Sendable () -> ChangeFeedStatus? = { nil },
         purgeLogStatus: @escaping @Sendable () -> PurgeLogStatus? = { nil }
     ) {
         self.feedStatus = feedStatus
         self.purgeLogStatus = purgeLogStatus
-        self.listings = listings
+        self.listingsSource = listings
         self.token = Array(token.utf8)
         self.invalidator = invalidator
         self.store = store
@@ -65,6 +67,11 @@ package final class AdminAPI: Sendable {
     /// The node drains (`SIGTERM`): `/readyz` says 503 from now on, so that load balancers
     /// stop sending while the listeners still take what is in flight.
     package func markDraining() { draining.store(true, ordering: .releasing) }
+
+    /// What `POST /reload` runs (the node sets it once built).
+    package func onReload(_ reload: @escaping @Sendable () -> ReloadReport) {
+        reloader.withLock { $0 = reload }
+    }
 
     /// Who a listener serves.
     package enum Access: Sendable {
@@ -92,6 +99,12 @@ package final class AdminAPI: Sendable {
         case (.PURGE, _):
             let result = invalidator.purge(PurgeRequest(keys: [request.uri]), on: request.eventLoop).0
             return .json(.ok, "{\"purged\":\(result.purged),\"keys\":1}")
+        case (.POST, "/reload"):
+            guard let reload = reloader.withLock({ $0 }) else {
+                return .error(.notFound, "not_found", "this node was not started from a config file: nothing to reload")
+            }
+            let report = reload()
+            return .json(report.applied ? .ok : .unprocessableEntity, report.json)
         case (.GET, "/stats"):
             return .json(.ok, statsJSON())
         case (.GET, "/metrics"):

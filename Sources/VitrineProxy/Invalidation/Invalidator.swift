@@ -8,7 +8,8 @@ import VitrineCore
 /// which publishes the purge to every other node.
 package final class Invalidator: Sendable {
     private let store: ResponseStore
-    private let router: Router
+    /// The routes (a purged key is normalised by its route's rules).
+    private let routes: Reloadable<Router>
     private let stats: ProxyStats
     private let metrics: ProxyMetrics
     /// The shared tier, which also fans purges out to the other nodes.
@@ -23,12 +24,12 @@ package final class Invalidator: Sendable {
     private let logger: Logger?
 
     package init(
-        store: ResponseStore, router: Router, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
+        store: ResponseStore, routes: Reloadable<Router>, stats: ProxyStats, metrics: ProxyMetrics, tier: (any SharedTier)? = nil,
         logger: Logger? = nil
     ) {
         self.logger = logger
         self.store = store
-        self.router = router
+        self.routes = routes
         self.tier = tier
         self.stats = stats
         self.metrics = metrics
@@ -104,7 +105,7 @@ package final class Invalidator: Sendable {
 
     private func primaryKey(_ key: String) -> CacheKey? {
         guard let target = Self.requestTarget(key) else { return nil }
-        return router.route(for: target)?.key(target: target, host: Self.host(key)) ?? CacheKey(target)
+        return routes.current.route(for: target)?.key(target: target, host: Self.host(key)) ?? CacheKey(target)
     }
 
     @discardableResult

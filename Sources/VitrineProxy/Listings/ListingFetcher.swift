@@ -38,7 +38,7 @@ package struct ListingFetcher: Sendable {
         let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: ["Host": "vitrine-listings"])
         let exchange = ForwardExchange(
             proxy: proxy, client: nil, forwarding: .internal("vitrine-listings"), requestID: nil, request: request, route: route, mode: .miss(fetch),
-            pool: proxy.origins.pool(route.originIndex, on: loop), keepAlive: true, requestComplete: true, onEnd: onEnd)
+            pool: route.origin.pool(on: loop), keepAlive: true, requestComplete: true, onEnd: onEnd)
         exchange.start()
     }
 }

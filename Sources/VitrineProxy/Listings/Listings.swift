@@ -21,6 +21,7 @@ package final class Listings: Sendable {
     struct Page: Sendable {
         let key: CacheKey
         let target: String
+        /// The route when the page was registered; fetches use the current one (`currentRoute`).
         let route: Route
         let definition: Int
         /// The configured tags, rendered for this page.
@@ -71,8 +72,12 @@ package final class Listings: Sendable {
     private let runLoop = Mutex<(any EventLoop)?>(nil)
     private let tick: TimeAmount = .milliseconds(25)
 
-    package init(settings: ListingsSettings, fetcher: ListingFetcher, clock: any CacheClock, logger: Logger) {
+    /// Built by a reload, to replace listings already serving.
+    private let replacing: Bool
+
+    package init(settings: ListingsSettings, fetcher: ListingFetcher, clock: any CacheClock, logger: Logger, replacing: Bool = false) {
         self.settings = settings
+        self.replacing = replacing
         self.fetcher = fetcher
         self.clock = clock
         self.logger = logger
@@ -261,7 +266,7 @@ package final class Listings: Sendable {
             // An entry that survived the tier's tag check was fetched after every purge the tier
             // has: computed by another node (or by this one before a restart).
             if let entry = found?.entry, !entry.isVaryMarker,
-                let local = entry.localCopy(now: clock.wallSeconds(), compress: page.route.compress), local.ttl > .zero
+                let local = entry.localCopy(now: clock.wallSeconds(), compress: currentRoute(page).compress), local.ttl > .zero
             {
                 install(page, response: local.response, started: started, fromL2: true)
                 return
@@ -275,8 +280,14 @@ package final class Listings: Sendable {
         }
     }
 
+    /// The page's route as the routes are now: a reload that changed its TTL or its origin
+    /// applies to the next refresh.
+    private func currentRoute(_ page: Page) -> Route {
+        fetcher.route(for: page.target) ?? page.route
+    }
+
     private func fetch(_ page: Page, token: FetchToken, sharedSequence: Int64?, started: UInt64, on loop: any EventLoop) {
-        fetcher.fetch(page.target, route: page.route, token: token, sharedSequence: sharedSequence, on: loop) { [self] outcome in
+        fetcher.fetch(page.target, route: currentRoute(page), token: token, sharedSequence: sharedSequence, on: loop) { [self] outcome in
             switch ListingFetchError.result(of: outcome) {
             case .success(let response): install(page, response: response, started: started, fromL2: false)
             case .failure(let error): failed(page, error: "\(error)")
@@ -402,5 +413,7 @@ package final class Listings: Sendable {
     }
 
     /// Ready as far as listings go: warm, or not required to be.
-    var isReady: Bool { !settings.requireWarm || status.warm }
+    /// Ready to take traffic: warm, unless `require_warm` is off or these listings replaced
+    /// others on a reload (the node was serving already: it does not turn unready to warm up).
+    var isReady: Bool { !settings.requireWarm || replacing || status.warm }
 }

@@ -142,7 +142,7 @@ package final class ProxyMetrics: Sendable {
     }
 
     /// A configuration reload, by outcome (`applied` or `rejected`).
-    func reloaded(_ outcome: String, generation: Int) {
+    package func reloaded(_ outcome: String, generation: Int) {
         let counter = reloads.withLock { counters in
             if let counter = counters[outcome] { return counter }
             let counter = registry.counter(

@@ -1,12 +1,12 @@
+import NIOCore
 import VitrineConfig
 import VitrineCore
 
 /// A configured route, resolved: its origin by index and its storage policy.
 struct Route: Sendable {
     let prefix: String
-    let originName: String
-    /// Index of the origin in `Router.origins`.
-    let originIndex: Int
+    /// The route's origin, with its connection pools.
+    let origin: OriginPools
     let cacheable: Bool
     let policy: ResponseCachePolicy
     let clientNoCache: ClientRevalidationPolicy
@@ -28,25 +28,39 @@ struct Route: Sendable {
     }
 }
 
-/// Maps a request path to the route with the longest matching prefix.
+/// Maps a request path to the route with the longest matching prefix. A reload builds a new one
+/// and puts it in place whole (`Reloadable`).
 package struct Router: Sendable {
     /// Routes, longest prefix first.
     let routes: [Route]
     /// How many routes there are (for the start-up log).
     package var routeCount: Int { routes.count }
-    /// Origin names, in the order their pools are indexed.
-    let origins: [String]
+    /// Every origin's pools, by name.
+    let origins: [String: OriginPools]
 
-    package init(configuration: VitrineConfiguration) {
-        let originNames = configuration.origins.keys.sorted()
-        self.origins = originNames
+    /// - Parameter previous: the router being replaced: origins whose settings did not change
+    ///   keep its pools and their open connections.
+    package init(configuration: VitrineConfiguration, group: any EventLoopGroup, reusing previous: Router? = nil) {
+        var origins: [String: OriginPools] = [:]
+        for (name, settings) in configuration.origins {
+            if let kept = previous?.origins[name], kept.settings == settings,
+                kept.maxHeaderBytes == configuration.limits.maxOriginHeaderBytes
+            {
+                origins[name] = kept
+            } else {
+                origins[name] = OriginPools(
+                    name: name, settings: settings, maxHeaderBytes: configuration.limits.maxOriginHeaderBytes, group: group)
+            }
+        }
+        self.origins = origins
+        // `validate()` has checked that every route names a defined origin.
         self.routes = configuration.routes
             .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
-            .map { settings in
-                Route(
+            .compactMap { settings in
+                guard let origin = origins[settings.origin] else { return nil }
+                return Route(
                     prefix: settings.prefix,
-                    originName: settings.origin,
-                    originIndex: originNames.firstIndex(of: settings.origin)!,
+                    origin: origin,
                     cacheable: settings.cacheable,
                     policy: ResponseCachePolicy(
                         defaultTTL: settings.defaultTTL, grace: settings.grace, negativeTTL: settings.negativeTTL,
@@ -60,6 +74,16 @@ package struct Router: Sendable {
                     vary: settings.vary
                 )
             }
+    }
+
+    /// Origins `self` has that `next` does not use (their idle connections can be closed).
+    package func originsDropped(by next: Router) -> [OriginPools] {
+        origins.values.filter { pools in next.origins[pools.name] !== pools }
+    }
+
+    /// Closes every origin's idle connections.
+    package func closeIdleConnections() {
+        for pools in origins.values { pools.closeIdle() }
     }
 
     /// The route for a request target (path and query).

@@ -22,8 +22,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     typealias OutboundOut = ByteBuffer
 
     let proxy: ProxyContext
-    /// Precomputed listing pages, answered before the cache.
-    let listings: Listings
+    /// Precomputed listing pages, answered before the cache (a reload may replace them).
+    private let listingsSource: Reloadable<Listings>
+    private var listingsCopy: Reloadable<Listings>.Copy
+    private var routesCopy: Reloadable<Router>.Copy
     private(set) var context: ChannelHandlerContext!
     /// Where the request being answered is, and whether its body is arriving: every decision
     /// about the connection's requests is the machine's; this handler carries them out.
@@ -65,14 +67,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// the same memory: a hit allocates nothing for its head.
     private var spareHeadBuffer: ByteBuffer?
 
-    init(proxy: ProxyContext, listings: Listings) {
+    init(proxy: ProxyContext, listings: Reloadable<Listings>) {
         self.proxy = proxy
-        self.listings = listings
+        self.listingsSource = listings
+        self.listingsCopy = listings.copy()
+        self.routesCopy = proxy.routes.copy()
         self.decoder = RequestDecoder(limits: proxy.limits)
         self.machine = RequestStateMachine(maxBody: proxy.limits.maxBody.bytes)
     }
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
+    /// The listings now; a request reads them once.
+    var listings: Listings { listingsSource.current(through: &listingsCopy) }
+    /// The routes now; a request reads them once, at receive.
+    var router: Router { proxy.routes.current(through: &routesCopy) }
     var canAcceptMore: Bool { context.channel.isWritable }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -7,7 +7,7 @@ package enum ProxyChannels {
     /// A storefront connection on the proxy listener (`proxyProtocol`: it starts with a PROXY
     /// protocol header).
     package static func configureProxyConnection(
-        _ channel: any Channel, proxy: ProxyContext, listings: Listings, proxyProtocol: Bool = false
+        _ channel: any Channel, proxy: ProxyContext, listings: Reloadable<Listings>, proxyProtocol: Bool = false
     ) throws {
         if proxyProtocol { try channel.pipeline.syncOperations.addHandler(ProxyProtocolDecoder()) }
         try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings))

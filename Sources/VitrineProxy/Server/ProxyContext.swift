@@ -10,8 +10,8 @@ import VitrineCore
 /// reach it through their `ListingFetcher`); it holds nothing that holds it.
 package final class ProxyContext: Sendable {
     package let store: ResponseStore
-    package let router: Router
-    package let origins: OriginClient
+    /// The routes and their origins' pools, replaced whole by a reload.
+    package let routes: Reloadable<Router>
     package let invalidator: Invalidator
     let collapser: RequestCollapser
     /// Variants stored per URL (`vary.max_variants`).
@@ -38,13 +38,12 @@ package final class ProxyContext: Sendable {
     let writePurgeTimeout: Duration
 
     package init(
-        store: ResponseStore, router: Router, origins: OriginClient, invalidator: Invalidator, stats: ProxyStats,
+        store: ResponseStore, routes: Reloadable<Router>, invalidator: Invalidator, stats: ProxyStats,
         metrics: ProxyMetrics, configuration: VitrineConfiguration, logger: Logger,
         accessLogSink: @escaping @Sendable ([UInt8]) -> Void = AccessLog.standardOutput
     ) {
         self.store = store
-        self.router = router
-        self.origins = origins
+        self.routes = routes
         self.invalidator = invalidator
         self.collapser = RequestCollapser(maxWait: configuration.cache.collapseWait)
         self.stats = stats
@@ -69,6 +68,9 @@ package final class ProxyContext: Sendable {
         metrics.observe(record, duration: finished - record.started)
         accessLog?.record(record, bytes: bytes, finished: finished, on: loop)
     }
+
+    /// The routes now (a connection reads them through its own copy: `Reloadable.current(through:)`).
+    package var router: Router { routes.current }
 
     /// The shared tier when this node may read it: not while purges it made have not reached
     /// the tier (it may still hold what they purged), and not without one.

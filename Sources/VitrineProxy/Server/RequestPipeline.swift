@@ -13,7 +13,7 @@ extension ClientConnectionHandler {
             answer(.methodNotAllowed, keepAlive: false)
             return
         }
-        guard let route = proxy.router.route(for: head.uri) else {
+        guard let route = router.route(for: head.uri) else {
             answer(.noRoute, keepAlive: head.isKeepAlive)
             return
         }
@@ -351,7 +351,7 @@ extension ClientConnectionHandler {
 
     /// fetch: hands the request to an exchange with the route's origin.
     func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode) {
-        let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
+        let pool = route.origin.pool(on: context.eventLoop)
         // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for a go-ahead before its
         // body. The proxy gives it once it is ready to forward the body; the origin is sent the
         // body as a stream without `Expect`, so its own 100 never comes.
@@ -377,7 +377,7 @@ extension ClientConnectionHandler {
         sharedSequence: Int64? = nil
     ) {
         guard proxy.collapser.lead(key) else { return }
-        let pool = proxy.origins.pool(route.originIndex, on: context.eventLoop)
+        let pool = route.origin.pool(on: context.eventLoop)
         var request = head
         request.method = .GET
         request.headers.remove(name: "if-none-match")
