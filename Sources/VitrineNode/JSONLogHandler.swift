@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VitrineCore
 
 /// `--log-format json`: one JSON object per line on standard error, for log pipelines that parse
 /// (Loki, Elasticsearch, CloudWatch): `time`, `level`, `logger`, `message`, then the metadata.
@@ -36,19 +37,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        "\"" + text.jsonEscaped + "\""
     }
 
     static func timestamp() -> String {

@@ -1,3 +1,5 @@
+import VitrineCore
+
 /// What a configuration reload did: `SIGHUP`'s log line, `POST /reload`'s answer.
 package struct ReloadReport: Sendable, Equatable {
     /// Whether the file was taken (false: it was refused, and nothing changed).
@@ -22,11 +24,7 @@ package struct ReloadReport: Sendable, Equatable {
     var json: String {
         func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
         var text = "{\"applied\":\(applied),\"generation\":\(generation),\"changed\":\(list(changed)),\"needs_restart\":\(list(needsRestart))"
-        if let error {
-            var escaped: [UInt8] = []
-            AccessLog.appendJSONString(error, to: &escaped)
-            text += ",\"error\":" + String(decoding: escaped, as: UTF8.self)
-        }
+        if let error { text += ",\"error\":\"" + error.jsonEscaped + "\"" }
         return text + "}"
     }
 }

@@ -145,14 +145,7 @@ package final class AccessLog: Sendable {
 
     static func appendJSONString(_ value: String, to line: inout [UInt8]) {
         line.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): line += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): line += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0..<0x20, 0x7F: line += Array(String(format: "\\u%04x", byte).utf8)
-            default: line.append(byte)
-            }
-        }
+        line += Array(value.jsonEscaped.utf8)
         line.append(UInt8(ascii: "\""))
     }
 
