@@ -236,7 +236,7 @@ public final class ProxyNode: Service, Sendable {
             "listening",
             metadata: [
                 "proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "probes": "\(listening.probes.map { "\($0)" } ?? "off")",
-                "routes": "\(context.router.routeCount)",
+                "routes": "\(context.router.routeCount)", "event_loops": "\(Array(group.makeIterator()).count)",
             ])
         return listening
     }

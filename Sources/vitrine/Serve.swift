@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Redis URL for the shared tier.") var redis: String?
     @Option(help: "Postgres URL for the change feed.") var postgres: String?
     @Option(help: "L1 byte budget, e.g. 512MiB.") var memory: String?
-    @Option(help: "Event loops (threads) serving connections; 0 for one per core.") var eventLoops: Int?
+    @Option(help: "Event loops (threads) serving connections; 0 for one per core the process may use (affinity, cgroup quota).") var eventLoops: Int?
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {

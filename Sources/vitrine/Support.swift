@@ -52,7 +52,7 @@ func failConfiguration(_ error: any Error) -> ExitCode {
 }
 
 func makeEventLoopGroup(threads: Int) -> MultiThreadedEventLoopGroup {
-    MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
+    MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : UsableCores.count)
 }
 
 /// The demo origin's catalog: in Postgres at `postgres` (with its pool's task, to cancel on
