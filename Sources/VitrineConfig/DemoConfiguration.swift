@@ -15,6 +15,8 @@ extension VitrineConfiguration {
         configuration.admin.listen = ListenAddress(host: "127.0.0.1", port: adminPort)
         configuration.admin.token = token
         configuration.listings = .demo
+        // Ctrl-C on a demo stops it at once: no load balancer is waiting to notice.
+        configuration.server.drainDelay = .zero
         return configuration
     }
 }

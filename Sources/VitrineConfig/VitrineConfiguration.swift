@@ -201,7 +201,7 @@ public struct RouteSettings: Sendable, Equatable {
 
     /// The default `forward_headers`: content negotiation and tracing. A response that depends
     /// on one of them says so with `Vary`, which puts it in the key.
-    public static let defaultForwardHeaders = ["accept", "accept-language", "user-agent", "traceparent", "tracestate", "x-request-id"]
+    public static let defaultForwardHeaders = ["accept", "accept-language", "user-agent", "traceparent", "tracestate"]
 
     /// Fields the proxy writes itself on every forwarded request; `forward_headers` cannot name them.
     public static let neverForwarded: Set<String> = [

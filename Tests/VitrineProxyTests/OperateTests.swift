@@ -224,6 +224,20 @@ struct OperateTests {
 
     // MARK: Metrics
 
+    @Test func theDashboardAsksOnlyForMetricsTheNodeExports() async throws {
+        let path = DeploymentTests.repository.appendingPathComponent("config/grafana-dashboard.json").path
+        let dashboard = try String(contentsOfFile: path, encoding: .utf8)
+        let asked = Set(dashboard.matches(of: /vitrine_[a-z0-9_]+/).map { String($0.output) })
+        #expect(asked.count > 15)
+        try await Self.withEcho { fixture, _ in
+            _ = try await fixture.get("/echo/d")
+            let exported = try await fixture.admin("GET", "/metrics").text
+            for name in asked.sorted() {
+                #expect(exported.contains("\n\(name)") || exported.contains("\n\(name){"), "\(name) is not exported")
+            }
+        }
+    }
+
     @Test func metricsAreLabelledAndExplained() async throws {
         try await Self.withEcho { fixture, _ in
             _ = try await fixture.get("/echo/m")

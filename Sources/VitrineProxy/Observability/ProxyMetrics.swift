@@ -94,6 +94,9 @@ package final class ProxyMetrics: Sendable {
         feed = FeedMetrics(registry: registry)
         purgeDelivery = PurgeDeliveryMetrics(registry: registry)
         listings = ListingMetrics(registry: registry)
+        // Both outcomes exist from the start, at zero: `increase()` then sees the first reload.
+        reloaded("applied", generation: 1, count: false)
+        reloaded("rejected", generation: 1, count: false)
     }
 
     /// One answered request: counted by route, method class, status class and cache result, and
@@ -142,7 +145,7 @@ package final class ProxyMetrics: Sendable {
     }
 
     /// A configuration reload, by outcome (`applied` or `rejected`).
-    package func reloaded(_ outcome: String, generation: Int) {
+    package func reloaded(_ outcome: String, generation: Int, count: Bool = true) {
         let counter = reloads.withLock { counters in
             if let counter = counters[outcome] { return counter }
             let counter = registry.counter(
@@ -151,7 +154,7 @@ package final class ProxyMetrics: Sendable {
             counters[outcome] = counter
             return counter
         }
-        counter.increment()
+        if count { counter.increment() }
         configGeneration.set(Int64(generation))
     }
 
