@@ -321,8 +321,11 @@ public final class ProxyNode: Service, Sendable {
         let hangups: Task<Void, Never>? =
             loadConfiguration == nil
             ? nil
-            : Task {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) { self.reload() }
+            : Task { [weak self] in
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    guard let self, !Task.isCancelled else { return }
+                    self.reload()
+                }
             }
         try? await gracefulShutdown()
         hangups?.cancel()

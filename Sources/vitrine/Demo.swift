@@ -36,17 +36,20 @@ struct Demo: AsyncParsableCommand {
             settings.cursorFile = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-demo-\(port).cursor").path
             configuration.postgres = settings
         }
-        let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
-        try await node.start()
-        // Written unbuffered: the banner must show even when stdout is a file or a pipe.
-        FileHandle.standardOutput.write(
-            Data((Self.banner(port: port, adminPort: adminPort, origin: originURL, token: environmentToken == nil ? token : nil, postgres: postgres) + "\n").utf8))
+        // The node is let go (end of this block) before its event loops shut down.
+        do {
+            let node = try ProxyNode(configuration: configuration, group: group, logger: logger)
+            try await node.start()
+            // Written unbuffered: the banner must show even when stdout is a file or a pipe.
+            FileHandle.standardOutput.write(
+                Data((Self.banner(port: port, adminPort: adminPort, origin: originURL, token: environmentToken == nil ? token : nil, postgres: postgres) + "\n").utf8))
 
-        let services = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: StopOnShutdown { await node.stop(); await origin.stop() })],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await services.run()
+            let services = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: StopOnShutdown { await node.drain(); await node.stop(); await origin.stop() })],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await services.run()
+        }
         pool?.cancel()
         try await group.shutdownGracefully()
     }

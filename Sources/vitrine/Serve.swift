@@ -32,19 +32,23 @@ struct Serve: AsyncParsableCommand {
             throw failConfiguration(error)
         }
         let group = makeEventLoopGroup(threads: configuration.server.eventLoops)
-        let node: ProxyNode
+        // The node is let go before its event loops shut down: what it holds (the quiescing
+        // helper's promise) completes on them when released.
         do {
-            // With a file, SIGHUP and POST /reload read it again, with this command line's overrides.
-            let source = self.source
-            var reload: (@Sendable () throws -> VitrineConfiguration)?
-            if config != nil { reload = { try source.resolve() } }
-            node = try ProxyNode(configuration: configuration, group: group, logger: logger, reload: reload)
-        } catch {
-            throw failConfiguration(error)
+            let node: ProxyNode
+            do {
+                // With a file, SIGHUP and POST /reload read it again, with this command line's overrides.
+                let source = self.source
+                var reload: (@Sendable () throws -> VitrineConfiguration)?
+                if config != nil { reload = { try source.resolve() } }
+                node = try ProxyNode(configuration: configuration, group: group, logger: logger, reload: reload)
+            } catch {
+                throw failConfiguration(error)
+            }
+            let services = ServiceGroup(
+                configuration: .init(services: [.init(service: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await services.run()
         }
-        let services = ServiceGroup(
-            configuration: .init(services: [.init(service: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await services.run()
         try await group.shutdownGracefully()
     }
 
