@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Testing
 import VitrineConfig
 import VitrineCore
@@ -146,6 +147,20 @@ struct ReloadTests {
             let unauthorized = try await fixture.admin("POST", "/reload", authorized: false)
             #expect(unauthorized.status == 401)
         }
+    }
+
+    @Test func originsWhoseSettingsDidNotChangeKeepTheirPools() throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var configuration = VitrineConfiguration.demo(
+            origin: OriginURL(parsing: "http://127.0.0.1:1")!, port: 0, adminPort: 0, token: ProxyFixture.token)
+        let first = Router(configuration: configuration, group: group)
+        configuration.routes[0].defaultTTL = .seconds(5)
+        configuration.origins["search"]?.url = OriginURL(parsing: "http://127.0.0.1:2")!
+        let second = Router(configuration: configuration, group: group, reusing: first)
+        #expect(second.origins["catalog"] === first.origins["catalog"])
+        #expect(second.origins["search"] !== first.origins["search"])
+        #expect(first.originsDropped(by: second).map(\.name) == ["search"])
+        #expect(second.route(for: "/catalog/x")?.origin === first.origins["catalog"])
     }
 
     @Test func whatChangesIsSortedIntoLiveAndRestart() throws {
