@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOEmbedded
 import VitrineConfig
 import VitrineCore
 @testable import VitrineProxy
@@ -12,7 +13,9 @@ enum AdminJSONTarget {
         let store = ResponseStore(byteBudget: 1 << 20, shardCount: 4)
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
-        let invalidator = Invalidator(store: store, router: Router(configuration: configuration), stats: stats, metrics: metrics)
+        // An embedded loop for the origin pools the routes carry (nothing is fetched here).
+        let routes = Reloadable(Router(configuration: configuration, group: EmbeddedEventLoop()))
+        let invalidator = Invalidator(store: store, routes: routes, stats: stats, metrics: metrics)
         return AdminAPI(token: token, invalidator: invalidator, store: store, stats: stats, metrics: metrics)
     }()
 
