@@ -257,6 +257,8 @@ public final class ProxyNode: Service, Sendable {
             task?.cancel()
             task = nil
         }
+        // The last batch of access log lines, which would otherwise wait for a timer.
+        context.accessLog?.flush()
     }
 
     /// Reads the configuration again (`SIGHUP`, `POST /reload`) and, when it is valid, puts its
