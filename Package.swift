@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "VitrineRedisTests",
             dependencies: [
-                "VitrineRedis",
+                "VitrineRedis", "CHiredis",
                 "VitrineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,10 +2,12 @@
 # Starts throwaway Redis and Postgres servers on free loopback ports, or stops them.
 #   scripts/test-services.sh start DIR             # writes DIR/env with VITRINE_TEST_REDIS_URL, VITRINE_TEST_POSTGRES_URL
 #   scripts/test-services.sh stop DIR
+#   (start also starts a Redis Cluster: 3 primaries, 3 replicas; VITRINE_TEST_REDIS_CLUSTER=host:port,...)
 # Tests that restart a server get one of their own:
 #   scripts/test-services.sh postgres DIR          # Postgres only; prints its URL
 #   scripts/test-services.sh postgres-tls DIR CERT KEY  # the same, TLS connections only
 #   scripts/test-services.sh postgres-restart DIR  # immediate stop, start on the same port
+#   scripts/test-services.sh redis-cluster DIR     # a Redis Cluster only; prints its seed list
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?state directory}
@@ -69,7 +71,62 @@ run_postgres() {
   # a test for one, would wait for the server to exit.)
 }
 
+# A Redis Cluster in $1: 3 primaries with a replica each, on free loopback ports (the cluster bus
+# too: `cluster-port`), created with redis-cli --cluster create; waits until every node says
+# cluster_state:ok. Prints the seed list (host:port,host:port,...).
+start_cluster() {
+  local root=$1 ports=() seeds=() n port bus
+  mkdir -p "$root"
+  for n in 1 2 3 4 5 6; do
+    port=$(free_port)
+    bus=$(free_port)
+    mkdir -p "$root/$n"
+    redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file "$root/$n/nodes.conf" --cluster-node-timeout 2000 --save '' --appendonly no \
+      --daemonize yes --dir "$root/$n" --pidfile "$root/$n/redis.pid" --logfile "$root/$n/redis.log"
+    ports+=("$port")
+    seeds+=("127.0.0.1:$port")
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$root/create.log" 2>&1 \
+    || { cat "$root/create.log" >&2; exit 1; }
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+      sleep 0.1
+    done
+    redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok' || { echo "cluster node $port is not ok" >&2; exit 1; }
+  done
+  # Every node knows the three replicas, connected (CLUSTER SLOTS lists them from then on).
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 150); do
+      [ "$(redis-cli -p "$port" cluster nodes 2>/dev/null | grep -c 'slave .* connected')" -ge 3 ] && break
+      sleep 0.1
+    done
+  done
+  for port in "${ports[@]}"; do
+    if redis-cli -p "$port" info replication | grep -q 'role:slave'; then
+      for _ in $(seq 1 150); do
+        redis-cli -p "$port" info replication | grep -q 'master_link_status:up' && break
+        sleep 0.1
+      done
+    fi
+  done
+  (IFS=,; echo "${seeds[*]}")
+}
+stop_cluster() {
+  local pidfile
+  for pidfile in "$1"/*/redis.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+}
+
 case "$cmd" in
+redis-cluster)
+  start_cluster "$dir/cluster"
+  ;;
 postgres)
   mkdir -p "$dir"
   pg_port=$(free_port)
@@ -98,14 +155,17 @@ start)
 
   pg_port=$(free_port)
   start_postgres "$pg_port"
+  cluster=$(start_cluster "$dir/cluster")
   cat >"$dir/env" <<ENV
 export VITRINE_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
 export VITRINE_TEST_POSTGRES_URL=postgres://vitrine@127.0.0.1:$pg_port/postgres
+export VITRINE_TEST_REDIS_CLUSTER=$cluster
 ENV
-  echo "test services: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port"
+  echo "test services: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port, redis cluster $cluster"
   ;;
 stop)
   if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
+  if [ -d "$dir/cluster" ]; then stop_cluster "$dir/cluster"; fi
   if [ -d "$dir/pg/data" ]; then as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
   rm -rf "$dir"
   ;;

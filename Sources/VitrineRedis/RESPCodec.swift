@@ -1,46 +1,53 @@
 import CHiredis
 import NIOCore
 
-/// Encodes commands with hiredis's `redisFormatSdsCommandArgv`.
+/// Encodes commands as RESP arrays of bulk strings (`*N\r\n$len\r\nbytes\r\n...`), written
+/// straight into the outgoing buffer: one capacity check, no intermediate copy. The bytes are
+/// exactly hiredis's `redisFormatCommandArgv`'s (the tests compare them on random commands); it
+/// replaced hiredis's formatting, which copied every argument twice and was about a third of
+/// the client's CPU.
 public enum RESPEncoder {
-    /// Appends the RESP encoding of `arguments` to `buffer`. The argument bytes, pointers and
-    /// lengths hiredis wants live in temporary (stack, when small) storage: no Swift allocation.
+    /// Appends the RESP encoding of `arguments` to `buffer`.
     public static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        let count = arguments.count
-        let total = arguments.reduce(0) { $0 + $1.byteCount }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { storage in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { pointers in
-                    var offset = 0
-                    for (index, argument) in arguments.enumerated() {
-                        let destination = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(storage)[offset...])
-                        let length: Int
-                        switch argument {
-                        case .string(var text):
-                            length = text.withUTF8 { source in
-                                destination.copyMemory(from: UnsafeRawBufferPointer(source))
-                                return source.count
-                            }
-                        case .bytes(let bytes):
-                            length = bytes.withUnsafeReadableBytes { source in
-                                destination.copyMemory(from: source)
-                                return source.count
-                            }
-                        }
-                        lengths[index] = length
-                        pointers[index] = UnsafeRawPointer(storage.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
-                        offset += length
-                    }
-                    // The sds variant formats lengths with hiredis's own `sdscatfmt`; the plain
-                    // one goes through libc's `sprintf`, a fifth of a pipeline's client CPU (perf).
-                    var target: sds?
-                    let written = redisFormatSdsCommandArgv(&target, Int32(count), pointers.baseAddress, lengths.baseAddress)
-                    guard let target, written > 0 else { return }
-                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
-                    redisFreeSdsCommand(target)
+        var capacity = 16
+        for argument in arguments { capacity &+= argument.byteCount &+ 16 }
+        buffer.reserveCapacity(minimumWritableBytes: capacity)
+        buffer.writeInteger(UInt8(ascii: "*"))
+        writeDecimalLine(arguments.count, into: &buffer)
+        for argument in arguments {
+            buffer.writeInteger(UInt8(ascii: "$"))
+            switch argument {
+            case .string(let text):
+                writeDecimalLine(text.utf8.count, into: &buffer)
+                buffer.writeString(text)
+            case .bytes(let bytes):
+                writeDecimalLine(bytes.readableBytes, into: &buffer)
+                buffer.writeImmutableBuffer(bytes)
+            }
+            buffer.writeInteger(UInt16(0x0D0A))
+        }
+    }
+
+    /// `value` in decimal, then CRLF. Lengths and counts are never negative.
+    @inline(__always)
+    static func writeDecimalLine(_ value: Int, into buffer: inout ByteBuffer) {
+        if value < 10 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 &+ max(value, 0)))
+        } else {
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)
+            var count = 0
+            var rest = value
+            withUnsafeMutableBytes(of: &digits) { storage in
+                while rest > 0 && count < 20 {
+                    storage[19 - count] = UInt8(truncatingIfNeeded: 0x30 &+ rest % 10)
+                    rest /= 10
+                    count &+= 1
                 }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: storage[(20 - count)...]))
             }
         }
+        buffer.writeInteger(UInt16(0x0D0A))
     }
 }
 

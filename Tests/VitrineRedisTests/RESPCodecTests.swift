@@ -1,8 +1,50 @@
+import CHiredis
 import NIOCore
 import Testing
 @testable import VitrineRedis
 
 @Suite struct RESPCodecTests {
+    /// hiredis's `redisFormatCommandArgv`: the reference the Swift encoder must match byte for byte.
+    static func hiredisFormat(_ arguments: [[UInt8]]) -> [UInt8] {
+        var target: UnsafeMutablePointer<CChar>?
+        let copies = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+            bytes.withUnsafeBytes { source in
+                UnsafeMutableRawPointer(copy).copyMemory(from: source.baseAddress ?? UnsafeRawPointer(copy), byteCount: bytes.count)
+            }
+            return copy
+        }
+        defer { copies.forEach { $0.deallocate() } }
+        var pointers = copies.map { UnsafePointer<CChar>?(UnsafePointer($0)) }
+        var lengths = arguments.map(\.count)
+        let written = redisFormatCommandArgv(&target, Int32(arguments.count), &pointers, &lengths)
+        guard let target, written > 0 else { return [] }
+        defer { redisFreeCommand(target) }
+        return Array(UnsafeRawBufferPointer(start: target, count: Int(written)))
+    }
+
+    @Test func theSwiftEncoderWritesWhatHiredisWrites() {
+        var generator = SystemRandomNumberGenerator()
+        // Cheap to make (the suites share two threads): random lengths around the digit-count
+        // edges, filled from a few random bytes repeated.
+        for round in 0..<400 {
+            let count = Int.random(in: 1...(round % 10 == 0 ? 40 : 6), using: &generator)
+            let arguments: [[UInt8]] = (0..<count).map { _ in
+                let lengths = [0, 1, 9, 10, 11, 99, 100, 101, 1_000, Int.random(in: 0...20_000, using: &generator)]
+                let length = lengths[Int.random(in: 0..<lengths.count, using: &generator)]
+                let pattern = (0..<7).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                return (0..<length).map { pattern[$0 % 7] }
+            }
+            var buffer = ByteBuffer()
+            RESPEncoder.encode(arguments.enumerated().map { index, bytes in
+                // Both kinds of argument: text (when the bytes are UTF-8) and raw bytes.
+                if index % 2 == 0, let text = String(validating: bytes, as: UTF8.self) { return .string(text) }
+                return .bytes(ByteBuffer(bytes: bytes))
+            }, into: &buffer)
+            #expect(Array(buffer.readableBytesView) == Self.hiredisFormat(arguments))
+        }
+    }
+
     @Test func encodesWithHiredis() {
         var buffer = ByteBuffer()
         RESPEncoder.encode(["SET", "key", .bytes(ByteBuffer(bytes: [0, 13, 10, 255]))], into: &buffer)
