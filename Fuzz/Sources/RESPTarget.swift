@@ -1,7 +1,8 @@
 import NIOCore
 import VitrineRedis
 
-/// Replies from Redis, through hiredis's reader: fed in pieces, as reads arrive.
+/// Replies from Redis, through hiredis's reader: fed in pieces, as reads arrive. Each reply is
+/// also read as a cluster would mean it: a `CLUSTER SLOTS` map, and an error as a redirect.
 enum RESPTarget {
     static func run(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
@@ -16,11 +17,29 @@ enum RESPTarget {
                 try decoder.decode(ByteBuffer(bytes: input[offset..<end])) { value in
                     replies += 1
                     walk(value)
+                    cluster(value)
                 }
             } catch {
                 return  // a protocol error: the connection is dropped
             }
             offset = end
+        }
+    }
+
+    static func cluster(_ value: RESPValue) {
+        let answeredBy = RedisClusterTopology.Endpoint(host: "127.0.0.1", port: 7000)
+        if let topology = try? RedisClusterTopology(clusterSlots: value, answeredBy: answeredBy) {
+            precondition(topology.uncoveredSlots >= 0 && topology.uncoveredSlots <= RedisClusterSlot.count)
+            _ = topology.shard(forSlot: 0)
+        }
+        switch value {
+        case .error(let text), .simpleString(let text):
+            if let redirect = RedisClusterRedirect(error: text) {
+                precondition(redirect.slot >= 0 && redirect.slot < RedisClusterSlot.count && redirect.port > 0 && redirect.port <= 65_535)
+            }
+            _ = RedisClusterSlot.slot(of: text)
+        default:
+            break
         }
     }
 
