@@ -2,52 +2,72 @@ import CHiredis
 import NIOCore
 
 /// Encodes commands as RESP arrays of bulk strings (`*N\r\n$len\r\nbytes\r\n...`), written
-/// straight into the outgoing buffer: one capacity check, no intermediate copy. The bytes are
-/// exactly hiredis's `redisFormatCommandArgv`'s (the tests compare them on random commands); it
-/// replaced hiredis's formatting, which copied every argument twice and was about a third of
-/// the client's CPU.
+/// straight into the outgoing buffer: no intermediate copy. The bytes are exactly hiredis's
+/// `redisFormatCommandArgv`'s (the tests compare them on random commands). It replaced hiredis's
+/// formatting, which copied every argument twice (`redis-throughput`, pipelines of 64 GETs on one
+/// connection: 373-427k GET/s before, 456-486k after, in one interleaved run).
 public enum RESPEncoder {
-    /// Appends the RESP encoding of `arguments` to `buffer`.
+    /// Appends the RESP encoding of `arguments` to `buffer`: one capacity check and one write
+    /// through a raw pointer for the whole command (byte by byte through `ByteBuffer`'s own
+    /// methods, exclusivity checks were a fifth of the client's CPU).
     public static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        var capacity = 16
-        for argument in arguments { capacity &+= argument.byteCount &+ 16 }
-        buffer.reserveCapacity(minimumWritableBytes: capacity)
-        buffer.writeInteger(UInt8(ascii: "*"))
-        writeDecimalLine(arguments.count, into: &buffer)
-        for argument in arguments {
-            buffer.writeInteger(UInt8(ascii: "$"))
-            switch argument {
-            case .string(let text):
-                writeDecimalLine(text.utf8.count, into: &buffer)
-                buffer.writeString(text)
-            case .bytes(let bytes):
-                writeDecimalLine(bytes.readableBytes, into: &buffer)
-                buffer.writeImmutableBuffer(bytes)
+        // `*N\r\n`, and per argument `$len\r\n` + bytes + `\r\n`: 20 digits at most per number.
+        var capacity = 23
+        for argument in arguments { capacity &+= argument.byteCount &+ 25 }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { output in
+            guard let base = output.baseAddress else { return 0 }
+            var at = 0
+            base.storeBytes(of: UInt8(ascii: "*"), toByteOffset: at, as: UInt8.self)
+            at &+= 1
+            at = writeDecimalLine(arguments.count, to: base, at: at)
+            for argument in arguments {
+                base.storeBytes(of: UInt8(ascii: "$"), toByteOffset: at, as: UInt8.self)
+                at &+= 1
+                switch argument {
+                case .string(var text):
+                    at = text.withUTF8 { source in
+                        var at = writeDecimalLine(source.count, to: base, at: at)
+                        if let start = source.baseAddress { (base + at).copyMemory(from: start, byteCount: source.count) }
+                        at &+= source.count
+                        return at
+                    }
+                case .bytes(let bytes):
+                    at = bytes.withUnsafeReadableBytes { source in
+                        var at = writeDecimalLine(source.count, to: base, at: at)
+                        if let start = source.baseAddress { (base + at).copyMemory(from: start, byteCount: source.count) }
+                        at &+= source.count
+                        return at
+                    }
+                }
+                base.storeBytes(of: 0x0D, toByteOffset: at, as: UInt8.self)
+                base.storeBytes(of: 0x0A, toByteOffset: at &+ 1, as: UInt8.self)
+                at &+= 2
             }
-            buffer.writeInteger(UInt16(0x0D0A))
+            return at
         }
     }
 
-    /// `value` in decimal, then CRLF. Lengths and counts are never negative.
+    /// Writes `value` (never negative: a count or a length) in decimal and CRLF at `at`; returns
+    /// where it ended. The caller reserved 22 bytes for it.
     @inline(__always)
-    static func writeDecimalLine(_ value: Int, into buffer: inout ByteBuffer) {
-        if value < 10 {
-            buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 &+ max(value, 0)))
-        } else {
-            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)
-            var count = 0
-            var rest = value
-            withUnsafeMutableBytes(of: &digits) { storage in
-                while rest > 0 && count < 20 {
-                    storage[19 - count] = UInt8(truncatingIfNeeded: 0x30 &+ rest % 10)
-                    rest /= 10
-                    count &+= 1
-                }
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: storage[(20 - count)...]))
-            }
+    static func writeDecimalLine(_ value: Int, to base: UnsafeMutableRawPointer, at start: Int) -> Int {
+        var digits = 1
+        var rest = max(value, 0)
+        while rest >= 10 {
+            rest /= 10
+            digits &+= 1
         }
-        buffer.writeInteger(UInt16(0x0D0A))
+        var remaining = max(value, 0)
+        var index = start &+ digits &- 1
+        while index >= start {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 &+ remaining % 10), toByteOffset: index, as: UInt8.self)
+            remaining /= 10
+            index &-= 1
+        }
+        let end = start &+ digits
+        base.storeBytes(of: 0x0D, toByteOffset: end, as: UInt8.self)
+        base.storeBytes(of: 0x0A, toByteOffset: end &+ 1, as: UInt8.self)
+        return end &+ 2
     }
 }
 
