@@ -114,6 +114,14 @@ start_cluster() {
       done
     fi
   done
+  # CLUSTER SLOTS names a replica once the primaries have heard (by gossip) that it replicates:
+  # every node's answer has all six nodes in it.
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 150); do
+      [ "$(redis-cli -p "$port" --no-raw cluster slots 2>/dev/null | grep -cE '"127\.0\.0\.1"')" -ge 6 ] && break
+      sleep 0.1
+    done
+  done
   (IFS=,; echo "${seeds[*]}")
 }
 stop_cluster() {
