@@ -2,7 +2,6 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
-import VitrineTestSupport
 @testable import VitrineRedis
 
 /// The cluster client against the real local cluster (`VITRINE_TEST_REDIS_CLUSTER`): routing by
@@ -97,49 +96,6 @@ struct RedisClusterClientTests {
         await sourceConnection.close()
         await targetConnection.close()
         for connection in others { await connection.close() }
-    }
-
-    /// A primary killed: its replica is promoted (cluster-node-timeout 2 s) and the client finds
-    /// it, without being restarted, from its periodic refresh or the refresh a failed command sets off.
-    @Test func aKilledPrimarysReplicaTakesOverWithoutARestart() async throws {
-        // A cluster of the test's own: killing a node of the shared one would break the tests beside.
-        guard RedisClusterTests.seeds() != nil else { return }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/test-services.sh")
-            .standardized.path
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-cluster-\(UUID().uuidString)").path
-        let output = try await TestCommand.run([script, "redis-cluster", directory])
-        defer { _ = try? TestCommand.runBlocking([script, "stop", directory]) }
-        let line = try #require(output.split(separator: "\n").last)
-        let seeds = line.split(separator: ",").compactMap { seed -> Endpoint? in
-            guard let colon = seed.lastIndex(of: ":"), let port = Int(seed[seed.index(after: colon)...]) else { return nil }
-            return Endpoint(host: String(seed[..<colon]), port: port)
-        }
-        #expect(seeds.count == 6)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let loop = group.next()
-        let client = RedisClusterClient(seeds: seeds, group: group, commandTimeout: .milliseconds(500))
-        client.refreshPeriodically(every: .milliseconds(500))
-        let key = "vt:failover:\(UUID().uuidString)"
-        #expect(try await client.send(["SET", .string(key), "kept"], key: key, on: loop).get() == .simpleString("OK"))
-        // On the replica too before the primary goes.
-        _ = try await client.send(["WAIT", "1", "2000"], key: key, on: loop).get()
-        let slot = RedisClusterSlot.slot(of: key)
-        let primary = try #require(client.topology?.shard(forSlot: slot)?.primary)
-        let replica = try #require(client.topology?.shard(forSlot: slot)?.replicas.first)
-        _ = try? await TestCommand.run(["redis-cli", "-p", String(primary.port), "shutdown", "nosave"])
-        let killed = ContinuousClock.now
-        var recoveredAfter: Duration?
-        while recoveredAfter == nil && ContinuousClock.now - killed < .seconds(30) {
-            if let value = try? await client.send(["GET", .string(key)], key: key, on: loop).get(), value.string == "kept" {
-                recoveredAfter = ContinuousClock.now - killed
-            } else {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        let recovered = try #require(recoveredAfter, "the replica never answered for the slot")
-        #expect(recovered < .seconds(15), "\(recovered)")
-        #expect(client.topology?.shard(forSlot: slot)?.primary == replica)
-        await client.shutdown()
     }
 
     @Test func redirectsAreDecidedAsPlainValues() {
