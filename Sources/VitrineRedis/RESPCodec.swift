@@ -25,19 +25,9 @@ public enum RESPEncoder {
                 at &+= 1
                 switch argument {
                 case .string(var text):
-                    at = text.withUTF8 { source in
-                        var at = writeDecimalLine(source.count, to: base, at: at)
-                        if let start = source.baseAddress { (base + at).copyMemory(from: start, byteCount: source.count) }
-                        at &+= source.count
-                        return at
-                    }
+                    at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
                 case .bytes(let bytes):
-                    at = bytes.withUnsafeReadableBytes { source in
-                        var at = writeDecimalLine(source.count, to: base, at: at)
-                        if let start = source.baseAddress { (base + at).copyMemory(from: start, byteCount: source.count) }
-                        at &+= source.count
-                        return at
-                    }
+                    at = bytes.withUnsafeReadableBytes { writeBulk($0, to: base, at: at) }
                 }
                 base.storeBytes(of: 0x0D, toByteOffset: at, as: UInt8.self)
                 base.storeBytes(of: 0x0A, toByteOffset: at &+ 1, as: UInt8.self)
@@ -45,6 +35,14 @@ public enum RESPEncoder {
             }
             return at
         }
+    }
+
+    /// Writes a bulk string's length line and its bytes at `at`; returns where they ended.
+    @inline(__always)
+    static func writeBulk(_ source: UnsafeRawBufferPointer, to base: UnsafeMutableRawPointer, at start: Int) -> Int {
+        let at = writeDecimalLine(source.count, to: base, at: start)
+        if let bytes = source.baseAddress { (base + at).copyMemory(from: bytes, byteCount: source.count) }
+        return at &+ source.count
     }
 
     /// Writes `value` (never negative: a count or a length) in decimal and CRLF at `at`; returns

@@ -19,9 +19,10 @@ public struct ClientForwarding: Sendable, Equatable {
         self.proto = proto
     }
 
-    /// The proxy's own fetches (background refreshes, listings): `name` stands for the client.
-    public static func `internal`(_ name: String) -> ClientForwarding {
-        ClientForwarding(client: name, forwardedFor: name, proto: "http")
+    /// A client that speaks for itself, with nothing forwarded believed: an untrusted peer, or
+    /// the proxy's own fetches (background refreshes, listings) under a name of their own.
+    public static func direct(_ name: String, scheme: String = "http") -> ClientForwarding {
+        ClientForwarding(client: name, forwardedFor: name, proto: scheme)
     }
 
     /// - Parameters:
@@ -35,7 +36,7 @@ public struct ClientForwarding: Sendable, Equatable {
         trusted: [CIDRBlock]
     ) -> ClientForwarding {
         guard !trusted.isEmpty, let peer, trusted.contains(peer) else {
-            return ClientForwarding(client: peerText, forwardedFor: peerText, proto: scheme)
+            return .direct(peerText, scheme: scheme)
         }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
         var client = peerText

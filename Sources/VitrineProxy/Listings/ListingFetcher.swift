@@ -37,7 +37,7 @@ package struct ListingFetcher: Sendable {
         fetch.sharedSequence = sharedSequence
         let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: ["Host": "vitrine-listings"])
         let exchange = ForwardExchange(
-            proxy: proxy, client: nil, forwarding: .internal("vitrine-listings"), requestID: nil, request: request, route: route, mode: .miss(fetch),
+            proxy: proxy, client: nil, forwarding: .direct("vitrine-listings"), requestID: nil, request: request, route: route, mode: .miss(fetch),
             pool: route.origin.pool(on: loop), keepAlive: true, requestComplete: true, onEnd: onEnd)
         exchange.start()
     }

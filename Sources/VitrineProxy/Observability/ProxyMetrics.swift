@@ -18,12 +18,12 @@ package final class ProxyMetrics: Sendable {
     private let bytes: Gauge
     private let redisUp: Gauge
     private let draining: Gauge
-    private let reloads: Mutex<[String: Counter]> = Mutex([:])
+    private let reloads = LabelledSeries<String, Counter>()
     private let configGeneration: Gauge
     /// Per-request series, made on first use (routes come and go with reloads).
-    private let requestSeries = Mutex<[RequestSeriesKey: Counter]>([:])
+    private let requestSeries = LabelledSeries<RequestSeriesKey, Counter>()
     private let durations: [CacheLabel: DurationHistogram]
-    private let originSeries = Mutex<[String: (latency: DurationHistogram, errors: Counter)]>([:])
+    private let originSeries = LabelledSeries<String, OriginSeries>()
     /// Everything `/stats` counts, as `vitrine_<name>_total`.
     private let totals: [ProxyStats.Counter: TotalCounter]
     private let feed: FeedMetrics
@@ -105,14 +105,11 @@ package final class ProxyMetrics: Sendable {
         let cache = CacheLabel(record.result)
         let key = RequestSeriesKey(
             route: record.route, method: MethodClass(record.head.method), statusClass: min(max(record.status / 100, 1), 5), cache: cache)
-        let counter = requestSeries.withLock { series in
-            if let counter = series[key] { return counter }
-            let counter = registry.counter(
+        let counter = requestSeries.series(key) {
+            registry.counter(
                 name: "vitrine_http_requests_total",
                 labels: [("route", key.route), ("method", key.method.rawValue), ("status", "\(key.statusClass)xx"), ("cache", cache.rawValue)],
                 help: "Answered requests by route prefix, method class (read, write, other), status class and cache result.")
-            series[key] = counter
-            return counter
         }
         counter.increment()
         durations[cache]?.recordNanoseconds(max(duration.nanoseconds, 0))
@@ -128,31 +125,30 @@ package final class ProxyMetrics: Sendable {
         originSeries(origin).errors.increment()
     }
 
-    private func originSeries(_ origin: String) -> (latency: DurationHistogram, errors: Counter) {
-        originSeries.withLock { series in
-            if let found = series[origin] { return found }
-            let made = (
+    /// An origin's latency histogram and error counter.
+    private struct OriginSeries: Sendable {
+        let latency: DurationHistogram
+        let errors: Counter
+    }
+
+    private func originSeries(_ origin: String) -> OriginSeries {
+        originSeries.series(origin) {
+            OriginSeries(
                 latency: registry.durationHistogram(
                     name: "vitrine_origin_response_seconds", labels: [("origin", origin)], buckets: Self.durationBuckets,
                     help: "Time from a fetch's start to the origin's response head, by origin."),
                 errors: registry.counter(
-                name: "vitrine_origin_errors_total", labels: [("origin", origin)],
-                    help: "Fetches that got no usable answer from the origin (refused, timed out, malformed), by origin.")
-            )
-            series[origin] = made
-            return made
+                    name: "vitrine_origin_errors_total", labels: [("origin", origin)],
+                    help: "Fetches that got no usable answer from the origin (refused, timed out, malformed), by origin."))
         }
     }
 
     /// A configuration reload, by outcome (`applied` or `rejected`).
     package func reloaded(_ outcome: String, generation: Int, count: Bool = true) {
-        let counter = reloads.withLock { counters in
-            if let counter = counters[outcome] { return counter }
-            let counter = registry.counter(
+        let counter = reloads.series(outcome) {
+            registry.counter(
                 name: "vitrine_config_reloads_total", labels: [("outcome", outcome)],
                 help: "Configuration reloads (SIGHUP, POST /reload) by outcome: applied, or rejected (nothing changed).")
-            counters[outcome] = counter
-            return counter
         }
         if count { counter.increment() }
         configGeneration.set(Int64(generation))
@@ -342,6 +338,22 @@ final class ListingMetrics: Sendable {
         hits.record(total: status.hits)
         refreshes.record(total: status.refreshes)
         failures.record(total: status.failures)
+    }
+}
+
+/// Series of one metric made on first use, one per label value (routes come and go with reloads,
+/// origins are known only when fetched from).
+final class LabelledSeries<Key: Hashable & Sendable, Series: Sendable>: Sendable {
+    private let made = Mutex<[Key: Series]>([:])
+
+    /// The series for `key`, made by `make` the first time.
+    func series(_ key: Key, make: () -> Series) -> Series {
+        made.withLock { made in
+            if let found = made[key] { return found }
+            let series = make()
+            made[key] = series
+            return series
+        }
     }
 }
 

@@ -51,7 +51,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private var peer: IPAddress?
     private var peerText = "unknown"
     /// Who the connection's requests are from, when no trusted proxy speaks for someone else.
-    private var peerForwarding = ClientForwarding(client: "unknown", forwardedFor: "unknown", proto: "http")
+    private var peerForwarding = ClientForwarding.direct("unknown")
     /// The connection's number among the node's (its requests' ids carry it).
     private var connectionNumber: UInt64 = 0
     /// The request being answered, for the access log and the request metrics.
@@ -97,7 +97,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private func setPeer(_ text: String) {
         peerText = text
         peer = IPAddress(parsing: text)
-        peerForwarding = ClientForwarding(client: text, forwardedFor: text, proto: "http")
+        peerForwarding = .direct(text)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

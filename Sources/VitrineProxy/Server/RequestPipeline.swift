@@ -363,7 +363,7 @@ extension ClientConnectionHandler {
             flush()
         }
         let exchange = ForwardExchange(
-            proxy: proxy, client: self, forwarding: record?.forwarding ?? .internal("vitrine"), requestID: record?.requestID, request: head, route: route, mode: mode, pool: pool,
+            proxy: proxy, client: self, forwarding: record?.forwarding ?? .direct("vitrine"), requestID: record?.requestID, request: head, route: route, mode: mode, pool: pool,
             keepAlive: head.isKeepAlive, requestComplete: !requestOpen)
         machine.fetchStarted(exchange)
         exchange.start()
@@ -385,7 +385,7 @@ extension ClientConnectionHandler {
         var fetch = MissFetch(key: primaryKey, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: true)
         fetch.sharedSequence = sharedSequence
         let refresh = ForwardExchange(
-            proxy: proxy, client: nil, forwarding: .internal("vitrine-refresh"), requestID: record?.requestID, request: request, route: route, mode: .miss(fetch), pool: pool,
+            proxy: proxy, client: nil, forwarding: .direct("vitrine-refresh"), requestID: record?.requestID, request: request, route: route, mode: .miss(fetch), pool: pool,
             keepAlive: true, requestComplete: true)
         refresh.start()
     }
