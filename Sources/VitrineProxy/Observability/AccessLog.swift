@@ -77,18 +77,19 @@ package final class AccessLog: Sendable {
 
     static func writeJSON(_ record: RequestRecord, bytes: Int, finished: NIODeadline, into line: inout [UInt8]) {
         let head = record.head
-        func field(_ name: StaticString, _ value: String, first: Bool = false) {
+        /// `"name":`, after a comma unless it is the first.
+        func key(_ name: StaticString, first: Bool) {
             if !first { line.append(UInt8(ascii: ",")) }
             line.append(UInt8(ascii: "\""))
             line.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
             line += Array("\":".utf8)
+        }
+        func field(_ name: StaticString, _ value: String, first: Bool = false) {
+            key(name, first: first)
             appendJSONString(value, to: &line)
         }
         func number(_ name: StaticString, _ value: String) {
-            line.append(UInt8(ascii: ","))
-            line.append(UInt8(ascii: "\""))
-            line.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            line += Array("\":".utf8)
+            key(name, first: false)
             line += Array(value.utf8)
         }
         line.append(UInt8(ascii: "{"))
