@@ -293,12 +293,16 @@ struct ConfigFile: Decodable {
     }
 
     struct Redis: Decodable {
-        var url: String
+        var url: String?
+        /// A cluster's seed nodes (`host:port`), instead of a `redis-cluster://` URL.
+        var cluster: [String]?
         var channel: String?
+        var keyPrefix: String?
         var writePurgeTimeout: ConfigDuration?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case url, channel
+            case url, cluster, channel
+            case keyPrefix = "key_prefix"
             case writePurgeTimeout = "write_purge_timeout"
         }
 
@@ -466,12 +470,29 @@ struct ConfigFile: Decodable {
             configuration.server.proxyProtocol = server.proxyProtocol ?? false
         }
         if let redis {
-            let url = try Self.expand(redis.url, key: "redis.url", environment: environment)
-            guard url.hasPrefix("redis://") || url.hasPrefix("rediss://") else {
-                throw ConfigError(key: "redis.url", "'\(url)' is not a redis:// URL")
+            let url: String
+            switch (redis.url, redis.cluster) {
+            case (let text?, nil):
+                url = try Self.expand(text, key: "redis.url", environment: environment)
+                guard ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"].contains(where: { url.hasPrefix($0) }) else {
+                    throw ConfigError(key: "redis.url", "'\(url)' is not a redis://, rediss:// or redis-cluster:// URL")
+                }
+            case (nil, let seeds?):
+                let expanded = try seeds.enumerated().map { index, seed in
+                    try Self.expand(seed, key: "redis.cluster[\(index)]", environment: environment)
+                }
+                guard !expanded.isEmpty, expanded.allSatisfy({ ListenAddress(parsing: $0) != nil }) else {
+                    throw ConfigError(key: "redis.cluster", "must list the seed nodes as host:port")
+                }
+                url = "redis-cluster://" + expanded.joined(separator: ",")
+            case (nil, nil):
+                throw ConfigError(key: "redis.url", "set redis.url, or redis.cluster with the seed nodes")
+            case (_?, _?):
+                throw ConfigError(key: "redis.cluster", "set redis.url or redis.cluster, not both")
             }
             var settings = RedisSettings(url: url)
             if let channel = redis.channel { settings.channel = channel }
+            if let prefix = redis.keyPrefix { settings.keyPrefix = prefix }
             if let timeout = redis.writePurgeTimeout { settings.writePurgeTimeout = timeout.duration }
             configuration.redis = settings
         }

@@ -118,6 +118,7 @@ public struct VitrineConfiguration: Sendable, Equatable {
         guard server.accessLogSample >= 0 && server.accessLogSample <= 1 else {
             throw ConfigError(key: "server.access_log_sample", "must be between 0 and 1")
         }
+        try redis?.validate()
     }
 }
 
@@ -300,10 +301,29 @@ public struct RedisSettings: Sendable, Equatable {
     public var url: String
     /// The pub/sub channel purges are fanned out on (nodes of one fleet share it).
     public var channel = "vitrine:purges"
+    /// What every key the tier writes begins with: fleets (or tests) sharing one Redis or
+    /// cluster keep apart by it.
+    public var keyPrefix = "vt"
     /// How long a write's answer waits for its purge to reach Redis (and so every node) before
     /// it leaves anyway, saying so in `Vitrine-Purge`.
     public var writePurgeTimeout: Duration = .milliseconds(500)
     public init(url: String) { self.url = url }
+
+    /// Whether the URL names a cluster (`redis-cluster://`, `rediss-cluster://`).
+    public var isCluster: Bool { url.hasPrefix("redis-cluster://") || url.hasPrefix("rediss-cluster://") }
+
+    /// The channel and key prefix name hash slots on a cluster: braces in them would pick another
+    /// slot than the tier's layout counts on.
+    func validate() throws {
+        for (key, value) in [("redis.channel", channel), ("redis.key_prefix", keyPrefix)] {
+            guard !value.isEmpty, !value.contains("{"), !value.contains("}"), !value.contains(where: \.isWhitespace) else {
+                throw ConfigError(key: key, "'\(value)' must be non-empty, without braces or spaces")
+            }
+        }
+        guard !keyPrefix.contains(where: { "*?[]\\".contains($0) }) else {
+            throw ConfigError(key: "redis.key_prefix", "'\(keyPrefix)' must not hold a glob character (* ? [ ] \\)")
+        }
+    }
 }
 
 /// The Postgres change feed.

@@ -45,7 +45,7 @@ public final class ProxyNode: Service, Sendable {
     private let channels = Mutex<[any Channel]>([])
     /// Collects the proxy listener's connections, to tell them to finish when the node drains.
     private let quiescing: ServerQuiescingHelper
-    private let redis: RedisClient?
+    private let redis: RedisBackend?
     private let subscriber: RedisSubscriber?
     /// Follows the fleet's purge log (with Redis).
     private let purgeLog: PurgeLogFollower?
@@ -95,32 +95,38 @@ public final class ProxyNode: Service, Sendable {
         var subscriber: RedisSubscriber?
         let purgeLog: PurgeLogFollower?
         if let settings = configuration.redis {
-            let url: RedisURL
-            let tls: NIOSSLContext?
+            let backend: RedisBackend
             do {
-                url = try RedisURL(parsing: settings.url)
-                tls = try RedisTLS.context(for: url)
+                if settings.isCluster {
+                    let url = try RedisClusterURL(parsing: settings.url)
+                    backend = .cluster(
+                        RedisClusterClient(
+                            seeds: url.seeds, template: url.template, tls: try RedisTLS.context(for: url.template), group: group,
+                            logger: logger))
+                } else {
+                    let url = try RedisURL(parsing: settings.url)
+                    backend = .single(RedisClient(url: url, group: group, logger: logger, tls: try RedisTLS.context(for: url)))
+                }
             } catch {
                 throw ConfigError(key: "redis.url", "\(error)")
             }
-            let client = RedisClient(url: url, group: group, logger: logger, tls: tls)
-            tier = RedisTier(client: client, nodeID: nodeID, channel: settings.channel, logger: logger)
-            redis = client
+            tier = RedisTier(backend: backend, nodeID: nodeID, channel: settings.channel, keyPrefix: settings.keyPrefix, logger: logger)
+            redis = backend
         } else {
             // No Redis: an in-process L2 with the same semantics.
             tier = InProcessTier(budget: inProcessTierBudget, clock: clock)
             redis = nil
         }
         let invalidator = Invalidator(store: store, routes: routes, stats: stats, metrics: metrics, tier: tier, logger: logger)
-        if let client = redis, let redisTier = tier as? RedisTier {
+        if let backend = redis, let redisTier = tier as? RedisTier {
             let nodeID = self.nodeID
             let follower = PurgeLogFollower(
                 tier: redisTier, nodeID: nodeID, loop: group.next(), logger: logger, apply: { invalidator.applyRemote($0) },
                 dropL1: { store.purgeAll() })
             purgeLog = follower
             subscriber = RedisSubscriber(
-                url: client.url, channels: [configuration.redis!.channel], eventLoop: group.next(), logger: logger,
-                tls: client.tls,
+                url: backend.singleURL, channels: [configuration.redis!.channel], eventLoop: group.next(), logger: logger,
+                tls: backend.tlsContext, cluster: backend.clusterClient,
                 onMessage: { _, payload in
                     guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)) else { return }
                     follower.received(message)
@@ -144,7 +150,8 @@ public final class ProxyNode: Service, Sendable {
             let cursorStore: any CursorStore
             if let redis {
                 cursorStore = RedisCursorStore(
-                    client: redis, channel: settings.channel, node: "\(ProcessInfo.processInfo.hostName):\(configuration.listen.port)")
+                    backend: redis, channel: settings.channel, node: "\(ProcessInfo.processInfo.hostName):\(configuration.listen.port)",
+                    loop: loop)
             } else {
                 let path = settings.cursorPath(stateDirectory: configuration.stateDirectory)
                 let directory = (path as NSString).deletingLastPathComponent
@@ -218,7 +225,7 @@ public final class ProxyNode: Service, Sendable {
             throw error
         }
         channels.withLock { $0 = [proxyChannel, adminChannel] + (probeChannel.map { [$0] } ?? []) }
-        redis?.warmUp()
+        redis?.warmUp(on: group.next())
         subscriber?.start()
         if let feed {
             feedTask.withLock { $0 = Task { try? await feed.run() } }

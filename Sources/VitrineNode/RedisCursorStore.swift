@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import VitrineFeed
 import VitrineProxy
 import VitrineRedis
@@ -7,20 +8,22 @@ import VitrineRedis
 /// keep nothing on disk between restarts. The value carries the outbox it belongs to, like the
 /// file's.
 struct RedisCursorStore: CursorStore {
-    let client: RedisClient
+    let backend: RedisBackend
     let key: String
+    let loop: any EventLoop
 
-    init(client: RedisClient, channel: String, node: String) {
-        self.client = client
+    init(backend: RedisBackend, channel: String, node: String, loop: any EventLoop) {
+        self.backend = backend
+        self.loop = loop
         self.key = "vt:feed:cursor:\(channel):\(node)"
     }
 
     func load() async throws -> String? {
         // Redis unreachable is an error (the feed retries), not "no cursor" (which would skip history).
-        try await client.send(["GET", .string(key)]).string
+        try await backend.send(["GET", .string(key)], key: key, on: loop).get().string
     }
 
     func save(_ cursor: String) async {
-        _ = try? await client.send(["SET", .string(key), .string(cursor)])
+        _ = try? await backend.send(["SET", .string(key), .string(cursor)], key: key, on: loop).get()
     }
 }

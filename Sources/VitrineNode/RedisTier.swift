@@ -6,76 +6,68 @@ import VitrineCore
 import VitrineProxy
 import VitrineRedis
 
-/// The shared tier on Redis.
+/// The shared tier on Redis, one server or a cluster (the layout is `RedisTierKeys`'s).
 ///
-/// Keys: `vt:e:KEY` holds the encoded entry, `vt:m:KEY` its metadata (the purge sequence its
-/// fetch began at, then its tags, one a line), `vt:tag:TAG` the sequence of the tag's last purge,
-/// `vt:seq` the global purge sequence. A purge of any size is one `INCR` and one `SET` per tag; a
-/// lookup reads the entry and checks its tags in the same round trip (a Lua script), so an entry
-/// fetched before a purge of one of its tags is never served, whichever node stored it.
+/// Every entry's metadata holds the purge sequence its fetch began at, then its tags; a purge
+/// takes the next sequence (`INCR`) and writes it to each tag's mark, only ever upwards. An entry
+/// whose tag's mark is above its sequence was fetched before that purge: never served, whichever
+/// node stored it. A lookup reads the entry (one script in its slot), then its tags' marks (one
+/// `MGET` per tag, in each tag's slot, all at once): two round trips, whatever the cluster's size.
+/// A tag purge costs one `INCR` and one mark per tag, whatever the number of entries.
 final class RedisTier: SharedTier {
     /// The longest anything is kept in L2, and how long a tag's purge is remembered.
     static let maxLifetime: Duration = .seconds(86_400)
 
-    let client: RedisClient
+    let backend: RedisBackend
     let nodeID: String
     /// The pub/sub channel purges are fanned out on.
     let channel: String
+    let keys: RedisTierKeys
     private let logger: Logger
-    /// Script text → SHA1 from `SCRIPT LOAD`: scripts are sent once, then called by hash.
+    /// Script text → SHA1 from `SCRIPT LOAD`: scripts are sent once, then called by hash. The hash
+    /// is the same on every node; a node that does not know it yet (`NOSCRIPT`) is sent the text.
     private let scriptHashes = Mutex<[String: String]>([:])
 
-    init(client: RedisClient, nodeID: String, channel: String, logger: Logger) {
-        self.client = client
+    init(backend: RedisBackend, nodeID: String, channel: String, keyPrefix: String = "vt", logger: Logger) {
+        self.backend = backend
         self.channel = channel
         self.nodeID = nodeID
+        self.keys = RedisTierKeys(prefix: keyPrefix, channel: channel)
         self.logger = logger
     }
 
-    var state: String { client.state.rawValue }
+    var state: String { backend.state }
 
-    /// KEYS: entry, meta, sequence, lease, soft mark. ARGV: node id, lease milliseconds (0: take
-    /// none, only tell whether another node holds it). Returns {entry or nil, sequence, 1 when
-    /// this node may fetch, 1 when the entry was soft-purged after its fetch began}.
-    ///
-    /// A hard purge of a tag (`vt:tag:TAG`) after the entry's fetch began removes it; a soft one
-    /// (`vt:stag:TAG`, or `vt:s:KEY` for a soft prefix purge) only marks it stale.
+    /// KEYS: entry, meta, lease, soft mark (one slot). ARGV: node id, lease milliseconds (0: take
+    /// none, only tell whether another node holds it), and the sequence of an entry this node
+    /// found purged ('' otherwise: that one is deleted, unless replaced meanwhile, and the key is
+    /// a miss). Returns {entry or nil, meta or nil, 1 when this node may fetch, 1 when the key
+    /// was soft-purged (by a prefix purge) after the entry's fetch began}.
     private static let lookupScript = """
-        local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
         local function missing()
           if tonumber(ARGV[2]) == 0 then
-            if redis.call('EXISTS', KEYS[4]) == 1 then return {false, seq, 0} end
-            return {false, seq, 1}
+            if redis.call('EXISTS', KEYS[3]) == 1 then return {false, false, 0, 0} end
+            return {false, false, 1, 0}
           end
-          if redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, seq, 1} end
-          return {false, seq, 0}
+          if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, false, 1, 0} end
+          return {false, false, 0, 0}
         end
         local entry = redis.call('GET', KEYS[1])
         if not entry then return missing() end
         local meta = redis.call('GET', KEYS[2])
         if not meta then return missing() end
-        local born = nil
-        local soft = 0
-        for line in string.gmatch(meta, '[^\\n]+') do
-          if born == nil then
-            born = tonumber(line)
-            local marked = redis.call('GET', KEYS[5])
-            if marked and tonumber(marked) > born then soft = 1 end
-          else
-            local purged = redis.call('GET', 'vt:tag:' .. line)
-            if purged and tonumber(purged) > born then
-              redis.call('DEL', KEYS[1], KEYS[2])
-              return missing()
-            end
-            if soft == 0 then
-              local softened = redis.call('GET', 'vt:stag:' .. line)
-              if softened and tonumber(softened) > born then soft = 1 end
-            end
-          end
+        local born = string.match(meta, '^[^\\n]*')
+        if ARGV[3] ~= '' then
+          if born == ARGV[3] then redis.call('DEL', KEYS[1], KEYS[2]) end
+          return missing()
         end
-        return {entry, seq, 1, soft}
+        local soft = 0
+        local marked = redis.call('GET', KEYS[4])
+        if marked and tonumber(marked) > (tonumber(born) or 0) then soft = 1 end
+        return {entry, meta, 1, soft}
         """
 
+    /// KEYS: entry, meta, lease (one slot). ARGV: entry, meta, milliseconds to keep them.
     private static let storeScript = """
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
         redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
@@ -88,20 +80,26 @@ final class RedisTier: SharedTier {
         return 0
         """
 
-    /// The purge log (a capped stream), its generation, and how many entries it keeps.
-    static let logKey = "vt:log"
-    static let generationKey = "vt:gen"
+    /// KEYS: marks of one slot. ARGV: the purge's sequence, seconds to remember it. Only ever
+    /// upwards: of two purges of one tag racing, the later sequence stays.
+    private static let markScript = """
+        for i = 1, #KEYS do
+          local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+          if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
+        end
+        return 1
+        """
+
+    /// How many entries the purge log keeps.
     static let logLength = 100_000
 
-    /// KEYS: sequence, log. ARGV: seconds to remember the purge, the key prefix of its marks
-    /// (`vt:tag:` hard, `vt:stag:` soft), the fan-out message (a JSON object), the channel, the
-    /// log's length, then the tags. Marks the tags, appends the message to the log and publishes
-    /// it with its log id, in one step: a node that misses the message finds it in the log.
-    private static let purgeScript = """
-        local seq = redis.call('INCR', KEYS[1])
-        for i = 6, #ARGV do redis.call('SET', ARGV[2] .. ARGV[i], seq, 'EX', ARGV[1]) end
-        local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[3])
-        redis.call('PUBLISH', ARGV[4], string.sub(ARGV[3], 1, -2) .. ',"id":"' .. id .. '"}')
+    /// KEYS: the log (the channel's slot). ARGV: the fan-out message (a JSON object), the channel,
+    /// the log's length, the publish command (`SPUBLISH` on a cluster). Appends the message to the
+    /// log and publishes it with its log id, in one step: a node that misses the message finds it
+    /// in the log. Run once the purge's marks are set, so a node told of it finds them.
+    private static let publishScript = """
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+        redis.call(ARGV[4], ARGV[2], string.sub(ARGV[1], 1, -2) .. ',"id":"' .. id .. '"}')
         return id
         """
 
@@ -112,95 +110,153 @@ final class RedisTier: SharedTier {
         return redis.call('GET', KEYS[1])
         """
 
-    /// A soft prefix purge, one scanned batch: each entry is marked stale (`vt:s:KEY`) for as
-    /// long as it lives. KEYS: sequence, then the entry keys.
+    /// A soft prefix purge of one entry: marked stale for as long as it lives. KEYS: entry, soft
+    /// mark (one slot). ARGV: the purge's sequence.
     private static let softMarkScript = """
-        local seq = redis.call('INCR', KEYS[1])
-        for i = 2, #KEYS do
-          local ttl = redis.call('PTTL', KEYS[i])
-          if ttl > 0 then redis.call('SET', 'vt:s:' .. string.sub(KEYS[i], 6), seq, 'PX', ttl) end
-        end
-        return seq
+        local ttl = redis.call('PTTL', KEYS[1])
+        if ttl > 0 then redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl) end
+        return 1
         """
 
-    /// Runs a script by its hash (`EVALSHA`); loads it on first use, and after a Redis restart
-    /// (`NOSCRIPT`) falls back to `EVAL` once.
-    private func evaluate(_ script: String, _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+    /// Runs a script by its hash (`EVALSHA`) on the node serving `keys`' slot; loads it on first
+    /// use, and sends the text (`EVAL`, which that node then keeps) to a node that lacks it.
+    private func evaluate(_ script: String, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        let route = keys.first ?? ""
+        let call: [RESPArgument] = [.string(String(keys.count))] + keys.map { .string($0) } + arguments
         guard let hash = scriptHashes.withLock({ $0[script] }) else {
-            client.send(["SCRIPT", "LOAD", .string(script)], on: loop).whenSuccess { reply in
+            backend.send(["SCRIPT", "LOAD", .string(script)], key: route, on: loop).whenSuccess { reply in
                 if let hash = reply.string { self.scriptHashes.withLock { $0[script] = hash } }
             }
-            return client.send(["EVAL", .string(script)] + arguments, on: loop)
+            return backend.send(["EVAL", .string(script)] + call, key: route, on: loop)
         }
-        return client.send(["EVALSHA", .string(hash)] + arguments, on: loop).flatMapError { error in
+        return backend.send(["EVALSHA", .string(hash)] + call, key: route, on: loop).flatMapError { error in
             guard case RedisError.server(let message) = error, message.hasPrefix("NOSCRIPT") else {
                 return loop.makeFailedFuture(error)
             }
-            self.scriptHashes.withLock { _ = $0.removeValue(forKey: script) }
-            return self.evaluate(script, arguments, on: loop)
+            return self.backend.send(["EVAL", .string(script)] + call, key: route, on: loop)
         }
     }
 
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
-        evaluate(
-            Self.lookupScript,
-            [
-                "5", .string("vt:e:" + key.value), .string("vt:m:" + key.value), "vt:seq",
-                .string("vt:l:" + key.value), .string("vt:s:" + key.value), .string(nodeID), .string(String(lease?.milliseconds ?? 0)),
-            ],
-            on: loop
-        ).map { reply -> SharedTierLookup? in
-            guard let parts = reply.array, parts.count == 3 || parts.count == 4, let sequence = parts[1].integer else { return nil }
-            return SharedTierLookup(
-                entry: parts[0].buffer.flatMap(L2EntryCodec.decode), sequence: sequence, mayFetch: parts[2].integer != 0,
-                softPurged: parts.count == 4 && parts[3].integer == 1)
-        }.recover { _ in nil }
+        lookup(key, lease: lease, droppingBorn: nil, on: loop).map { $0 }.recover { _ in nil }
+    }
+
+    private func lookup(_ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup> {
+        let name = key.value
+        return evaluate(
+            Self.lookupScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name), keys.softMark(name)],
+            [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")], on: loop
+        ).flatMap { reply -> EventLoopFuture<SharedTierLookup> in
+            guard let parts = reply.array, parts.count == 4, let mayFetch = parts[2].integer else {
+                return loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply"))
+            }
+            guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
+                droppingBorn == nil
+            else {
+                // Missing: the sequence a fetch begins at.
+                return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
+            }
+            return self.checkTags(meta.tags, born: born, forKey: name, on: loop).flatMap { verdict in
+                switch verdict {
+                case .purged:
+                    // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
+                    return self.lookup(key, lease: lease, droppingBorn: born, on: loop)
+                case .valid(let soft):
+                    let entry = L2EntryCodec.decode(bytes)
+                    let softPurged = soft || parts[3].integer == 1
+                    // A fresh entry is served as it is; one that will be refetched (stale, soft-purged)
+                    // needs the sequence its refresh begins at.
+                    if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
+                        return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
+                    }
+                    return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
+                }
+            }
+        }
+    }
+
+    /// The purge sequence now: what a fetch beginning now is stored with.
+    private func sequence(on loop: any EventLoop) -> EventLoopFuture<Int64> {
+        backend.send(["GET", .string(keys.sequence)], key: keys.sequence, on: loop).map { reply in
+            reply.string.flatMap { Int64($0) } ?? 0
+        }
+    }
+
+    private enum TagVerdict {
+        case purged
+        case valid(softPurged: Bool)
+    }
+
+    /// Reads every tag's marks (each tag's slot, all at once) against the entry's sequence.
+    private func checkTags(_ tags: [Substring], born: Int64, forKey key: String, on loop: any EventLoop) -> EventLoopFuture<TagVerdict> {
+        guard !tags.isEmpty else { return loop.makeSucceededFuture(.valid(softPurged: false)) }
+        var seen = Set<Substring>()
+        let reads = tags.filter { seen.insert($0).inserted }.map { tag -> EventLoopFuture<RESPValue> in
+            let marks = keys.tagMarks(String(tag), forKey: key)
+            return backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop)
+        }
+        return EventLoopFuture.whenAllSucceed(reads, on: loop).map { replies in
+            var soft = false
+            for reply in replies {
+                guard let marks = reply.array, marks.count == 2 else { return .purged }
+                if let hard = marks[0].string.flatMap({ Int64($0) }), hard > born { return .purged }
+                if let softened = marks[1].string.flatMap({ Int64($0) }), softened > born { soft = true }
+            }
+            return .valid(softPurged: soft)
+        }
     }
 
     func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
-        _ = evaluate(Self.releaseScript, ["1", .string("vt:l:" + key.value), .string(nodeID)], on: loop)
+        _ = evaluate(Self.releaseScript, keys: [keys.lease(key.value)], [.string(nodeID)], on: loop)
     }
 
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
         let lifetime = min(ttl, Self.maxLifetime).milliseconds
         guard lifetime > 0 else { return }
         let meta = ([String(sequence)] + entry.tags + extraTags).joined(separator: "\n")
+        let name = key.value
         _ = evaluate(
-            Self.storeScript,
-            [
-                "3", .string("vt:e:" + key.value), .string("vt:m:" + key.value), .string("vt:l:" + key.value),
-                .bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime)),
-            ], on: loop)
+            Self.storeScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name)],
+            [.bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime))], on: loop)
     }
 
-    func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
-        var futures: [EventLoopFuture<RESPValue>] = []
+    /// The sequence first; then the entries deleted and the marks set, all at once; then the
+    /// purge logged and published: a node that hears of it finds every mark in place.
+    func purge(_ request: PurgeRequest, keys purgedKeys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let tags = request.tags + implicitTags
-        // A key purge is also its implicit tag's (below): soft, that marks the entry stale.
-        for key in keys where !request.soft {
-            futures.append(client.send(["DEL", .string("vt:e:" + key.value), .string("vt:m:" + key.value)], on: loop))
+        return backend.send(["INCR", .string(keys.sequence)], key: keys.sequence, on: loop).flatMap { reply -> EventLoopFuture<Void> in
+            guard let sequence = reply.integer else { return loop.makeFailedFuture(RedisError.protocolError("INCR answered \(reply)")) }
+            var steps: [EventLoopFuture<RESPValue>] = []
+            // A key purge is also its implicit tag's (below): soft, that marks the entry stale.
+            for key in purgedKeys where !request.soft {
+                let entry = self.keys.entry(key.value)
+                steps.append(self.backend.send(["DEL", .string(entry), .string(self.keys.meta(key.value))], key: entry, on: loop))
+            }
+            let remembered = String(Self.maxLifetime.components.seconds)
+            for tag in tags {
+                for mark in self.keys.marksToSet(tag, soft: request.soft) {
+                    steps.append(self.evaluate(Self.markScript, keys: [mark], [.string(String(sequence)), .string(remembered)], on: loop))
+                }
+            }
+            for prefix in request.prefixes { self.purgePrefix(prefix, soft: request.soft, sequence: sequence, on: loop) }
+            return EventLoopFuture.whenAllSucceed(steps, on: loop).flatMap { _ in self.publish(request, on: loop) }
         }
-        for prefix in request.prefixes { purgePrefix(prefix, soft: request.soft, cursor: "0", on: loop) }
-        // The tags marked, the purge logged and told to every node (they apply it to their L1;
-        // this node has already), in one script.
+    }
+
+    /// Logs the purge and tells every node (they apply it to their L1; this node has already).
+    private func publish(_ request: PurgeRequest, on loop: any EventLoop) -> EventLoopFuture<Void> {
         let payload = (try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request))).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
-        futures.append(
-            evaluate(
-                Self.purgeScript,
-                [
-                    "2", "vt:seq", .string(Self.logKey), .string(String(Self.maxLifetime.components.seconds)),
-                    request.soft ? "vt:stag:" : "vt:tag:", .bytes(payload), .string(channel), .string(String(Self.logLength)),
-                ] + tags.map { .string($0) },
-                on: loop))
-        // Fails when any part failed: a write's answer then says the fleet may not have it.
-        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { _ in }
+        return evaluate(
+            Self.publishScript, keys: [keys.log],
+            [.bytes(payload), .string(channel), .string(String(Self.logLength)), .string(backend.publishCommand)], on: loop
+        ).map { _ in }
     }
 
     // MARK: The purge log
 
     /// The log's generation, made now if Redis has none.
     func generation(on loop: any EventLoop) -> EventLoopFuture<String> {
-        evaluate(Self.generationScript, ["1", .string(Self.generationKey), .string(UUID().uuidString)], on: loop).flatMapThrowing { reply in
+        evaluate(Self.generationScript, keys: [keys.generation], [.string(UUID().uuidString)], on: loop).flatMapThrowing { reply in
             guard let generation = reply.string, !generation.isEmpty else { throw RedisError.server("no generation") }
             return generation
         }
@@ -209,7 +265,7 @@ final class RedisTier: SharedTier {
     /// The last id given to a log entry and the largest id trimmed from it (zero for a log that
     /// does not exist yet).
     func logBounds(on loop: any EventLoop) -> EventLoopFuture<(last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID)> {
-        client.send(["XINFO", "STREAM", .string(Self.logKey)], on: loop).map { reply -> (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID) in
+        backend.send(["XINFO", "STREAM", .string(keys.log)], key: keys.log, on: loop).map { reply -> (last: PurgeLog.EntryID, maxDeleted: PurgeLog.EntryID) in
             var last = PurgeLog.EntryID.zero
             var maxDeleted = PurgeLog.EntryID.zero
             let fields = reply.array ?? []
@@ -234,7 +290,7 @@ final class RedisTier: SharedTier {
 
     /// Up to `count` log entries after `id`, oldest first.
     func logEntries(after id: PurgeLog.EntryID, count: Int, on loop: any EventLoop) -> EventLoopFuture<[(id: PurgeLog.EntryID, message: FanoutMessage)]> {
-        client.send(["XRANGE", .string(Self.logKey), .string("(\(id)"), "+", "COUNT", .string(String(count))], on: loop).map { reply in
+        backend.send(["XRANGE", .string(keys.log), .string("(\(id)"), "+", "COUNT", .string(String(count))], key: keys.log, on: loop).map { reply in
             (reply.array ?? []).compactMap { entry -> (id: PurgeLog.EntryID, message: FanoutMessage)? in
                 guard let parts = entry.array, parts.count == 2, let id = parts[0].string.flatMap(PurgeLog.EntryID.init(parsing:)),
                     let fields = parts[1].array, fields.count >= 2, let payload = fields[1].buffer,
@@ -245,22 +301,34 @@ final class RedisTier: SharedTier {
         }
     }
 
-    /// Prefix purges scan: they are operator tools, and cost what the keyspace holds. Hard, the
-    /// entries are deleted; soft, each is marked stale.
-    private func purgePrefix(_ prefix: String, soft: Bool, cursor: String, on loop: any EventLoop) {
-        let pattern = "vt:e:" + prefix.replacingOccurrences(of: "*", with: "\\*").replacingOccurrences(of: "?", with: "\\?") + "*"
-        client.send(["SCAN", .string(cursor), "MATCH", .string(pattern), "COUNT", "1000"], on: loop).whenSuccess { reply in
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else { return }
-            let names = keys.compactMap(\.string)
-            if !names.isEmpty {
+    /// Prefix purges scan every primary: they are operator tools, and cost what the keyspace
+    /// holds. Hard, the entries are deleted; soft, each is marked stale.
+    private func purgePrefix(_ prefix: String, soft: Bool, sequence: Int64, on loop: any EventLoop) {
+        let keys = self.keys
+        backend.scan(matching: keys.entryPattern(keyPrefix: prefix), on: loop) { names in
+            for name in names {
+                guard let key = keys.cacheKey(ofEntry: name) else { continue }
                 if soft {
-                    _ = self.evaluate(Self.softMarkScript, [.string(String(names.count + 1)), "vt:seq"] + names.map { .string($0) }, on: loop)
+                    _ = self.evaluate(Self.softMarkScript, keys: [name, keys.softMark(key)], [.string(String(sequence))], on: loop)
                 } else {
-                    _ = self.client.send(["DEL"] + names.flatMap { [RESPArgument.string($0), .string("vt:m:" + $0.dropFirst(5))] }, on: loop)
+                    _ = self.backend.send(["DEL", .string(name), .string(keys.meta(key))], key: name, on: loop)
                 }
             }
-            if next != "0" { self.purgePrefix(prefix, soft: soft, cursor: next, on: loop) }
         }
+    }
+}
+
+/// An entry's metadata as the tier keeps it: the sequence its fetch began at, then its tags, a
+/// line each. Read from Redis, so parsed without trusting it: a sequence that does not parse is nil.
+struct L2Meta {
+    var born: Int64?
+    var tags: [Substring]
+
+    init(parsing text: String) {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        born = lines.first.flatMap { Int64($0) }
+        if !lines.isEmpty { lines.removeFirst() }
+        tags = lines
     }
 }
 

@@ -3,6 +3,19 @@ import NIOCore
 import NIOSSL
 import Synchronization
 
+/// One shard of a cluster as the client sees it (for `/stats` and `/metrics`).
+public struct RedisShardStatus: Sendable, Equatable {
+    public var primary: RedisClusterTopology.Endpoint
+    public var replicas: [RedisClusterTopology.Endpoint]
+    /// How many slots it serves.
+    public var slots: Int
+    /// False while commands to its primary fail without a reply.
+    public var up: Bool
+    /// Commands to its primary that failed without a reply, since the client started.
+    public var failures: Int
+    public var lastError: String?
+}
+
 /// A Redis Cluster client: learns the map from `CLUSTER SLOTS` (any seed or known node), sends
 /// each command to the primary of its key's slot over one pipelined connection per node per event
 /// loop, follows `MOVED` (refreshing the map) and `ASK` (with `ASKING`), and refreshes the map on
@@ -21,6 +34,28 @@ public final class RedisClusterClient: Sendable {
     private let refreshing = Mutex<EventLoopFuture<RedisClusterTopology>?>(nil)
     private let connections = Mutex<[ConnectionKey: EventLoopFuture<RedisConnection>]>([:])
     private let periodic = Mutex<RepeatedTask?>(nil)
+    /// Nodes whose last command failed without a reply (unreachable, closed, timed out).
+    private let health = Mutex<[Endpoint: NodeHealth]>([:])
+    /// How many nodes `health` says are down: the success path reads only this.
+    private let nodesDown = Atomic<Int>(0)
+    /// When the map was last asked for after a failure (uptime nanoseconds): failures under load
+    /// ask for it at most every 100 ms.
+    private let lastFailureRefresh = Atomic<UInt64>(0)
+    private let counters = Mutex(Counters())
+
+    private struct NodeHealth {
+        var down = false
+        var failures = 0
+        var lastError = ""
+    }
+
+    /// What the client has followed and refreshed since it started.
+    public struct Counters: Sendable, Equatable {
+        public var moved = 0
+        public var asked = 0
+        public var retried = 0
+        public var refreshes = 0
+    }
 
     private struct ConnectionKey: Hashable {
         let loop: ObjectIdentifier
@@ -29,7 +64,7 @@ public final class RedisClusterClient: Sendable {
 
     public init(
         seeds: [Endpoint], template: RedisURL = RedisURL(), tls: NIOSSLContext? = nil, group: any EventLoopGroup,
-        logger: Logger = Logger(label: "vitrine.redis-cluster"), commandTimeout: TimeAmount = .seconds(1)
+        logger: Logger = Logger(label: "vitrine.redis-cluster"), commandTimeout: TimeAmount = .milliseconds(250)
     ) {
         self.seeds = seeds
         self.template = template
@@ -55,6 +90,16 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
+    /// Sends a command to one node (a `SCAN` of its keys, say), following no redirect.
+    public func send(_ arguments: [RESPArgument], to endpoint: Endpoint, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        send(arguments, to: endpoint, asking: false, redirects: RedisClusterRouting.maxRedirects, on: loop)
+    }
+
+    /// The primaries of the map (asked for when none is known yet).
+    public func primaries(on loop: any EventLoop) -> EventLoopFuture<[Endpoint]> {
+        currentTopology(on: loop).map { $0.shards.map(\.primary) }
+    }
+
     private func send(
         _ arguments: [RESPArgument], to endpoint: Endpoint, asking: Bool, redirects: Int, on loop: any EventLoop
     ) -> EventLoopFuture<RESPValue> {
@@ -67,22 +112,107 @@ public final class RedisClusterClient: Sendable {
                 return last
             }
         }
-        return reply.flatMapError { error in
+        return reply.map { value in
+            if self.nodesDown.load(ordering: .relaxed) > 0 { self.markUp(endpoint) }
+            return value
+        }.flatMapError { error in
             let message: String? = if case RedisError.server(let text) = error { text } else { nil }
             switch RedisClusterRouting.decide(errorReply: message, answeredBy: endpoint, redirects: redirects) {
             case .done, .giveUp:
                 if message == nil {
                     // The node is unreachable or closed: what the cluster says now may differ (a failover).
+                    self.markDown(endpoint, error: error)
                     self.forget(endpoint, on: loop)
-                    _ = self.refresh(on: loop)
+                    self.refreshAfterFailure(on: loop)
                 }
                 return loop.makeFailedFuture(error)
             case .retry(let target, let asking, let refreshMap):
+                self.counters.withLock { if asking { $0.asked += 1 } else { $0.moved += 1 } }
                 if refreshMap { _ = self.refresh(on: loop) }
                 return self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
+            case .retryLater(let target):
+                self.counters.withLock { $0.retried += 1 }
+                return loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap {
+                    self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
+                }
             }
         }
     }
+
+    // MARK: Health
+
+    private func markDown(_ endpoint: Endpoint, error: any Error) {
+        let wentDown = health.withLock { health -> Bool in
+            var node = health[endpoint] ?? NodeHealth()
+            let wasDown = node.down
+            node.down = true
+            node.failures += 1
+            node.lastError = "\(error)"
+            health[endpoint] = node
+            return !wasDown
+        }
+        if wentDown {
+            nodesDown.wrappingAdd(1, ordering: .relaxed)
+            logger.warning("redis cluster node unreachable", metadata: ["node": "\(endpoint)", "error": "\(error)"])
+        }
+    }
+
+    private func markUp(_ endpoint: Endpoint) {
+        let cameBack = health.withLock { health -> Bool in
+            guard health[endpoint]?.down == true else { return false }
+            health[endpoint]?.down = false
+            return true
+        }
+        if cameBack {
+            nodesDown.wrappingSubtract(1, ordering: .relaxed)
+            logger.notice("redis cluster node answers again", metadata: ["node": "\(endpoint)"])
+        }
+    }
+
+    /// Nodes gone from the map (a failed primary replaced) are no longer counted as down.
+    private func forgetHealth(outside topology: RedisClusterTopology) {
+        let members = Set(topology.shards.flatMap { [$0.primary] + $0.replicas })
+        let removedDown = health.withLock { health -> Int in
+            let gone = health.keys.filter { !members.contains($0) }
+            var removed = 0
+            for endpoint in gone where health.removeValue(forKey: endpoint)?.down == true { removed += 1 }
+            return removed
+        }
+        if removedDown > 0 { nodesDown.wrappingSubtract(removedDown, ordering: .relaxed) }
+    }
+
+    /// After a failure, the map may have changed (a failover): asked for again, at most every 100 ms.
+    private func refreshAfterFailure(on loop: any EventLoop) {
+        let now = UInt64(NIODeadline.now().uptimeNanoseconds)
+        let last = lastFailureRefresh.load(ordering: .relaxed)
+        guard now &- last >= 100_000_000,
+            lastFailureRefresh.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+        else { return }
+        _ = refresh(on: loop)
+    }
+
+    /// "up" (a map, every primary in it answering), "degraded" (some primaries do not) or "down"
+    /// (no map, or no primary answering).
+    public var state: String {
+        guard let topology else { return "down" }
+        let down = health.withLock { health in topology.shards.filter { health[$0.primary]?.down == true }.count }
+        if down == 0 { return "up" }
+        return down < topology.shards.count ? "degraded" : "down"
+    }
+
+    /// Each shard of the map, as this client sees it.
+    public var shardStatus: [RedisShardStatus] {
+        guard let topology else { return [] }
+        let health = self.health.withLock { $0 }
+        return topology.shards.map { shard in
+            let node = health[shard.primary]
+            return RedisShardStatus(
+                primary: shard.primary, replicas: shard.replicas, slots: shard.slots.reduce(0) { $0 + $1.count },
+                up: node?.down != true, failures: node?.failures ?? 0, lastError: node?.lastError)
+        }
+    }
+
+    public var counterValues: Counters { counters.withLock { $0 } }
 
     // MARK: The map
 
@@ -109,7 +239,13 @@ public final class RedisClusterClient: Sendable {
         ask(candidates[...], on: loop).whenComplete { result in
             switch result {
             case .success(let topology):
-                self.map.withLock { $0 = topology }
+                let changed = self.map.withLock { map -> Bool in
+                    defer { map = topology }
+                    return map != nil && map != topology
+                }
+                self.counters.withLock { $0.refreshes += 1 }
+                if changed { self.forgetHealth(outside: topology) }
+                if changed { self.logger.notice("redis cluster map changed", metadata: ["shards": "\(topology.shards.map(\.primary))"]) }
             case .failure(let error):
                 self.logger.warning("cannot read the cluster's map", metadata: ["error": "\(error)"])
             }
@@ -141,12 +277,20 @@ public final class RedisClusterClient: Sendable {
 
     // MARK: Connections
 
-    private func connection(to endpoint: Endpoint, on loop: any EventLoop) -> EventLoopFuture<RedisConnection> {
-        let key = ConnectionKey(loop: ObjectIdentifier(loop), endpoint: endpoint)
+    /// A node's URL: its address, with the credentials and TLS of the template.
+    public func url(of endpoint: Endpoint) -> RedisURL {
         var url = template
         url.host = endpoint.host
         url.port = endpoint.port
-        let (tls, timeout, nodeURL) = (self.tls, commandTimeout, url)
+        return url
+    }
+
+    /// The TLS context every node is reached with (nil: plain).
+    public var tlsContext: NIOSSLContext? { tls }
+
+    private func connection(to endpoint: Endpoint, on loop: any EventLoop) -> EventLoopFuture<RedisConnection> {
+        let key = ConnectionKey(loop: ObjectIdentifier(loop), endpoint: endpoint)
+        let (tls, timeout, nodeURL) = (self.tls, commandTimeout, url(of: endpoint))
         let pooled = connections.withLock { connections -> EventLoopFuture<RedisConnection> in
             if let existing = connections[key] { return existing }
             let made = RedisConnection.connectFuture(to: nodeURL, on: loop, commandTimeout: timeout, tls: tls)

@@ -6,7 +6,16 @@ public enum RedisClusterSlot {
 
     /// The slot of `key`.
     public static func slot<Bytes: Collection>(of key: Bytes) -> Int where Bytes.Element == UInt8 {
-        let bytes = Array(key)
+        Array(key).withUnsafeBufferPointer { slot(ofBytes: $0) }
+    }
+
+    /// The slot of `key`, read in place (this is on every command's path).
+    public static func slot(of key: String) -> Int {
+        var key = key
+        return key.withUTF8 { slot(ofBytes: $0) }
+    }
+
+    static func slot(ofBytes bytes: UnsafeBufferPointer<UInt8>) -> Int {
         if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
             let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
         {
@@ -15,12 +24,8 @@ public enum RedisClusterSlot {
         return Int(crc16(bytes[...]) & 0x3FFF)
     }
 
-    public static func slot(of key: String) -> Int {
-        slot(of: key.utf8)
-    }
-
     /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as Redis computes it.
-    static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+    static func crc16(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt16 {
         var crc: UInt16 = 0
         for byte in bytes {
             crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]

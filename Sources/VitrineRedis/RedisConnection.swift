@@ -100,7 +100,9 @@ public final class RedisConnection: Sendable {
 }
 
 /// A connection subscribed to channels: each published message is handed to `onMessage`, on the
-/// connection's event loop.
+/// connection's event loop. Sharded (`SSUBSCRIBE`, on a cluster), the connection must be to the
+/// node serving the channel's slot, and it closes when the node stops serving it (the server's
+/// `sunsubscribe`): the owner subscribes again where the slot is now.
 public final class RedisSubscription: Sendable {
     public let channel: any Channel
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
@@ -111,7 +113,8 @@ public final class RedisSubscription: Sendable {
 
     public static func subscribe(
         to channels: [String], url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
-        tls: NIOSSLContext? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+        tls: NIOSSLContext? = nil, sharded: Bool = false,
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     ) async throws -> RedisSubscription {
         // AUTH first on a plain connection, then switch the pipeline to the subscription handler.
         let connection = try await RedisConnection.connect(to: url, on: eventLoop, connectTimeout: connectTimeout, tls: tls)
@@ -122,7 +125,7 @@ public final class RedisSubscription: Sendable {
             channel.pipeline.syncOperations.removeHandler(handler, promise: nil)
             try channel.pipeline.syncOperations.addHandler(RedisSubscriptionHandler(onMessage: onMessage))
             var buffer = channel.allocator.buffer(capacity: 64)
-            RESPEncoder.encode(["SUBSCRIBE"] + channels.map { .string($0) }, into: &buffer)
+            RESPEncoder.encode([sharded ? "SSUBSCRIBE" : "SUBSCRIBE"] + channels.map { .string($0) }, into: &buffer)
             channel.writeAndFlush(buffer, promise: nil)
         }.get()
         return RedisSubscription(channel: channel)

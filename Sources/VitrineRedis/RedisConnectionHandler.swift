@@ -198,7 +198,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 }
 
 /// The last handler of a subscribed (pub/sub) channel: hands each published message to
-/// `onMessage`; confirmations and pongs are dropped.
+/// `onMessage`; confirmations and pongs are dropped, and a sharded subscription the server ends
+/// closes the connection.
 final class RedisSubscriptionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -213,10 +214,18 @@ final class RedisSubscriptionHandler: ChannelInboundHandler {
         do {
             let input = unwrapInboundIn(data)
             try decoder.decode(input) { reply in
-                guard let parts = reply.array, parts.count == 3, parts[0].string == "message",
-                    let channel = parts[1].string, let payload = parts[2].buffer
-                else { return }
-                onMessage(channel, payload)
+                guard let parts = reply.array, parts.count == 3, let kind = parts[0].string else { return }
+                switch kind {
+                case "message", "smessage":
+                    guard let channel = parts[1].string, let payload = parts[2].buffer else { return }
+                    onMessage(channel, payload)
+                case "sunsubscribe":
+                    // Never asked for: the node no longer serves the channel's slot (a failover or a
+                    // migration). Closed, so that the owner subscribes again where it is served.
+                    context.close(promise: nil)
+                default:
+                    break
+                }
             }
         } catch {
             context.close(promise: nil)

@@ -6,9 +6,14 @@ import Synchronization
 /// A subscription that survives Redis going away: it resubscribes with backoff, and tells its
 /// owner when it is first live (`onSubscribed`), when it is lost (`onLost`: messages may be
 /// missed from then on) and when it is live again (`onResubscribed`).
+///
+/// On a cluster it subscribes with `SSUBSCRIBE` (sharded pub/sub) on the primary serving the
+/// channel's slot, found anew from the map at each attempt: after a failover or a migration the
+/// server ends the subscription, and it is made again where the slot is now.
 public final class RedisSubscriber: Sendable {
     private let url: RedisURL
     private let tls: NIOSSLContext?
+    private let cluster: RedisClusterClient?
     private let channels: [String]
     private let eventLoop: any EventLoop
     private let logger: Logger
@@ -22,7 +27,7 @@ public final class RedisSubscriber: Sendable {
 
     public init(
         url: RedisURL, channels: [String], eventLoop: any EventLoop, logger: Logger = Logger(label: "vitrine.redis"),
-        tls: NIOSSLContext? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
+        tls: NIOSSLContext? = nil, cluster: RedisClusterClient? = nil, onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void,
         onResubscribed: @escaping @Sendable () -> Void = {},
         onSubscribed: @escaping @Sendable () -> Void = {},
         onLost: @escaping @Sendable () -> Void = {}
@@ -31,6 +36,7 @@ public final class RedisSubscriber: Sendable {
         self.onLost = onLost
         self.url = url
         self.tls = tls
+        self.cluster = cluster
         self.channels = channels
         self.eventLoop = eventLoop
         self.logger = logger
@@ -57,12 +63,23 @@ public final class RedisSubscriber: Sendable {
         await subscription?.close()
     }
 
+    /// The single Redis, or the cluster's primary for the channels' slot as the map says now.
+    private func subscriptionURL() async throws -> RedisURL {
+        guard let cluster, let channel = channels.first else { return url }
+        let topology = try await cluster.refresh(on: eventLoop).get()
+        guard let primary = topology.shard(forSlot: RedisClusterSlot.slot(of: channel))?.primary else {
+            throw RedisError.server("CLUSTERDOWN no node serves the slot of \(channel)")
+        }
+        return cluster.url(of: primary)
+    }
+
     private func run() async {
         var failures = 0
         var everSubscribed = false
         while !Task.isCancelled {
             do {
-                let subscription = try await RedisSubscription.subscribe(to: channels, url: url, on: eventLoop, tls: tls, onMessage: onMessage)
+                let subscription = try await RedisSubscription.subscribe(
+                    to: channels, url: try await subscriptionURL(), on: eventLoop, tls: tls, sharded: cluster != nil, onMessage: onMessage)
                 current.withLock { $0 = subscription }
                 subscribed.store(true, ordering: .relaxed)
                 if everSubscribed {

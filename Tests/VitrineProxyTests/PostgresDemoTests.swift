@@ -232,7 +232,7 @@ struct PostgresDemoTests {
             #expect(try await demo.servedPrice(9) != nil)
             let redisURL = try RedisURL(parsing: redis.url)
             let connection = try await RedisConnection.connect(to: redisURL, on: MultiThreadedEventLoopGroup.singleton.next())
-            try await SharedTierTests.waitUntil { try await connection.send(["KEYS", "vt:e:*/catalog/products/9"]).get().array?.count == 1 }
+            try await SharedTierTests.waitUntil { try await connection.send(["KEYS", "vt:{*/catalog/products/9}:e"]).get().array?.count == 1 }
             await connection.close()
             await demo.fixture.node.stop()
 

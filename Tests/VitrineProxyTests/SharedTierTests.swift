@@ -17,9 +17,30 @@ import VitrineFeed
 struct SharedTierTests {
     static let nextDatabase = Atomic<Int>(0)
 
+    /// A Redis to test on: where, the fan-out channel, and the key prefix (its own on a cluster,
+    /// which has one database).
+    struct TestRedis {
+        var url: String
+        var channel: String
+        var keyPrefix = "vt"
+    }
+
+    /// A single Redis, or the local cluster `make test` starts.
+    enum Backend: String, CaseIterable, Sendable {
+        case single, cluster
+    }
+
     /// A Redis URL on a database of its own (4...253; the Redis client's tests use 0 and 3), emptied,
-    /// or nil (an issue in CI) without Redis.
-    static func isolatedRedis() async throws -> (url: String, channel: String)? {
+    /// or nil (an issue in CI) without Redis. On the cluster: a key prefix and channel of its own.
+    static func isolatedRedis(_ backend: Backend = .single) async throws -> TestRedis? {
+        if backend == .cluster {
+            guard let seeds = ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_CLUSTER"] else {
+                if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("VITRINE_TEST_REDIS_CLUSTER is not set: use `make test`") }
+                return nil
+            }
+            let unique = UUID().uuidString.prefix(8)
+            return TestRedis(url: "redis-cluster://\(seeds)", channel: "vitrine-test:\(unique)", keyPrefix: "vt-\(unique)")
+        }
         guard let text = ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_URL"] else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("VITRINE_TEST_REDIS_URL is not set: use `make test`") }
             return nil
@@ -31,12 +52,14 @@ struct SharedTierTests {
         let connection = try await RedisConnection.connect(to: url, on: MultiThreadedEventLoopGroup.singleton.next())
         _ = try await connection.send(["FLUSHDB"]).get()
         await connection.close()
-        return ("redis://\(url.host):\(url.port)/\(url.database)", "vitrine-test:\(UUID().uuidString)")
+        return TestRedis(url: "redis://\(url.host):\(url.port)/\(url.database)", channel: "vitrine-test:\(UUID().uuidString)")
     }
 
     /// Node A with its own demo origin, node B in front of the same origin, both on one Redis.
-    static func withTwoNodes(_ body: (ProxyFixture, ProxyFixture, DemoOrigin) async throws -> Void) async throws {
-        try await withTwoNodes(originURL: nil) { a, b in try await body(a, b, a.origin!) }
+    static func withTwoNodes(
+        on backend: Backend = .single, _ body: (ProxyFixture, ProxyFixture, DemoOrigin) async throws -> Void
+    ) async throws {
+        try await withTwoNodes(originURL: nil, on: backend) { a, b in try await body(a, b, a.origin!) }
     }
 
     /// Two nodes on one Redis, in front of `originURL` (or of node A's own demo origin).
@@ -44,13 +67,13 @@ struct SharedTierTests {
     /// - Parameters:
     ///   - linkA: a link node A reaches Redis through (direct when nil).
     ///   - linkB: the same for node B.
-    ///   - redis: the Redis to use (a fresh database when nil).
+    ///   - redis: the Redis to use (a fresh database, or prefix on the cluster, when nil).
     static func withTwoNodes(
-        originURL: String?, linkA: FaultyLink? = nil, linkB: FaultyLink? = nil, redis given: (url: String, channel: String)? = nil,
-        _ body: (ProxyFixture, ProxyFixture) async throws -> Void
+        originURL: String?, on backend: Backend = .single, linkA: FaultyLink? = nil, linkB: FaultyLink? = nil,
+        redis given: TestRedis? = nil, _ body: (ProxyFixture, ProxyFixture) async throws -> Void
     ) async throws {
-        let chosen: (url: String, channel: String)?
-        if let given { chosen = given } else { chosen = try await isolatedRedis() }
+        let chosen: TestRedis?
+        if let given { chosen = given } else { chosen = try await isolatedRedis(backend) }
         guard let redis = chosen else { return }
         func configure(through link: FaultyLink?) -> (inout VitrineConfiguration) -> Void {
             { configuration in
@@ -60,6 +83,7 @@ struct SharedTierTests {
                 }
                 var settings = RedisSettings(url: url)
                 settings.channel = redis.channel
+                settings.keyPrefix = redis.keyPrefix
                 configuration.redis = settings
                 configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
             }
@@ -90,8 +114,8 @@ struct SharedTierTests {
         Issue.record("condition not met in time")
     }
 
-    @Test func nodeBAnswersFromL2WhatNodeAFetched() async throws {
-        try await Self.withTwoNodes { a, b, origin in
+    @Test(arguments: Backend.allCases) func nodeBAnswersFromL2WhatNodeAFetched(on backend: Backend) async throws {
+        try await Self.withTwoNodes(on: backend) { a, b, origin in
             #expect(try await a.get("/catalog/products/42").header("X-Cache") == "MISS")
             // The write to L2 happens in the background, just after the answer.
             try await Self.waitUntil { try await b.get("/catalog/products/42").header("Cache-Status")?.hasSuffix("detail=l2") == true }
@@ -101,8 +125,8 @@ struct SharedTierTests {
         }
     }
 
-    @Test func aPurgeOnAIsAMissOnB() async throws {
-        try await Self.withTwoNodes { a, b, origin in
+    @Test(arguments: Backend.allCases) func aPurgeOnAIsAMissOnB(on backend: Backend) async throws {
+        try await Self.withTwoNodes(on: backend) { a, b, origin in
             _ = try await a.get("/catalog/products/7")
             try await Self.waitUntil { try await b.get("/catalog/products/7").header("X-Cache") == "HIT" }
             #expect(try await b.get("/catalog/products/7").header("X-Cache") == "HIT")
@@ -114,8 +138,8 @@ struct SharedTierTests {
         }
     }
 
-    @Test func aWriteThroughOneNodeIsFreshOnTheOther() async throws {
-        try await Self.withTwoNodes { a, b, _ in
+    @Test(arguments: Backend.allCases) func aWriteThroughOneNodeIsFreshOnTheOther(on backend: Backend) async throws {
+        try await Self.withTwoNodes(on: backend) { a, b, _ in
             _ = try await b.get("/catalog/products/9")
             #expect(try await b.get("/catalog/products/9").header("X-Cache") == "HIT")
             let write = try await a.send("PATCH", "/catalog/products/9", body: #"{"price_cents": 777}"#)
@@ -168,9 +192,9 @@ struct SharedTierTests {
 
     /// A soft purge marks entries stale in L2 too: a node that finds one there serves it stale
     /// while one refresh runs, instead of sending the request to the origin.
-    @Test func aSoftPurgeIsStaleInL2NotGone() async throws {
+    @Test(arguments: Backend.allCases) func aSoftPurgeIsStaleInL2NotGone(on backend: Backend) async throws {
         let echo = try await EchoOrigin.start()
-        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)", on: backend) { a, b in
             let target = CachingSemanticsTests.target(
                 "/echo/soft", ["Cache-Control:max-age=60, stale-while-revalidate=30", "Surrogate-Key:soft-tag"], "&delay=200")
             #expect(try await a.get(target).header("X-Cache") == "MISS")
@@ -195,9 +219,9 @@ struct SharedTierTests {
     }
 
     /// A soft purge of a key (not only of a tag) reaches L2 too.
-    @Test func aSoftKeyPurgeIsStaleInL2() async throws {
+    @Test(arguments: Backend.allCases) func aSoftKeyPurgeIsStaleInL2(on backend: Backend) async throws {
         let echo = try await EchoOrigin.start()
-        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)", on: backend) { a, b in
             let target = CachingSemanticsTests.target("/echo/soft-key", ["Cache-Control:max-age=60, stale-while-revalidate=30"], "&delay=200")
             _ = try await a.get(target)
             try await Task.sleep(for: .milliseconds(200))
@@ -278,8 +302,8 @@ struct SharedTierTests {
 
     /// While a node holds purges that have not reached Redis, it reads nothing from L2 (which may
     /// still hold what they purged): its misses go to the origin.
-    @Test func aNodeWithHeldPurgesDoesNotReadL2() async throws {
-        try await Self.withTwoNodes { a, b, origin in
+    @Test(arguments: Backend.allCases) func aNodeWithHeldPurgesDoesNotReadL2(on backend: Backend) async throws {
+        try await Self.withTwoNodes(on: backend) { a, b, origin in
             _ = try await a.get("/catalog/products/12")
             // In L2 once B can find it there (the same holds for 12, fetched before it).
             _ = try await a.get("/catalog/products/14")
@@ -387,18 +411,28 @@ struct SharedTierTests {
 
     /// The stale-set race across nodes, made deterministic: a lookup (miss, sequence s), then a
     /// purge of a tag, then the store of what was fetched before the purge: never served.
-    @Test func aResponseFetchedBeforeAPurgeIsNeverServedFromL2() async throws {
-        guard let redis = try await Self.isolatedRedis() else { return }
+    @Test(arguments: Backend.allCases) func aResponseFetchedBeforeAPurgeIsNeverServedFromL2(on backend: Backend) async throws {
+        guard let redis = try await Self.isolatedRedis(backend) else { return }
         let group = MultiThreadedEventLoopGroup.singleton
         let loop = group.next()
-        // These tests are about what is stored, not about timeouts: a command timeout that a loaded
-        // machine running every suite at once cannot miss by accident.
-        let client = RedisClient(url: try RedisURL(parsing: redis.url), group: group, commandTimeout: .seconds(2))
-        let tier = RedisTier(client: client, nodeID: "test", channel: redis.channel, logger: .init(label: "test"))
-        client.warmUp()
-        try await Self.waitUntil { client.state == .up }
+        let tier = try Self.tier(on: redis, group: group)
+        tier.backend.warmUp(on: loop)
+        try await Self.waitUntil { tier.backend.state == "up" }
         try await Self.exerciseTier(tier, on: loop)
-        await client.shutdown()
+        await tier.backend.shutdown()
+    }
+
+    /// A Redis tier on `redis`, its commands with a timeout that a loaded machine running every
+    /// suite at once cannot miss by accident (these tests are about what is stored, not timeouts).
+    static func tier(on redis: TestRedis, group: any EventLoopGroup) throws -> RedisTier {
+        let backend: RedisBackend
+        if RedisClusterURL.isCluster(redis.url) {
+            let url = try RedisClusterURL(parsing: redis.url)
+            backend = .cluster(RedisClusterClient(seeds: url.seeds, template: url.template, group: group, commandTimeout: .seconds(2)))
+        } else {
+            backend = .single(RedisClient(url: try RedisURL(parsing: redis.url), group: group, commandTimeout: .seconds(2)))
+        }
+        return RedisTier(backend: backend, nodeID: "test", channel: redis.channel, keyPrefix: redis.keyPrefix, logger: .init(label: "test"))
     }
 
     /// What every tier must do: never serve what was fetched before a purge of its tags, serve
@@ -456,19 +490,20 @@ struct SharedTierTests {
         let client = RedisClient(url: try RedisURL(parsing: redis.url), group: group, commandTimeout: .seconds(2))
         client.warmUp()
         try await Self.waitUntil { client.state == .up }
-        let store = RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-a:8080")
+        let loop = group.next()
+        let store = RedisCursorStore(backend: .single(client), channel: "vitrine_invalidations", node: "node-a:8080", loop: loop)
         #expect(try await store.load() == nil, "nothing saved yet: a first start")
         let cursor = "vitrine-cursor 2 7713704199475074089:16384:16877:3e12ca69 1061/42"
         await store.save(cursor)
         #expect(try await store.load() == cursor)
-        #expect(try await RedisCursorStore(client: client, channel: "vitrine_invalidations", node: "node-b:8080").load() == nil)
+        #expect(try await RedisCursorStore(backend: .single(client), channel: "vitrine_invalidations", node: "node-b:8080", loop: loop).load() == nil)
         await client.shutdown()
 
         // Redis unreachable: an error (the feed retries), never "no cursor" (which would skip history).
         let port = TestPorts.unused()  // nothing listens on it
         let dead = RedisClient(url: RedisURL(host: "127.0.0.1", port: port), group: group)
         await #expect(throws: (any Error).self) {
-            try await RedisCursorStore(client: dead, channel: "c", node: "n").load()
+            try await RedisCursorStore(backend: .single(dead), channel: "c", node: "n", loop: loop).load()
         }
         await dead.shutdown()
     }
@@ -498,9 +533,9 @@ struct SharedTierTests {
         #expect(L2EntryCodec.decode(truncated) == nil)
     }
 
-    @Test func oneOriginRequestAcrossTheFleet() async throws {
+    @Test(arguments: Backend.allCases) func oneOriginRequestAcrossTheFleet(on backend: Backend) async throws {
         let echo = try await EchoOrigin.start()
-        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)") { a, b in
+        try await Self.withTwoNodes(originURL: "http://127.0.0.1:\(echo.port)", on: backend) { a, b in
             let target = CachingSemanticsTests.target("/echo/hot", ["Cache-Control:max-age=60"], "&delay=300")
             let responses = try await withThrowingTaskGroup(of: WireResponse.self) { group in
                 for index in 0..<8 { group.addTask { try await (index % 2 == 0 ? a : b).get(target) } }
@@ -538,8 +573,8 @@ struct SharedTierTests {
         }
     }
 
-    @Test func statsShowTheTier() async throws {
-        try await Self.withTwoNodes { a, _, _ in
+    @Test(arguments: Backend.allCases) func statsShowTheTier(on backend: Backend) async throws {
+        try await Self.withTwoNodes(on: backend) { a, _, _ in
             _ = try await a.get("/catalog/products/1")
             let stats = try await a.admin("GET", "/stats")
             let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as! [String: Any]

@@ -23,7 +23,7 @@ struct RedisClusterTests {
 
     @Test func slotsAreRedisCRC16() {
         // The cluster specification's check value: CRC16("123456789") = 0x31C3.
-        #expect(RedisClusterSlot.crc16(Array("123456789".utf8)[...]) == 0x31C3)
+        #expect(Array("123456789".utf8).withUnsafeBufferPointer { RedisClusterSlot.crc16($0[...]) } == 0x31C3)
         #expect(RedisClusterSlot.slot(of: "123456789") == 0x31C3 & 0x3FFF)
         #expect(RedisClusterSlot.slot(of: "") == 0)
         // Hash tags: the first {...} with something in it.

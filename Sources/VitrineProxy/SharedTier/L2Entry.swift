@@ -137,6 +137,11 @@ extension L2Entry {
 
     /// What this node stores in its L1 for it, `now` wall seconds: the response (aged by the time
     /// it spent in L2), its remaining freshness and retention; nil once it is past both.
+    /// Whether it is still fresh at `now` (Unix seconds): what `localCopy` would keep with a TTL.
+    package func isFresh(now: Int) -> Bool {
+        UInt64(max(0, now - storedAt)) * 1000 < ttlMilliseconds
+    }
+
     func localCopy(now: Int, compress: Bool) -> (response: CachedResponse, ttl: Duration, retention: Duration)? {
         let elapsed = UInt64(max(0, now - storedAt)) * 1000
         guard elapsed < ttlMilliseconds + retentionMilliseconds else { return nil }
