@@ -38,6 +38,14 @@ final class RedisTier: SharedTier {
 
     var state: String { backend.state }
 
+    var shards: [SharedTierShard] {
+        backend.shards.map { shard in
+            SharedTierShard(
+                primary: shard.primary.description, replicas: shard.replicas.map(\.description), slots: shard.slots, up: shard.up,
+                failures: shard.failures, lastError: shard.lastError)
+        }
+    }
+
     /// KEYS: entry, meta, lease, soft mark (one slot). ARGV: node id, lease milliseconds (0: take
     /// none, only tell whether another node holds it), and the sequence of an entry this node
     /// found purged ('' otherwise: that one is deleted, unless replaced meanwhile, and the key is

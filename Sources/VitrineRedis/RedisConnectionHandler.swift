@@ -214,6 +214,12 @@ final class RedisSubscriptionHandler: ChannelInboundHandler {
         do {
             let input = unwrapInboundIn(data)
             try decoder.decode(input) { reply in
+                if case .error = reply {
+                    // The subscription was refused (MOVED: the map was out of date): nothing would
+                    // ever arrive on it. Closed, so that the owner subscribes again.
+                    context.close(promise: nil)
+                    return
+                }
                 guard let parts = reply.array, parts.count == 3, let kind = parts[0].string else { return }
                 switch kind {
                 case "message", "smessage":

@@ -64,13 +64,30 @@ public final class RedisSubscriber: Sendable {
     }
 
     /// The single Redis, or the cluster's primary for the channels' slot as the map says now.
-    private func subscriptionURL() async throws -> RedisURL {
-        guard let cluster, let channel = channels.first else { return url }
+    private func subscriptionURL() async throws -> (url: RedisURL, primary: RedisClusterTopology.Endpoint?) {
+        guard let cluster, let channel = channels.first else { return (url, nil) }
         let topology = try await cluster.refresh(on: eventLoop).get()
         guard let primary = topology.shard(forSlot: RedisClusterSlot.slot(of: channel))?.primary else {
             throw RedisError.server("CLUSTERDOWN no node serves the slot of \(channel)")
         }
-        return cluster.url(of: primary)
+        return (cluster.url(of: primary), primary)
+    }
+
+    /// On a cluster, the subscription is closed (and made again where it belongs) as soon as the
+    /// map says another primary serves the channel's slot: a server is not relied on to end a
+    /// subscription whose slot moved away from it.
+    private func watchOwnership(of subscription: RedisSubscription, subscribedAt primary: RedisClusterTopology.Endpoint) {
+        guard let cluster, let channel = channels.first else { return }
+        let slot = RedisClusterSlot.slot(of: channel)
+        let channelLogger = logger
+        let task = subscription.channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { task in
+            guard let owner = cluster.topology?.shard(forSlot: slot)?.primary, owner != primary else { return }
+            channelLogger.notice(
+                "the purge channel's slot moved: subscribing where it is now", metadata: ["from": "\(primary)", "to": "\(owner)"])
+            task.cancel()
+            subscription.channel.close(promise: nil)
+        }
+        subscription.closeFuture.whenComplete { _ in task.cancel() }
     }
 
     private func run() async {
@@ -78,8 +95,10 @@ public final class RedisSubscriber: Sendable {
         var everSubscribed = false
         while !Task.isCancelled {
             do {
+                let (url, primary) = try await subscriptionURL()
                 let subscription = try await RedisSubscription.subscribe(
-                    to: channels, url: try await subscriptionURL(), on: eventLoop, tls: tls, sharded: cluster != nil, onMessage: onMessage)
+                    to: channels, url: url, on: eventLoop, tls: tls, sharded: cluster != nil, onMessage: onMessage)
+                if let primary { watchOwnership(of: subscription, subscribedAt: primary) }
                 current.withLock { $0 = subscription }
                 subscribed.store(true, ordering: .relaxed)
                 if everSubscribed {

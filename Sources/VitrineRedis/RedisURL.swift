@@ -67,6 +67,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         } else if !authority.isEmpty {
             host = String(authority)
         }
+        // An IPv6 literal is written in brackets; the address is what is inside them.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "127.0.0.1" }
         let databaseText = path.dropFirst()
         if !databaseText.isEmpty {
@@ -78,6 +80,6 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL without the password.
     public var description: String {
         let query = caCertificatesFile.map { "?ssl_ca_certs=\($0)" } ?? ""
-        return "\(tls ? "rediss" : "redis")://\(password == nil ? "" : "\(user ?? ""):***@")\(host):\(port)/\(database)\(query)"
+        return "\(tls ? "rediss" : "redis")://\(password == nil ? "" : "\(user ?? ""):***@")\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)\(query)"
     }
 }

@@ -96,6 +96,13 @@ import Testing
         ("probes.listen", "probes:\n  listen: nowhere\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("probes.token", "probes:\n  listen: 0.0.0.0:9145\n  token: x\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("redis.channels", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://127.0.0.1:6379\n  channels: x"),
+        // A cluster: seeds as host:port, a URL or seeds (not both), and names that keep their slot.
+        ("redis.cluster", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  cluster: [nope]"),
+        ("redis.cluster", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://a:1\n  cluster: [a:1]"),
+        ("redis.url", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  channel: x"),
+        ("redis.key_prefix", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://a:1\n  key_prefix: 'v{t}'"),
+        ("redis.key_prefix", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://a:1\n  key_prefix: 'vt*'"),
+        ("redis.channel", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  cluster: [a:1]\n  channel: 'a{b}'"),
     ])
     func aBadFileNamesTheKey(_ expectedKey: String, _ tail: String) {
         let yaml = "origins:\n  catalog:\n    url: http://127.0.0.1:9000\n" + tail
@@ -164,6 +171,13 @@ import Testing
         let redis = try VitrineConfiguration.parse(yaml: base + "redis:\n  url: redis://r:6379/0\n  write_purge_timeout: 250ms\n")
         #expect(redis.redis?.writePurgeTimeout == .milliseconds(250))
         #expect(try VitrineConfiguration.parse(yaml: base + "redis:\n  url: redis://r:6379/0\n").redis?.writePurgeTimeout == .milliseconds(500))
+        let cluster = try VitrineConfiguration.parse(yaml: base + "redis:\n  cluster: [r1:7000, r2:7001]\n  key_prefix: shop-a\n")
+        #expect(cluster.redis?.url == "redis-cluster://r1:7000,r2:7001")
+        #expect(cluster.redis?.isCluster == true)
+        #expect(cluster.redis?.keyPrefix == "shop-a")
+        #expect(try VitrineConfiguration.parse(yaml: base + "redis:\n  url: rediss-cluster://:pw@r1:7000\n").redis?.isCluster == true)
+        #expect(redis.redis?.isCluster == false)
+        #expect(redis.redis?.keyPrefix == "vt")
         #expect(throws: ConfigError(key: "state_dir", "must name a directory")) {
             try VitrineConfiguration.parse(yaml: base + "state_dir: ''\n")
         }

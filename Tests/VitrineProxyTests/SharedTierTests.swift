@@ -106,8 +106,8 @@ struct SharedTierTests {
         await b.stop()
     }
 
-    static func waitUntil(_ condition: () async throws -> Bool) async throws {
-        for _ in 0..<300 {
+    static func waitUntil(seconds: Int = 3, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<(seconds * 100) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(10))
         }

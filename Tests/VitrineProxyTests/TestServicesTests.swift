@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import VitrineTestSupport
 
 /// The real Redis and Postgres that `make test` starts are reachable. In CI a missing server is a
 /// failure, never a skip: later tiers (the Redis L2, the change feed) test against them.
@@ -29,6 +30,13 @@ struct TestServicesTests {
             var iterator = inbound.makeAsyncIterator()
             return Array(try #require(try await iterator.next()).readableBytesView)
         }
+    }
+
+    /// A server the tests start (a cluster's Redis, Postgres through pg_ctl) holds none of the
+    /// test process's hundreds of sockets: they would count against its own descriptor limit.
+    @Test func aCommandTheTestsRunInheritsOnlyItsStandardDescriptors() async throws {
+        let open = try await TestCommand.run(["sh", "-c", "ls /proc/$$/fd"])
+        #expect(open.split(separator: "\n").sorted() == ["0", "1", "2"], "\(open)")
     }
 
     @Test func redisAnswersPing() async throws {

@@ -19,7 +19,7 @@ struct RedisClusterClientTests {
     @Test func commandsGoToTheirSlotsPrimary() async throws {
         guard let seeds = RedisClusterTests.seeds() else { return }
         let group = MultiThreadedEventLoopGroup.singleton
-        let client = RedisClusterClient(seeds: seeds, group: group)
+        let client = RedisClusterClient(seeds: seeds, group: group, commandTimeout: .seconds(2))
         let loop = group.next()
         let prefix = "vt:cluster-client:\(UUID().uuidString):"
         for index in 0..<200 {
@@ -47,7 +47,7 @@ struct RedisClusterClientTests {
     @Test func askDuringAMigrationAndMovedAfterIt() async throws {
         guard let seeds = RedisClusterTests.seeds() else { return }
         let group = MultiThreadedEventLoopGroup.singleton
-        let client = RedisClusterClient(seeds: seeds, group: group)
+        let client = RedisClusterClient(seeds: seeds, group: group, commandTimeout: .seconds(2))
         let loop = group.next()
         let map = try await client.refresh(on: loop).get()
         // A key, the slot it hashes to, that slot's primary (the source) and another (the target).

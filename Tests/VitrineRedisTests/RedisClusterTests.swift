@@ -102,4 +102,17 @@ struct RedisClusterTests {
         }
         await connection.close()
     }
+
+    @Test func clusterURLsNameTheSeedsAndTheCredentialsOfEveryNode() throws {
+        let url = try RedisClusterURL(parsing: "rediss-cluster://app:secret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002?ssl_ca_certs=/etc/ca.pem")
+        #expect(url.seeds.map(\.description) == ["10.0.0.1:7000", "10.0.0.2:7001", "[::1]:7002"])
+        #expect(url.template.tls && url.template.user == "app" && url.template.password == "secret")
+        #expect(url.template.caCertificatesFile == "/etc/ca.pem")
+        #expect(url.description == "rediss-cluster://app:***@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002?ssl_ca_certs=/etc/ca.pem")
+        #expect(try RedisClusterURL(parsing: "redis-cluster://r:7000").seeds == [RedisClusterTopology.Endpoint(host: "r", port: 7000)])
+        for bad in ["redis://r:7000", "redis-cluster://", "redis-cluster://a:1,,b:2", "redis-cluster://a:1/2", "redis-cluster://a:99999"] {
+            #expect(throws: RedisError.self, "\(bad)") { try RedisClusterURL(parsing: bad) }
+        }
+        #expect(RedisClusterURL.isCluster("redis-cluster://a:1") && !RedisClusterURL.isCluster("redis://a:1"))
+    }
 }

@@ -21,9 +21,18 @@ public enum TestCommand {
         }
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which its headers
+    /// declare only for `_GNU_SOURCE`: found at run time.
+    private static func closeFrom(_ first: Int32, _ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, first)
+    }
+
     /// `run`, waiting on the caller's thread (for a `defer`). Not Foundation's `Process`: its
     /// `waitUntilExit` was seen never to return for a script that starts a daemon. The child gets
-    /// an empty signal mask (the test runner's blocked signals are not inherited).
+    /// an empty signal mask (the test runner's blocked signals are not inherited), and no descriptor
+    /// but its standard ones.
     @discardableResult
     public static func runBlocking(_ arguments: [String]) throws -> String {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-cmd-\(UUID().uuidString).out").path
@@ -34,6 +43,10 @@ public enum TestCommand {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process: it holds hundreds of sockets at a time, and a server
+        // started from here (pg_ctl's Postgres, a Redis) would keep them open, and count them
+        // against its own descriptor limit (Postgres then refuses to start).
+        closeFrom(3, &actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

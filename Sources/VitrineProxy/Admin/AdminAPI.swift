@@ -108,7 +108,7 @@ package final class AdminAPI: Sendable {
         case (.GET, "/stats"):
             return .json(.ok, statsJSON())
         case (.GET, "/metrics"):
-            metrics.record(store: store, stats: stats, tierState: invalidator.tier?.state)
+            metrics.record(store: store, stats: stats, tierState: invalidator.tier?.state, shards: invalidator.tier?.shards ?? [])
             if let feed = feedStatus() { metrics.record(feed) }
             metrics.record(outbox: invalidator.outbox.status, log: purgeLogStatus())
             if let listings { metrics.record(listings.status) }
@@ -175,7 +175,7 @@ package final class AdminAPI: Sendable {
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",
-                "{\"state\":\"\(redisState)\",\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON),\"outbox\":\(outboxJSON)}"
+                "{\"state\":\"\(redisState)\",\"shards\":\(shardsJSON),\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON),\"outbox\":\(outboxJSON)}"
             ),
             ("feed", feedJSON),
             ("listings", listingsJSON),
@@ -184,6 +184,17 @@ package final class AdminAPI: Sendable {
     }
 
     private var redisState: String { invalidator.tier?.state ?? "off" }
+
+    /// A cluster's shards: each primary, its replicas, its slots and whether it answers.
+    private var shardsJSON: String {
+        let shards = invalidator.tier?.shards ?? []
+        return "[" + shards.map { shard in
+            let replicas = shard.replicas.map { "\"" + $0.jsonEscaped + "\"" }.joined(separator: ",")
+            let lastError = shard.lastError.map { "\"" + $0.jsonEscaped + "\"" } ?? "null"
+            return "{\"primary\":\"\(shard.primary.jsonEscaped)\",\"replicas\":[\(replicas)],\"slots\":\(shard.slots),"
+                + "\"state\":\"\(shard.up ? "up" : "down")\",\"failures\":\(shard.failures),\"last_error\":\(lastError)}"
+        }.joined(separator: ",") + "]"
+    }
 
     /// Purges this node made that have not reached Redis yet.
     private var outboxJSON: String {

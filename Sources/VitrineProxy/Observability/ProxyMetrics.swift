@@ -24,6 +24,8 @@ package final class ProxyMetrics: Sendable {
     private let requestSeries = LabelledSeries<RequestSeriesKey, Counter>()
     private let durations: [CacheLabel: DurationHistogram]
     private let originSeries = LabelledSeries<String, OriginSeries>()
+    /// Per cluster shard, by primary (a failover adds the promoted replica's).
+    private let shardSeries = LabelledSeries<String, ShardSeries>()
     /// Everything `/stats` counts, as `vitrine_<name>_total`.
     private let totals: [ProxyStats.Counter: TotalCounter]
     private let feed: FeedMetrics
@@ -160,11 +162,21 @@ package final class ProxyMetrics: Sendable {
     }
 
     /// The node's state as of this scrape: L1, the counters `/stats` keeps, the shared tier.
-    func record(store: ResponseStore, stats: ProxyStats, tierState: String?) {
+    func record(store: ResponseStore, stats: ProxyStats, tierState: String?, shards: [SharedTierShard] = []) {
         entries.set(Int64(store.entryCount))
         bytes.set(Int64(store.byteCount))
         for (counter, total) in totals { total.record(total: stats.value(counter)) }
-        if let tierState { redisUp.set(Int64(tierState == "up" ? 1 : 0)) }
+        // A cluster with a shard down still serves the rest: reachable, and the shards say which.
+        if let tierState { redisUp.set(Int64(tierState == "up" || tierState == "degraded" ? 1 : 0)) }
+        for shard in shards {
+            let series = shardSeries.series(shard.primary) { ShardSeries(primary: shard.primary, registry: registry) }
+            series.up.set(Int64(shard.up ? 1 : 0))
+            series.slots.set(Int64(shard.slots))
+            series.failures.record(total: shard.failures)
+        }
+        // A primary no longer in the map (failed over) serves no slot.
+        let current = Set(shards.map(\.primary))
+        for (primary, series) in shardSeries.all() where !current.contains(primary) { series.slots.set(Int64(0)) }
     }
 
     /// The listings' state, as of this scrape.
@@ -308,6 +320,23 @@ final class PurgeDeliveryMetrics: Sendable {
     }
 }
 
+/// One cluster shard's series, labelled by its primary.
+final class ShardSeries: Sendable {
+    let up: Gauge
+    let slots: Gauge
+    let failures: TotalCounter
+
+    init(primary: String, registry: PrometheusCollectorRegistry) {
+        let labels = [("primary", primary)]
+        up = registry.gauge(
+            name: "vitrine_redis_shard_up", labels: labels, help: "1 while the cluster shard's primary answers, 0 while commands to it fail.")
+        slots = registry.gauge(name: "vitrine_redis_shard_slots", labels: labels, help: "Hash slots the cluster shard serves.")
+        failures = TotalCounter(
+            name: "vitrine_redis_shard_failures_total", labels: labels,
+            help: "Commands to the cluster shard's primary that failed without an answer.", registry: registry)
+    }
+}
+
 /// Precomputed listings in Prometheus.
 final class ListingMetrics: Sendable {
     private let count: Gauge
@@ -345,6 +374,11 @@ final class ListingMetrics: Sendable {
 /// origins are known only when fetched from).
 final class LabelledSeries<Key: Hashable & Sendable, Series: Sendable>: Sendable {
     private let made = Mutex<[Key: Series]>([:])
+
+    /// Every series made so far.
+    func all() -> [(Key, Series)] {
+        made.withLock { made in made.map { ($0.key, $0.value) } }
+    }
 
     /// The series for `key`, made by `make` the first time.
     func series(_ key: Key, make: () -> Series) -> Series {

@@ -8,8 +8,8 @@ final class TotalCounter: Sendable {
     private let counter: Counter
     private let reported = Mutex(0)
 
-    init(name: String, help: String, registry: PrometheusCollectorRegistry) {
-        counter = registry.counter(name: name, help: help)
+    init(name: String, labels: [(String, String)] = [], help: String, registry: PrometheusCollectorRegistry) {
+        counter = registry.counter(name: name, labels: labels, help: help)
     }
 
     func record(total: Int) {

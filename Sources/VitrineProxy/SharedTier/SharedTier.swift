@@ -26,8 +26,10 @@ package struct SharedTierLookup {
 /// the tier is down or slow, lookups answer "nothing" quickly and the proxy carries on with L1
 /// and the origin.
 package protocol SharedTier: Sendable {
-    /// "up", "down" (configured, unreachable) or "off".
+    /// "up", "down" (configured, unreachable), "degraded" (a cluster with shards down) or "off".
     var state: String { get }
+    /// A cluster's shards (empty otherwise).
+    var shards: [SharedTierShard] { get }
     /// Looks `key` up; when it is missing and `lease` is given, takes the key's fetch lease for
     /// that long (fleet-wide collapsing).
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
@@ -37,6 +39,33 @@ package protocol SharedTier: Sendable {
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop)
     /// Purges in the tier and tells every other node (fan-out). Returns when the tier has it.
     func purge(_ request: PurgeRequest, keys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void>
+}
+
+/// One shard of a clustered tier as the node sees it (`/stats`, `/metrics`).
+package struct SharedTierShard: Sendable, Equatable {
+    package var primary: String
+    package var replicas: [String]
+    /// How many hash slots it serves.
+    package var slots: Int
+    /// False while commands to its primary fail without an answer.
+    package var up: Bool
+    /// Commands to its primary that failed without an answer, since the node started.
+    package var failures: Int
+    package var lastError: String?
+
+    package init(primary: String, replicas: [String], slots: Int, up: Bool, failures: Int, lastError: String?) {
+        self.primary = primary
+        self.replicas = replicas
+        self.slots = slots
+        self.up = up
+        self.failures = failures
+        self.lastError = lastError
+    }
+}
+
+extension SharedTier {
+    /// A tier that is not clustered has no shards to show.
+    package var shards: [SharedTierShard] { [] }
 }
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so

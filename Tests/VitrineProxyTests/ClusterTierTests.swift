@@ -1,0 +1,136 @@
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+import NIOPosix
+import VitrineConfig
+import VitrineRedis
+import VitrineTestSupport
+
+/// Two proxy nodes on a Redis Cluster of the test's own (killing a node of the shared one would
+/// break the tests beside): the cluster is resharded, then a primary is killed, while requests run.
+@Suite(.timeLimit(.minutes(2)))
+struct ClusterTierTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/test-services.sh")
+        .standardized.path
+
+    /// Starts a cluster (3 primaries, 3 replicas) for one test; its seed list, and where it lives.
+    static func ownCluster() async throws -> (seeds: String, directory: String)? {
+        guard ProcessInfo.processInfo.environment["VITRINE_TEST_REDIS_CLUSTER"] != nil else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("VITRINE_TEST_REDIS_CLUSTER is not set: use `make test`") }
+            return nil
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-cluster-\(UUID().uuidString)").path
+        let output = try await TestCommand.run([script, "redis-cluster", directory])
+        let seeds = try #require(output.split(separator: "\n").last.map(String.init))
+        return (seeds, directory)
+    }
+
+    static func port(_ endpoint: String) -> String { String(endpoint.split(separator: ":").last ?? "") }
+
+    /// The shards `/stats` shows.
+    static func shardList(_ fixture: ProxyFixture) async throws -> [[String: Any]] {
+        let stats = try await fixture.admin("GET", "/stats")
+        let json = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
+        return ((json?["redis"] as? [String: Any])?["shards"] as? [[String: Any]]) ?? []
+    }
+
+    /// The primary serving `key`'s slot, as the cluster says now.
+    static func primary(forKey key: String, seed: String) async throws -> RedisClusterTopology.Endpoint {
+        let endpoint = RedisClusterTopology.Endpoint(host: "127.0.0.1", port: Int(port(seed)) ?? 0)
+        let connection = try await RedisConnection.connect(
+            to: RedisURL(host: endpoint.host, port: endpoint.port), on: MultiThreadedEventLoopGroup.singleton.next())
+        let reply = try await connection.send(["CLUSTER", "SLOTS"]).get()
+        await connection.close()
+        let topology = try RedisClusterTopology(clusterSlots: reply, answeredBy: endpoint)
+        return try #require(topology.shard(forSlot: RedisClusterSlot.slot(of: key))?.primary)
+    }
+
+    @Test func aReshardAndAFailoverUnderLoadLoseNoRequestAndTheTierComesBack() async throws {
+        guard let cluster = try await Self.ownCluster() else { return }
+        defer { _ = try? TestCommand.runBlocking([Self.script, "stop", cluster.directory]) }
+        let channel = "vitrine-test:failover"
+        let redis = SharedTierTests.TestRedis(url: "redis-cluster://\(cluster.seeds)", channel: channel)
+        try await SharedTierTests.withTwoNodes(originURL: nil, redis: redis) { a, b in
+            // The map: three shards, every slot served, each primary answering.
+            try await SharedTierTests.waitUntil { try await Self.shardList(a).count == 3 }
+            let before = try await Self.shardList(a)
+            #expect(before.compactMap { $0["slots"] as? Int }.reduce(0, +) == 16_384, "\(before)")
+            #expect(before.allSatisfy { $0["state"] as? String == "up" && ($0["replicas"] as? [String])?.count == 1 }, "\(before)")
+
+            // Forty products in A's L1 (and in L2), then read from A all along.
+            for id in 1...40 { #expect(try await a.get("/catalog/products/\(id)").status == 200) }
+            for id in 1...40 { #expect(try await a.get("/catalog/products/\(id)").header("X-Cache") == "HIT") }
+            let failures = Atomic<Int>(0)
+            let served = Atomic<Int>(0)
+            let running = Atomic<Bool>(true)
+            let load = Task {
+                while running.load(ordering: .relaxed) {
+                    for id in 1...40 {
+                        let answer = try? await a.get("/catalog/products/\(id)")
+                        if answer?.status == 200 { served.add(1, ordering: .relaxed) } else { failures.add(1, ordering: .relaxed) }
+                    }
+                    // And B: what A fetched comes from L2 (or, while its shard is away, the origin).
+                    for id in 41...60 {
+                        let answer = try? await b.get("/catalog/products/\(id)")
+                        if answer?.status == 200 { served.add(1, ordering: .relaxed) } else { failures.add(1, ordering: .relaxed) }
+                    }
+                }
+            }
+
+            // A reshard while the load runs: 1,000 slots (keys and all) from the shard of the
+            // channel's slot to another; commands meet ASK and MOVED, and follow them.
+            let seed = try #require(cluster.seeds.split(separator: ",").first.map(String.init))
+            let from = try await Self.primary(forKey: channel, seed: seed).description
+            let to = try #require(before.compactMap { $0["primary"] as? String }.first { $0 != from })
+            let fromID = try await TestCommand.run(["redis-cli", "-p", Self.port(from), "cluster", "myid"])
+            let toID = try await TestCommand.run(["redis-cli", "-p", Self.port(to), "cluster", "myid"])
+            try await TestCommand.run([
+                "redis-cli", "--cluster", "reshard", seed, "--cluster-from", fromID, "--cluster-to", toID, "--cluster-slots", "1000",
+                "--cluster-yes",
+            ])
+            try await SharedTierTests.waitUntil(seconds: 15) {
+                try await Self.shardList(a).contains { $0["primary"] as? String == to && ($0["slots"] as? Int ?? 0) > 5_461 }
+            }
+            // Fetched after the reshard on A, found in L2 by B.
+            _ = try await a.get("/catalog/products/61")
+            try await SharedTierTests.waitUntil(seconds: 10) { try await b.get("/catalog/products/61").header("Cache-Status")?.contains("detail=l2") == true }
+
+            // B holds product 5 in its L1; then the primary serving the fan-out channel is killed.
+            try await SharedTierTests.waitUntil { try await b.get("/catalog/products/5").header("X-Cache") == "HIT" }
+            let owner = try await Self.primary(forKey: channel, seed: seed).description
+            _ = try? await TestCommand.run(["redis-cli", "-p", Self.port(owner), "shutdown", "nosave"])
+            let killed = ContinuousClock.now
+
+            // Its replica is promoted; the nodes see the new map, and the tier serves again.
+            try await SharedTierTests.waitUntil(seconds: 30) {
+                let shards = try await Self.shardList(a)
+                return shards.count == 3 && !shards.contains { $0["primary"] as? String == owner } && shards.allSatisfy { $0["state"] as? String == "up" }
+            }
+            _ = try await a.get("/catalog/products/62")
+            try await SharedTierTests.waitUntil(seconds: 30) {
+                try await b.get("/catalog/products/62").header("Cache-Status")?.contains("detail=l2") == true
+            }
+            // Fan-out again, from the promoted replica: a purge on A reaches B's L1 (B's next answer
+            // is fetched anew, or is what A fetched after the purge, from L2: A reads it all along).
+            #expect(try await a.admin("POST", "/purge", body: #"{"tags":["product:5"]}"#).status == 200)
+            try await SharedTierTests.waitUntil(seconds: 30) {
+                let answer = try await b.get("/catalog/products/5")
+                return answer.header("X-Cache") == "MISS" || answer.header("Cache-Status")?.contains("detail=l2") == true
+            }
+            let recovered = ContinuousClock.now - killed
+            running.store(false, ordering: .relaxed)
+            await load.value
+
+            #expect(failures.load(ordering: .relaxed) == 0, "requests failed during the reshard and the failover")
+            #expect(served.load(ordering: .relaxed) > 200)
+            // Promotion takes the cluster 2-5 s (cluster-node-timeout 2 s); the nodes follow within a
+            // map refresh and a resubscription's backoff.
+            #expect(recovered < .seconds(15), "the tier and the fan-out came back after \(recovered)")
+            print("cluster failover: the tier and the fan-out were back \(recovered) after the primary was killed; \(served.load(ordering: .relaxed)) requests served, \(failures.load(ordering: .relaxed)) failed")
+            let metrics = try await a.admin("GET", "/metrics").text
+            #expect(metrics.contains("vitrine_redis_shard_up{primary=\""), "\(metrics.prefix(200))")
+            #expect(metrics.contains("vitrine_redis_up 1"))
+        }
+    }
+}
