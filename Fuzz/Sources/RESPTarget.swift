@@ -2,7 +2,8 @@ import NIOCore
 import VitrineRedis
 
 /// Replies from Redis, through hiredis's reader: fed in pieces, as reads arrive. Each reply is
-/// also read as a cluster would mean it: a `CLUSTER SLOTS` map, and an error as a redirect.
+/// also read as a cluster would mean it: a `CLUSTER SLOTS` map, an error as a redirect (or a
+/// `TRYAGAIN`), and its text as a `redis-cluster://` URL.
 enum RESPTarget {
     static func run(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
@@ -38,6 +39,12 @@ enum RESPTarget {
                 precondition(redirect.slot >= 0 && redirect.slot < RedisClusterSlot.count && redirect.port > 0 && redirect.port <= 65_535)
             }
             _ = RedisClusterSlot.slot(of: text)
+            _ = RedisClusterRouting.decide(errorReply: text, answeredBy: answeredBy, redirects: 0)
+            // The same bytes as a configured URL: seeds, credentials, parameters.
+            if let url = try? RedisClusterURL(parsing: "redis-cluster://" + text) {
+                precondition(!url.seeds.isEmpty && url.seeds.allSatisfy { $0.port > 0 && $0.port <= 65_535 })
+                _ = url.description
+            }
         default:
             break
         }
