@@ -142,12 +142,15 @@ public final class RESPDecoder {
 
     static let feedChunk = 8 << 10
 
+    // The decoder is used from its connection's event loop only, and no access to these overlaps
+    // another: not checked at run time (each check costs a thread-local lookup, per reply).
+
     /// Where each complete reply of the current read starts among the recorded nodes.
-    private var starts: [Int] = []
+    @exclusivity(unchecked) private var starts: [Int] = []
     /// Nodes and string bytes of the complete replies recorded so far (what follows them belongs
     /// to a reply still arriving).
-    private var completedNodes = 0
-    private var completedBytes = 0
+    @exclusivity(unchecked) private var completedNodes = 0
+    @exclusivity(unchecked) private var completedBytes = 0
 
     /// Asks the reader for the next complete reply; returns the index of its first node. (A
     /// reply's nodes follow the previous reply's: hiredis finishes one before it starts the next.)
