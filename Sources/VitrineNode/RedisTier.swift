@@ -11,9 +11,10 @@ import VitrineRedis
 /// Every entry's metadata holds the purge sequence its fetch began at, then its tags; a purge
 /// takes the next sequence (`INCR`) and writes it to each tag's mark, only ever upwards. An entry
 /// whose tag's mark is above its sequence was fetched before that purge: never served, whichever
-/// node stored it. A lookup reads the entry (one script in its slot), then its tags' marks (one
-/// `MGET` per tag, in each tag's slot, all at once): two round trips, whatever the cluster's size.
-/// A tag purge costs one `INCR` and one mark per tag, whatever the number of entries.
+/// node stored it. On a cluster a lookup reads the entry (one script in its slot), then its tags'
+/// marks (one `MGET` per tag, in each tag's slot, all at once): two round trips, whatever the
+/// cluster's size. On a single server the script reads the marks itself: one round trip. A tag
+/// purge costs one `INCR` and one mark per tag, whatever the number of entries.
 final class RedisTier: SharedTier {
     /// The longest anything is kept in L2, and how long a tag's purge is remembered.
     static let maxLifetime: Duration = .seconds(86_400)
@@ -50,29 +51,63 @@ final class RedisTier: SharedTier {
     /// none, only tell whether another node holds it), and the sequence of an entry this node
     /// found purged ('' otherwise: that one is deleted, unless replaced meanwhile, and the key is
     /// a miss). Returns {entry or nil, meta or nil, 1 when this node may fetch, 1 when the key
-    /// was soft-purged (by a prefix purge) after the entry's fetch began}.
+    /// was soft-purged (by a prefix purge) after the entry's fetch began}; the node then checks
+    /// the entry's tags.
+    ///
+    /// On a single server, where a script may read any key, ARGV also holds the key prefix, this
+    /// key's copy of the purge-everything marks (hard, soft) and the sequence's key: the script
+    /// checks the tags itself and answers the sequence as a fifth element (one round trip).
     private static let lookupScript = """
-        local function missing()
+        local single = #ARGV >= 7
+        local function missing(mayFetch)
+          if single then return {false, false, mayFetch, 0, tonumber(redis.call('GET', ARGV[7]) or '0')} end
+          return {false, false, mayFetch, 0}
+        end
+        local function lease()
           if tonumber(ARGV[2]) == 0 then
-            if redis.call('EXISTS', KEYS[3]) == 1 then return {false, false, 0, 0} end
-            return {false, false, 1, 0}
+            if redis.call('EXISTS', KEYS[3]) == 1 then return missing(0) end
+            return missing(1)
           end
-          if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, false, 1, 0} end
-          return {false, false, 0, 0}
+          if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return missing(1) end
+          return missing(0)
         end
         local entry = redis.call('GET', KEYS[1])
-        if not entry then return missing() end
+        if not entry then return lease() end
         local meta = redis.call('GET', KEYS[2])
-        if not meta then return missing() end
+        if not meta then return lease() end
         local born = string.match(meta, '^[^\\n]*')
         if ARGV[3] ~= '' then
           if born == ARGV[3] then redis.call('DEL', KEYS[1], KEYS[2]) end
-          return missing()
+          return lease()
         end
+        local bornAt = tonumber(born) or 0
         local soft = 0
         local marked = redis.call('GET', KEYS[4])
-        if marked and tonumber(marked) > (tonumber(born) or 0) then soft = 1 end
-        return {entry, meta, 1, soft}
+        if marked and tonumber(marked) > bornAt then soft = 1 end
+        if not single then return {entry, meta, 1, soft} end
+        local first = true
+        for tag in string.gmatch(meta, '[^\\n]+') do
+          if first then
+            first = false
+          else
+            local hard, softened
+            if tag == '#all' then
+              hard, softened = ARGV[5], ARGV[6]
+            else
+              hard, softened = ARGV[4] .. ':{' .. tag .. '}:t', ARGV[4] .. ':{' .. tag .. '}:st'
+            end
+            local purged = redis.call('GET', hard)
+            if purged and tonumber(purged) > bornAt then
+              redis.call('DEL', KEYS[1], KEYS[2])
+              return lease()
+            end
+            if soft == 0 then
+              local mark = redis.call('GET', softened)
+              if mark and tonumber(mark) > bornAt then soft = 1 end
+            end
+          end
+        end
+        return {entry, meta, 1, soft, tonumber(redis.call('GET', ARGV[7]) or '0')}
         """
 
     /// KEYS: entry, meta, lease (one slot). ARGV: entry, meta, milliseconds to keep them.
@@ -130,18 +165,28 @@ final class RedisTier: SharedTier {
     /// use, and sends the text (`EVAL`, which that node then keeps) to a node that lacks it.
     private func evaluate(_ script: String, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         let route = keys.first ?? ""
-        let call: [RESPArgument] = [.string(String(keys.count))] + keys.map { .string($0) } + arguments
+        // One array, sized once: this is on every L2 lookup's path.
+        @Sendable func command(_ name: RESPArgument, _ body: RESPArgument) -> [RESPArgument] {
+            var command: [RESPArgument] = []
+            command.reserveCapacity(3 + keys.count + arguments.count)
+            command.append(name)
+            command.append(body)
+            command.append(.string(String(keys.count)))
+            for key in keys { command.append(.string(key)) }
+            command.append(contentsOf: arguments)
+            return command
+        }
         guard let hash = scriptHashes.withLock({ $0[script] }) else {
             backend.send(["SCRIPT", "LOAD", .string(script)], key: route, on: loop).whenSuccess { reply in
                 if let hash = reply.string { self.scriptHashes.withLock { $0[script] = hash } }
             }
-            return backend.send(["EVAL", .string(script)] + call, key: route, on: loop)
+            return backend.send(command("EVAL", .string(script)), key: route, on: loop)
         }
-        return backend.send(["EVALSHA", .string(hash)] + call, key: route, on: loop).flatMapError { error in
+        return backend.send(command("EVALSHA", .string(hash)), key: route, on: loop).flatMapError { error in
             guard case RedisError.server(let message) = error, message.hasPrefix("NOSCRIPT") else {
                 return loop.makeFailedFuture(error)
             }
-            return self.backend.send(["EVAL", .string(script)] + call, key: route, on: loop)
+            return self.backend.send(command("EVAL", .string(script)), key: route, on: loop)
         }
     }
 
@@ -151,36 +196,46 @@ final class RedisTier: SharedTier {
 
     private func lookup(_ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup> {
         let name = key.value
-        return evaluate(
-            Self.lookupScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name), keys.softMark(name)],
-            [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")], on: loop
-        ).flatMap { reply -> EventLoopFuture<SharedTierLookup> in
-            guard let parts = reply.array, parts.count == 4, let mayFetch = parts[2].integer else {
-                return loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply"))
-            }
-            guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
-                droppingBorn == nil
-            else {
-                // Missing: the sequence a fetch begins at.
-                return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
-            }
-            return self.checkTags(meta.tags, born: born, forKey: name, on: loop).flatMap { verdict in
-                switch verdict {
-                case .purged:
-                    // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
-                    return self.lookup(key, lease: lease, droppingBorn: born, on: loop)
-                case .valid(let soft):
-                    let entry = L2EntryCodec.decode(bytes)
-                    let softPurged = soft || parts[3].integer == 1
-                    // A fresh entry is served as it is; one that will be refetched (stale, soft-purged)
-                    // needs the sequence its refresh begins at.
-                    if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
-                        return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
+        var arguments: [RESPArgument] = [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")]
+        if !backend.isCluster {
+            let everything = keys.tagMarks(sharedTierEverythingTag, forKey: name)
+            arguments += [.string(keys.prefix), .string(everything.hard), .string(everything.soft), .string(keys.sequence)]
+        }
+        return evaluate(Self.lookupScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name), keys.softMark(name)], arguments, on: loop)
+            .flatMap { reply -> EventLoopFuture<SharedTierLookup> in
+                guard let parts = reply.array, parts.count == 4 || parts.count == 5, let mayFetch = parts[2].integer else {
+                    return loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply"))
+                }
+                let softPurged = parts[3].integer == 1
+                if parts.count == 5, let sequence = parts[4].integer {
+                    // A single server: the script checked the tags, and read the sequence.
+                    let entry = parts[0].buffer.flatMap(L2EntryCodec.decode)
+                    return loop.makeSucceededFuture(
+                        SharedTierLookup(entry: entry, sequence: sequence, mayFetch: mayFetch != 0, softPurged: entry != nil && softPurged))
+                }
+                guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
+                    droppingBorn == nil
+                else {
+                    // Missing: the sequence a fetch begins at.
+                    return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
+                }
+                return self.checkTags(meta.tags, born: born, forKey: name, on: loop).flatMap { verdict in
+                    switch verdict {
+                    case .purged:
+                        // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
+                        return self.lookup(key, lease: lease, droppingBorn: born, on: loop)
+                    case .valid(let softTag):
+                        let entry = L2EntryCodec.decode(bytes)
+                        let softPurged = softTag || softPurged
+                        // A fresh entry is served as it is; one that will be refetched (stale,
+                        // soft-purged) needs the sequence its refresh begins at.
+                        if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
+                            return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
+                        }
+                        return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
                     }
-                    return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
                 }
             }
-        }
     }
 
     /// The purge sequence now: what a fetch beginning now is stored with.
@@ -199,18 +254,46 @@ final class RedisTier: SharedTier {
     private func checkTags(_ tags: [Substring], born: Int64, forKey key: String, on loop: any EventLoop) -> EventLoopFuture<TagVerdict> {
         guard !tags.isEmpty else { return loop.makeSucceededFuture(.valid(softPurged: false)) }
         var seen = Set<Substring>()
-        let reads = tags.filter { seen.insert($0).inserted }.map { tag -> EventLoopFuture<RESPValue> in
+        let distinct = tags.filter { seen.insert($0).inserted }
+        // Tallied by hand, on `loop`: one promise for all the reads, rather than a generic
+        // combination of futures per lookup.
+        let verdict = loop.makePromise(of: TagVerdict.self)
+        let tally = TagTally(waiting: distinct.count)
+        for tag in distinct {
             let marks = keys.tagMarks(String(tag), forKey: key)
-            return backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop)
-        }
-        return EventLoopFuture.whenAllSucceed(reads, on: loop).map { replies in
-            var soft = false
-            for reply in replies {
-                guard let marks = reply.array, marks.count == 2 else { return .purged }
-                if let hard = marks[0].string.flatMap({ Int64($0) }), hard > born { return .purged }
-                if let softened = marks[1].string.flatMap({ Int64($0) }), softened > born { soft = true }
+            backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop).hop(to: loop).whenComplete { result in
+                if let done = tally.record(result, born: born) { verdict.completeWith(done) }
             }
-            return .valid(softPurged: soft)
+        }
+        return verdict.futureResult
+    }
+
+    /// The marks read for one lookup's tags, as they come back (on the lookup's event loop).
+    private final class TagTally: @unchecked Sendable {
+        private var waiting: Int
+        private var purged = false
+        private var softPurged = false
+        private var failure: (any Error)?
+
+        init(waiting: Int) { self.waiting = waiting }
+
+        /// Records one tag's marks; the verdict once every tag's are in.
+        func record(_ result: Result<RESPValue, any Error>, born: Int64) -> Result<TagVerdict, any Error>? {
+            switch result {
+            case .success(let reply):
+                if let marks = reply.array, marks.count == 2 {
+                    if let hard = marks[0].string.flatMap({ Int64($0) }), hard > born { purged = true }
+                    if let soft = marks[1].string.flatMap({ Int64($0) }), soft > born { softPurged = true }
+                } else {
+                    purged = true
+                }
+            case .failure(let error):
+                failure = error
+            }
+            waiting -= 1
+            guard waiting == 0 else { return nil }
+            if let failure { return .failure(failure) }
+            return .success(purged ? .purged : .valid(softPurged: softPurged))
         }
     }
 

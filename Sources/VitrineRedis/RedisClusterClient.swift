@@ -57,6 +57,14 @@ public final class RedisClusterClient: Sendable {
         public var refreshes = 0
     }
 
+    /// One event loop's open connections, touched on that loop only: a command sent from its
+    /// loop to a node it is connected to takes no lock and makes no future but its reply's.
+    private final class LoopConnections: @unchecked Sendable {
+        var open: [Endpoint: RedisConnection] = [:]
+    }
+
+    private let loopConnections: [ObjectIdentifier: LoopConnections]
+
     private struct ConnectionKey: Hashable {
         let loop: ObjectIdentifier
         let endpoint: Endpoint
@@ -72,6 +80,9 @@ public final class RedisClusterClient: Sendable {
         self.group = group
         self.logger = logger
         self.commandTimeout = commandTimeout
+        var loopConnections: [ObjectIdentifier: LoopConnections] = [:]
+        for loop in group.makeIterator() { loopConnections[ObjectIdentifier(loop)] = LoopConnections() }
+        self.loopConnections = loopConnections
     }
 
     /// The map as last learnt (nil before the first refresh).
@@ -103,19 +114,23 @@ public final class RedisClusterClient: Sendable {
     private func send(
         _ arguments: [RESPArgument], to endpoint: Endpoint, asking: Bool, redirects: Int, on loop: any EventLoop
     ) -> EventLoopFuture<RESPValue> {
-        let reply: EventLoopFuture<RESPValue> = connection(to: endpoint, on: loop).flatMap { connection in
-            guard asking else { return connection.send(arguments, timeout: self.commandTimeout).hop(to: loop) }
-            // ASKING, then the command, in one write: the node takes the command for a slot it is importing.
-            return connection.pipeline([["ASKING"], arguments], timeout: self.commandTimeout).hop(to: loop).flatMapThrowing { replies in
-                guard let last = replies.last else { throw RedisError.protocolError("no reply after ASKING") }
-                if case .error(let message) = last { throw RedisError.server(message) }
-                return last
+        let reply: EventLoopFuture<RESPValue>
+        if !asking, loop.inEventLoop, let open = loopConnections[ObjectIdentifier(loop)]?.open[endpoint], open.isActive {
+            // The common case: connected from this loop already.
+            reply = open.send(arguments, timeout: commandTimeout)
+        } else {
+            reply = connection(to: endpoint, on: loop).flatMap { connection in
+                guard asking else { return connection.send(arguments, timeout: self.commandTimeout).hop(to: loop) }
+                // ASKING, then the command, in one write: the node takes the command for a slot it is importing.
+                return connection.pipeline([["ASKING"], arguments], timeout: self.commandTimeout).hop(to: loop).flatMapThrowing { replies in
+                    guard let last = replies.last else { throw RedisError.protocolError("no reply after ASKING") }
+                    if case .error(let message) = last { throw RedisError.server(message) }
+                    return last
+                }
             }
         }
-        return reply.map { value in
-            if self.nodesDown.load(ordering: .relaxed) > 0 { self.markUp(endpoint) }
-            return value
-        }.flatMapError { error in
+        if nodesDown.load(ordering: .relaxed) > 0 { reply.whenSuccess { _ in self.markUp(endpoint) } }
+        return reply.flatMapError { error in
             let message: String? = if case RedisError.server(let text) = error { text } else { nil }
             switch RedisClusterRouting.decide(errorReply: message, answeredBy: endpoint, redirects: redirects) {
             case .done, .giveUp:
@@ -303,6 +318,7 @@ public final class RedisClusterClient: Sendable {
                 self.forget(endpoint, on: loop)
                 return loop.makeFailedFuture(RedisError.connectionClosed)
             }
+            if connection.eventLoop === loop { self.loopConnections[ObjectIdentifier(loop)]?.open[endpoint] = connection }
             return loop.makeSucceededFuture(connection)
         }
         .flatMapError { (error: any Error) -> EventLoopFuture<RedisConnection> in
@@ -313,6 +329,7 @@ public final class RedisClusterClient: Sendable {
 
     private func forget(_ endpoint: Endpoint, on loop: any EventLoop) {
         _ = connections.withLock { $0.removeValue(forKey: ConnectionKey(loop: ObjectIdentifier(loop), endpoint: endpoint)) }
+        if loop.inEventLoop { loopConnections[ObjectIdentifier(loop)]?.open[endpoint] = nil }
     }
 
     /// Closes every connection.

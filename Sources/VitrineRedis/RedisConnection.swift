@@ -1,11 +1,15 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One pipelined connection to Redis. Commands may be sent from any thread; replies come back in
 /// order. `AUTH` and `SELECT` from the URL are sent when it connects.
 public final class RedisConnection: Sendable {
     public let channel: any Channel
+    /// A flush is due at the end of this event-loop tick: every command sent until then (from
+    /// every request the loop serves meanwhile) goes out in one write.
+    private let flushScheduled = Atomic<Bool>(false)
     public var eventLoop: any EventLoop { channel.eventLoop }
     public var isActive: Bool { channel.isActive }
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
@@ -86,7 +90,14 @@ public final class RedisConnection: Sendable {
     private func submit(_ request: RedisRequest) {
         if channel.eventLoop.inEventLoop && channel.isActive {
             // On the loop, an active channel still has its handler: no promise to allocate.
-            channel.writeAndFlush(request, promise: nil)
+            channel.write(request, promise: nil)
+            if !flushScheduled.exchange(true, ordering: .relaxed) {
+                let channel = self.channel
+                channel.eventLoop.execute {
+                    self.flushScheduled.store(false, ordering: .relaxed)
+                    channel.flush()
+                }
+            }
             return
         }
         let written = channel.eventLoop.makePromise(of: Void.self)

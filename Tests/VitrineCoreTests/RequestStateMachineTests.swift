@@ -327,6 +327,27 @@ import VitrineCore
         #expect(Self.describe(machine) == "lookup, forwarding 0")
     }
 
+    /// While the shared tier is asked, the socket stays read as long as nothing of a later request
+    /// is buffered (no pause and resume, two `epoll_ctl` calls, per L2 hit); once something is,
+    /// the reading pauses, and it pauses for an origin fetch whatever is buffered.
+    @Test func aSharedTierWaitKeepsReadingUntilSomethingIsBuffered() {
+        var machine = Machine(maxBody: 100)
+        machine.headReceived()
+        _ = machine.bodyEnded()
+        machine.askedSharedTier()
+        let readsWhileEmpty = machine.readRequested(decoderHasBytes: false)
+        #expect(readsWhileEmpty)
+        let readsWhileBuffered = machine.readRequested(decoderHasBytes: true)
+        #expect(!readsWhileBuffered, "a pipelined request waits in the decoder, the rest in the socket")
+        _ = machine.sharedTierAnswered()
+        machine.fetchStarted("miss")
+        let readsWhileFetching = machine.readRequested(decoderHasBytes: false)
+        #expect(!readsWhileFetching)
+        _ = machine.writabilityChanged(false)
+        let readsWhileFull = machine.readRequested(decoderHasBytes: false)
+        #expect(!readsWhileFull)
+    }
+
     /// A client that does not read what it was sent: nothing more is taken or read, hits
     /// included, until its socket drains.
     @Test func aFullSocketStopsTakingAndReading() {

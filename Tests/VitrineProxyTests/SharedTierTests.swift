@@ -200,7 +200,7 @@ struct SharedTierTests {
             #expect(try await a.get(target).header("X-Cache") == "MISS")
             // In L2 once another node can find it there (the store is in the background).
             try await Task.sleep(for: .milliseconds(200))
-            let purge = try await a.admin("POST", "/purge", body: #"{"tags":["soft-tag"],"soft":true}"#)
+            let purge = try await Self.purgeHeardBy(b, through: a, #"{"tags":["soft-tag"],"soft":true}"#)
             #expect(purge.status == 200)
             // B has never seen it: it finds the soft-purged entry in L2 and serves it stale (not
             // from the origin: that answer would be a MISS).
@@ -226,11 +226,20 @@ struct SharedTierTests {
             _ = try await a.get(target)
             try await Task.sleep(for: .milliseconds(200))
             let body = #"{"keys":["\#(target)"],"soft":true}"#
-            #expect(try await a.admin("POST", "/purge", body: body).status == 200)
+            #expect(try await Self.purgeHeardBy(b, through: a, body).status == 200)
             let first = try await b.get(target)
             #expect(first.header("X-Cache") == "STALE", "\(first.header("Cache-Status") ?? "")")
         }
         await echo.stop()
+    }
+
+    /// Purges through `a`'s admin API (which answers before the tier has the purge), and returns
+    /// once `b` has heard of it: the purge is then in Redis (it is published last).
+    static func purgeHeardBy(_ b: ProxyFixture, through a: ProxyFixture, _ body: String) async throws -> WireResponse {
+        let before = try await purgeLog(b)["last_applied"] as? String
+        let answer = try await a.admin("POST", "/purge", body: body)
+        try await waitUntil { try await purgeLog(b)["last_applied"] as? String != before }
+        return answer
     }
 
     /// One object of `/stats`' `redis` object.

@@ -142,7 +142,13 @@ public struct RequestStateMachine<Fetch, Wait: Identifiable> {
 
     /// The channel asks to read: true to read now, false to defer (the read is resumed by
     /// `resumeReading`).
-    public mutating func readRequested() -> Bool {
+    ///
+    /// - Parameter decoderHasBytes: whether bytes of a later request wait in the decoder. While
+    ///   the shared tier is asked (a round trip of a fraction of a millisecond) and nothing waits,
+    ///   the socket stays read: pausing and resuming it would cost two `epoll_ctl` calls per L2
+    ///   hit. Whatever arrives meanwhile is one read's worth, and then the reading pauses.
+    public mutating func readRequested(decoderHasBytes: Bool = true) -> Bool {
+        if case .sharedTierWait = step, !decoderHasBytes, isWritable { return true }
         switch step {
         case .lingering:
             return true

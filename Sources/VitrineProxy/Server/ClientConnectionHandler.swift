@@ -252,8 +252,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     func read(context: ChannelHandlerContext) {
         // While a forwarded request waits on its origin, later pipelined requests stay in the
         // socket: reading them would only grow the decoder's buffer. The same while the client
-        // does not read what it was sent.
-        if machine.readRequested() { context.read() }
+        // does not read what it was sent. (A wait on the shared tier with nothing buffered keeps
+        // reading: see `readRequested`.)
+        if machine.readRequested(decoderHasBytes: decoder.hasBufferedBytes) { context.read() }
     }
 
     // MARK: Timeouts
