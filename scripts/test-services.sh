@@ -2,12 +2,14 @@
 # Starts throwaway Redis and Postgres servers on free loopback ports, or stops them.
 #   scripts/test-services.sh start DIR             # writes DIR/env with VITRINE_TEST_REDIS_URL, VITRINE_TEST_POSTGRES_URL
 #   scripts/test-services.sh stop DIR
-#   (start also starts a Redis Cluster: 3 primaries, 3 replicas; VITRINE_TEST_REDIS_CLUSTER=host:port,...)
+#   (start also starts two Redis Clusters of 3 primaries and 3 replicas: VITRINE_TEST_REDIS_CLUSTER=host:port,...
+#   shared by the tests, and VITRINE_TEST_REDIS_SCRATCH_CLUSTER, for the test that reshards it and kills a node)
 # Tests that restart a server get one of their own:
 #   scripts/test-services.sh postgres DIR          # Postgres only; prints its URL
 #   scripts/test-services.sh postgres-tls DIR CERT KEY  # the same, TLS connections only
 #   scripts/test-services.sh postgres-restart DIR  # immediate stop, start on the same port
 #   scripts/test-services.sh redis-cluster DIR     # a Redis Cluster only; prints its seed list
+#   scripts/test-services.sh redis-cluster-node CLUSTER-DIR PORT  # starts a killed cluster node again
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?state directory}
@@ -81,9 +83,14 @@ start_cluster() {
     port=$(free_port)
     bus=$(free_port)
     mkdir -p "$root/$n"
-    redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --cluster-enabled yes \
-      --cluster-config-file "$root/$n/nodes.conf" --cluster-node-timeout 2000 --save '' --appendonly no \
-      --daemonize yes --dir "$root/$n" --pidfile "$root/$n/redis.pid" --logfile "$root/$n/redis.log"
+    # Kept, so that a node a test killed can be started again (`redis-cluster-node`).
+    cat >"$root/$n/start" <<NODE
+redis-server --port $port --cluster-port $bus --bind 127.0.0.1 --cluster-enabled yes \\
+  --cluster-config-file $root/$n/nodes.conf --cluster-node-timeout 2000 --save '' --appendonly no \\
+  --daemonize yes --dir $root/$n --pidfile $root/$n/redis.pid --logfile $root/$n/redis.log
+NODE
+    echo "$port" >"$root/$n/port"
+    bash "$root/$n/start"
     ports+=("$port")
     seeds+=("127.0.0.1:$port")
   done
@@ -124,6 +131,31 @@ start_cluster() {
   done
   (IFS=,; echo "${seeds[*]}")
 }
+# Starts again the node of the cluster in $1 that listened on port $2 (a test killed it): it
+# rejoins as a replica of the node promoted in its place. Waits until every node's CLUSTER SLOTS
+# names all six nodes again.
+restart_cluster_node() {
+  local root=$1 port=$2 n other
+  for n in 1 2 3 4 5 6; do
+    [ "$(cat "$root/$n/port")" = "$port" ] || continue
+    bash "$root/$n/start"
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    for _ in $(seq 1 150); do
+      redis-cli -p "$port" info replication | grep -q 'master_link_status:up' && break
+      sleep 0.1
+    done
+    for other in $(cat "$root"/*/port); do
+      for _ in $(seq 1 150); do
+        [ "$(redis-cli -p "$other" --no-raw cluster slots 2>/dev/null | grep -cE '"127\.0\.0\.1"')" -ge 6 ] && break
+        sleep 0.1
+      done
+    done
+    return 0
+  done
+  echo "no node on port $port in $root" >&2
+  exit 1
+}
+
 stop_cluster() {
   local pidfile
   for pidfile in "$1"/*/redis.pid; do
@@ -134,6 +166,10 @@ stop_cluster() {
 case "$cmd" in
 redis-cluster)
   start_cluster "$dir/cluster"
+  ;;
+redis-cluster-node)
+  # DIR PORT: DIR is the cluster's own directory (VITRINE_TEST_REDIS_SCRATCH_CLUSTER_DIR).
+  restart_cluster_node "$dir" "${3:?port}"
   ;;
 postgres)
   mkdir -p "$dir"
@@ -164,16 +200,22 @@ start)
   pg_port=$(free_port)
   start_postgres "$pg_port"
   cluster=$(start_cluster "$dir/cluster")
+  # A second cluster for the one test that reshards it and kills a primary: made here, before the
+  # tests, so that its creation does not load the machine while other tests run.
+  scratch=$(start_cluster "$dir/scratch-cluster")
   cat >"$dir/env" <<ENV
 export VITRINE_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
 export VITRINE_TEST_POSTGRES_URL=postgres://vitrine@127.0.0.1:$pg_port/postgres
 export VITRINE_TEST_REDIS_CLUSTER=$cluster
+export VITRINE_TEST_REDIS_SCRATCH_CLUSTER=$scratch
+export VITRINE_TEST_REDIS_SCRATCH_CLUSTER_DIR=$dir/scratch-cluster
 ENV
-  echo "test services: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port, redis cluster $cluster"
+  echo "test services: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port, redis cluster $cluster, scratch cluster $scratch"
   ;;
 stop)
   if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
   if [ -d "$dir/cluster" ]; then stop_cluster "$dir/cluster"; fi
+  if [ -d "$dir/scratch-cluster" ]; then stop_cluster "$dir/scratch-cluster"; fi
   if [ -d "$dir/pg/data" ]; then as_postgres "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
   rm -rf "$dir"
   ;;

@@ -47,20 +47,21 @@ final class RedisTier: SharedTier {
         }
     }
 
-    /// KEYS: entry, meta, lease, soft mark (one slot). ARGV: node id, lease milliseconds (0: take
+    /// KEYS (one slot): entry, meta, lease, the entry's soft mark, its primary key's hard and soft
+    /// marks, purge-everything's hard and soft marks. ARGV: node id, lease milliseconds (0: take
     /// none, only tell whether another node holds it), and the sequence of an entry this node
     /// found purged ('' otherwise: that one is deleted, unless replaced meanwhile, and the key is
-    /// a miss). Returns {entry or nil, meta or nil, 1 when this node may fetch, 1 when the key
-    /// was soft-purged (by a prefix purge) after the entry's fetch began}; the node then checks
-    /// the entry's tags.
+    /// a miss). Returns {entry or nil, meta or nil, 1 when this node may fetch, 1 when the entry
+    /// was soft-purged after its fetch began}, having checked the marks in its slot; the node
+    /// then checks the entry's other tags.
     ///
-    /// On a single server, where a script may read any key, ARGV also holds the key prefix, this
-    /// key's copy of the purge-everything marks (hard, soft) and the sequence's key: the script
-    /// checks the tags itself and answers the sequence as a fifth element (one round trip).
+    /// On a single server, where a script may read any key, ARGV also holds the key prefix and
+    /// the sequence's key: the script checks every tag itself and answers the sequence as a fifth
+    /// element (one round trip).
     private static let lookupScript = """
-        local single = #ARGV >= 7
+        local single = #ARGV >= 5
         local function missing(mayFetch)
-          if single then return {false, false, mayFetch, 0, tonumber(redis.call('GET', ARGV[7]) or '0')} end
+          if single then return {false, false, mayFetch, 0, tonumber(redis.call('GET', ARGV[5]) or '0')} end
           return {false, false, mayFetch, 0}
         end
         local function lease()
@@ -81,33 +82,30 @@ final class RedisTier: SharedTier {
           return lease()
         end
         local bornAt = tonumber(born) or 0
+        local function above(name)
+          local mark = redis.call('GET', name)
+          return mark and tonumber(mark) > bornAt
+        end
+        if above(KEYS[5]) or above(KEYS[7]) then
+          redis.call('DEL', KEYS[1], KEYS[2])
+          return lease()
+        end
         local soft = 0
-        local marked = redis.call('GET', KEYS[4])
-        if marked and tonumber(marked) > bornAt then soft = 1 end
+        if above(KEYS[4]) or above(KEYS[6]) or above(KEYS[8]) then soft = 1 end
         if not single then return {entry, meta, 1, soft} end
         local first = true
         for tag in string.gmatch(meta, '[^\\n]+') do
           if first then
             first = false
-          else
-            local hard, softened
-            if tag == '#all' then
-              hard, softened = ARGV[5], ARGV[6]
-            else
-              hard, softened = ARGV[4] .. ':{' .. tag .. '}:t', ARGV[4] .. ':{' .. tag .. '}:st'
-            end
-            local purged = redis.call('GET', hard)
-            if purged and tonumber(purged) > bornAt then
+          elseif tag ~= '#all' and string.sub(tag, 1, 3) ~= '#k:' then
+            if above(ARGV[4] .. ':{' .. tag .. '}:t') then
               redis.call('DEL', KEYS[1], KEYS[2])
               return lease()
             end
-            if soft == 0 then
-              local mark = redis.call('GET', softened)
-              if mark and tonumber(mark) > bornAt then soft = 1 end
-            end
+            if soft == 0 and above(ARGV[4] .. ':{' .. tag .. '}:st') then soft = 1 end
           end
         end
-        return {entry, meta, 1, soft, tonumber(redis.call('GET', ARGV[7]) or '0')}
+        return {entry, meta, 1, soft, tonumber(redis.call('GET', ARGV[5]) or '0')}
         """
 
     /// KEYS: entry, meta, lease (one slot). ARGV: entry, meta, milliseconds to keep them.
@@ -131,6 +129,23 @@ final class RedisTier: SharedTier {
           if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
         end
         return 1
+        """
+
+    /// A whole purge on a single server, where a script may touch any key, in one round trip (a
+    /// write's answer waits for it). KEYS: sequence, log, the entry keys to delete, then the marks.
+    /// ARGV: seconds to remember the marks, the fan-out message, the channel, the log's length,
+    /// the publish command, how many keys to delete. Returns the purge's sequence.
+    private static let singleServerPurgeScript = """
+        local seq = redis.call('INCR', KEYS[1])
+        local deletes = tonumber(ARGV[6])
+        for i = 3, 2 + deletes do redis.call('DEL', KEYS[i]) end
+        for i = 3 + deletes, #KEYS do
+          local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+          if seq > current then redis.call('SET', KEYS[i], seq, 'EX', ARGV[1]) end
+        end
+        local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'm', ARGV[2])
+        redis.call(ARGV[5], ARGV[3], string.sub(ARGV[2], 1, -2) .. ',"id":"' .. id .. '"}')
+        return seq
         """
 
     /// How many entries the purge log keeps.
@@ -195,13 +210,9 @@ final class RedisTier: SharedTier {
     }
 
     private func lookup(_ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup> {
-        let name = key.value
         var arguments: [RESPArgument] = [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")]
-        if !backend.isCluster {
-            let everything = keys.tagMarks(sharedTierEverythingTag, forKey: name)
-            arguments += [.string(keys.prefix), .string(everything.hard), .string(everything.soft), .string(keys.sequence)]
-        }
-        return evaluate(Self.lookupScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name), keys.softMark(name)], arguments, on: loop)
+        if !backend.isCluster { arguments += [.string(keys.prefix), .string(keys.sequence)] }
+        return evaluate(Self.lookupScript, keys: keys.entry(key).all, arguments, on: loop)
             .flatMap { reply -> EventLoopFuture<SharedTierLookup> in
                 guard let parts = reply.array, parts.count == 4 || parts.count == 5, let mayFetch = parts[2].integer else {
                     return loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply"))
@@ -219,7 +230,7 @@ final class RedisTier: SharedTier {
                     // Missing: the sequence a fetch begins at.
                     return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
                 }
-                return self.checkTags(meta.tags, born: born, forKey: name, on: loop).flatMap { verdict in
+                return self.checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop).flatMap { verdict in
                     switch verdict {
                     case .purged:
                         // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
@@ -251,7 +262,7 @@ final class RedisTier: SharedTier {
     }
 
     /// Reads every tag's marks (each tag's slot, all at once) against the entry's sequence.
-    private func checkTags(_ tags: [Substring], born: Int64, forKey key: String, on loop: any EventLoop) -> EventLoopFuture<TagVerdict> {
+    private func checkTags(_ tags: [Substring], born: Int64, on loop: any EventLoop) -> EventLoopFuture<TagVerdict> {
         guard !tags.isEmpty else { return loop.makeSucceededFuture(.valid(softPurged: false)) }
         var seen = Set<Substring>()
         let distinct = tags.filter { seen.insert($0).inserted }
@@ -260,7 +271,7 @@ final class RedisTier: SharedTier {
         let verdict = loop.makePromise(of: TagVerdict.self)
         let tally = TagTally(waiting: distinct.count)
         for tag in distinct {
-            let marks = keys.tagMarks(String(tag), forKey: key)
+            let marks = keys.tagMarks(tag)
             backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop).hop(to: loop).whenComplete { result in
                 if let done = tally.record(result, born: born) { verdict.completeWith(done) }
             }
@@ -298,48 +309,77 @@ final class RedisTier: SharedTier {
     }
 
     func releaseLease(_ key: CacheKey, on loop: any EventLoop) {
-        _ = evaluate(Self.releaseScript, keys: [keys.lease(key.value)], [.string(nodeID)], on: loop)
+        _ = evaluate(Self.releaseScript, keys: [keys.entry(key).lease], [.string(nodeID)], on: loop)
     }
 
     func store(_ key: CacheKey, entry: L2Entry, extraTags: [String], sequence: Int64, ttl: Duration, on loop: any EventLoop) {
         let lifetime = min(ttl, Self.maxLifetime).milliseconds
         guard lifetime > 0 else { return }
         let meta = ([String(sequence)] + entry.tags + extraTags).joined(separator: "\n")
-        let name = key.value
+        let names = keys.entry(key)
         _ = evaluate(
-            Self.storeScript, keys: [keys.entry(name), keys.meta(name), keys.lease(name)],
+            Self.storeScript, keys: [names.entry, names.meta, names.lease],
             [.bytes(L2EntryCodec.encode(entry)), .string(meta), .string(String(lifetime))], on: loop)
     }
 
-    /// The sequence first; then the entries deleted and the marks set, all at once; then the
-    /// purge logged and published: a node that hears of it finds every mark in place.
+    /// On a cluster: the sequence first; then the entries deleted and the marks set, all at once;
+    /// then the purge logged and published: a node that hears of it finds every mark in place. On
+    /// a single server all of that in one script.
     func purge(_ request: PurgeRequest, keys purgedKeys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let tags = request.tags + implicitTags
+        let marks = tags.flatMap { self.keys.marksToSet($0, soft: request.soft) }
+        let deleted = request.soft ? [] : purgedKeys.flatMap { key -> [String] in
+            let names = self.keys.entry(key)
+            return [names.entry, names.meta]
+        }
+        let remembered = String(Self.maxLifetime.components.seconds)
+        guard backend.isCluster else {
+            return evaluate(
+                Self.singleServerPurgeScript, keys: [keys.sequence, keys.log] + deleted + marks,
+                [
+                    .string(remembered), .bytes(fanoutPayload(request)), .string(channel), .string(String(Self.logLength)),
+                    .string(backend.publishCommand), .string(String(deleted.count)),
+                ], on: loop
+            ).map { reply in
+                if let sequence = reply.integer {
+                    for prefix in request.prefixes { self.purgePrefix(prefix, soft: request.soft, sequence: sequence, on: loop) }
+                }
+            }
+        }
         return backend.send(["INCR", .string(keys.sequence)], key: keys.sequence, on: loop).flatMap { reply -> EventLoopFuture<Void> in
             guard let sequence = reply.integer else { return loop.makeFailedFuture(RedisError.protocolError("INCR answered \(reply)")) }
             var steps: [EventLoopFuture<RESPValue>] = []
             // A key purge is also its implicit tag's (below): soft, that marks the entry stale.
-            for key in purgedKeys where !request.soft {
-                let entry = self.keys.entry(key.value)
-                steps.append(self.backend.send(["DEL", .string(entry), .string(self.keys.meta(key.value))], key: entry, on: loop))
-            }
-            let remembered = String(Self.maxLifetime.components.seconds)
-            for tag in tags {
-                for mark in self.keys.marksToSet(tag, soft: request.soft) {
-                    steps.append(self.evaluate(Self.markScript, keys: [mark], [.string(String(sequence)), .string(remembered)], on: loop))
-                }
+            for pair in stride(from: 0, to: deleted.count, by: 2) {
+                steps.append(self.backend.send(["DEL", .string(deleted[pair]), .string(deleted[pair + 1])], key: deleted[pair], on: loop))
             }
             for prefix in request.prefixes { self.purgePrefix(prefix, soft: request.soft, sequence: sequence, on: loop) }
-            return EventLoopFuture.whenAllSucceed(steps, on: loop).flatMap { _ in self.publish(request, on: loop) }
+            let marked = self.setMarks(marks[...], sequence: sequence, remembered: remembered, on: loop)
+            return EventLoopFuture.whenAllSucceed(steps, on: loop).and(marked).flatMap { _ in self.publish(request, on: loop) }
         }
+    }
+
+    /// Sets each mark in its own slot, 256 at a time: purge-everything's 16,384 neither flood
+    /// the connections nor hold the event loop for long.
+    private func setMarks(_ marks: ArraySlice<String>, sequence: Int64, remembered: String, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard !marks.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let batch = marks.prefix(256).map { mark in
+            evaluate(Self.markScript, keys: [mark], [.string(String(sequence)), .string(remembered)], on: loop)
+        }
+        return EventLoopFuture.andAllSucceed(batch, on: loop).flatMap {
+            self.setMarks(marks.dropFirst(256), sequence: sequence, remembered: remembered, on: loop)
+        }
+    }
+
+    private func fanoutPayload(_ request: PurgeRequest) -> ByteBuffer {
+        (try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request))).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
     }
 
     /// Logs the purge and tells every node (they apply it to their L1; this node has already).
     private func publish(_ request: PurgeRequest, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let payload = (try? JSONEncoder().encode(FanoutMessage(node: nodeID, request: request))).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
-        return evaluate(
+        evaluate(
             Self.publishScript, keys: [keys.log],
-            [.bytes(payload), .string(channel), .string(String(Self.logLength)), .string(backend.publishCommand)], on: loop
+            [.bytes(fanoutPayload(request)), .string(channel), .string(String(Self.logLength)), .string(backend.publishCommand)], on: loop
         ).map { _ in }
     }
 
@@ -398,11 +438,12 @@ final class RedisTier: SharedTier {
         let keys = self.keys
         backend.scan(matching: keys.entryPattern(keyPrefix: prefix), on: loop) { names in
             for name in names {
-                guard let key = keys.cacheKey(ofEntry: name) else { continue }
                 if soft {
-                    _ = self.evaluate(Self.softMarkScript, keys: [name, keys.softMark(key)], [.string(String(sequence))], on: loop)
+                    guard let mark = RedisTierKeys.sibling(ofEntry: name, ":s") else { continue }
+                    _ = self.evaluate(Self.softMarkScript, keys: [name, mark], [.string(String(sequence))], on: loop)
                 } else {
-                    _ = self.backend.send(["DEL", .string(name), .string(keys.meta(key))], key: name, on: loop)
+                    guard let meta = RedisTierKeys.sibling(ofEntry: name, ":m") else { continue }
+                    _ = self.backend.send(["DEL", .string(name), .string(meta)], key: name, on: loop)
                 }
             }
         }

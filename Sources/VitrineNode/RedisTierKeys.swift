@@ -1,50 +1,80 @@
+import VitrineCore
 import VitrineProxy
 import VitrineRedis
 
 /// Where the shared tier keeps things in Redis, laid out so that no command or script needs keys
-/// from two cluster slots:
+/// from two cluster slots, and a lookup needs as few slots as it can:
 ///
-/// - an entry's keys share the slot of its cache key (`P:{KEY}:e` the entry, `:m` its metadata,
-///   `:l` its fetch lease, `:s` its soft-purge mark);
-/// - a tag's purge marks share the slot of the tag (`P:{TAG}:t` hard, `P:{TAG}:st` soft);
-/// - the purge-everything tag's marks are kept in 16 copies (`P:{#all:N}:t`) that a purge writes
-///   all of and a lookup reads one of, so that every lookup does not go to one shard;
+/// - an entry's keys share the slot of its primary key (`P:{PRIMARY}VARIANT:e` the entry, `:m`
+///   its metadata, `:l` its fetch lease, `:s` its soft-purge mark), and so do that primary key's
+///   purge marks (`P:{PRIMARY}:kt` hard, `:kst` soft): a key purge, of every variant, is read in
+///   the entry's own slot;
+/// - purge-everything's marks are kept in one copy per slot (`P:{TAG}:at`, `:ast`, `TAG` a string
+///   that hashes to the slot, `#all:` and three characters): a purge of everything writes all 16,384, a lookup reads its own
+///   slot's, in the lookup script;
+/// - a tag's purge marks share the slot of the tag (`P:{TAG}:t` hard, `P:{TAG}:st` soft): read
+///   by the node, one `MGET` per tag, on a cluster; by the lookup script on a single server;
 /// - what the fleet shares (`P:{CHANNEL}:seq` the purge sequence, `:log` the purge log, `:gen`
 ///   its generation) shares the slot of the fan-out channel, so that one script can log a purge
 ///   and publish it (sharded pub/sub sends a message from the channel's slot).
 ///
-/// The names end in a suffix of their own, so no two kinds can collide whatever a key or tag holds.
+/// Every name ends in a suffix of its own after a `}` or a variant, so no two kinds can collide
+/// whatever a key or tag holds.
 struct RedisTierKeys: Sendable {
     /// `P`: one fleet's keys, so that fleets (or tests) can share a Redis.
     let prefix: String
     let channel: String
-
-    static let everythingCopies = 16
 
     init(prefix: String, channel: String) {
         self.prefix = prefix
         self.channel = channel
     }
 
-    func entry(_ key: String) -> String { prefix + ":{" + key + "}:e" }
-    func meta(_ key: String) -> String { prefix + ":{" + key + "}:m" }
-    func lease(_ key: String) -> String { prefix + ":{" + key + "}:l" }
-    func softMark(_ key: String) -> String { prefix + ":{" + key + "}:s" }
+    /// The names of one entry and of the marks its lookup reads in its slot.
+    struct Entry {
+        let entry: String
+        let meta: String
+        let lease: String
+        let softMark: String
+        let keyMarks: (hard: String, soft: String)
+        let everythingMarks: (hard: String, soft: String)
 
-    /// The hard and the soft mark a lookup of `key` reads for `tag` (one slot).
-    func tagMarks(_ tag: String, forKey key: String) -> (hard: String, soft: String) {
-        let name = tag == sharedTierEverythingTag ? Self.everythingCopy(RedisClusterSlot.slot(of: key) % Self.everythingCopies) : tag
-        return (prefix + ":{" + name + "}:t", prefix + ":{" + name + "}:st")
+        /// In the order the lookup script takes them.
+        var all: [String] { [entry, meta, lease, softMark, keyMarks.hard, keyMarks.soft, everythingMarks.hard, everythingMarks.soft] }
     }
 
-    /// Every mark a purge of `tag` sets (one for a tag, every copy for purge-everything), each a
-    /// slot of its own.
+    func entry(_ key: CacheKey) -> Entry {
+        let primary = sharedTierPrimary(of: key)
+        let variant = key.value[primary.endIndex...]
+        let head = prefix + ":{" + primary + "}"
+        let stem = head + variant
+        let everything = Self.slotTags[RedisClusterSlot.slot(of: head)]
+        return Entry(
+            entry: stem + ":e", meta: stem + ":m", lease: stem + ":l", softMark: stem + ":s", keyMarks: (head + ":kt", head + ":kst"),
+            everythingMarks: (prefix + ":{" + everything + "}:at", prefix + ":{" + everything + "}:ast"))
+    }
+
+    /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).
+    func tagMarks(_ tag: Substring) -> (hard: String, soft: String) {
+        (prefix + ":{" + tag + "}:t", prefix + ":{" + tag + "}:st")
+    }
+
+    /// Whether the lookup script reads `tag`'s marks in the entry's slot.
+    static func isReadWithEntry(_ tag: Substring) -> Bool {
+        tag == sharedTierEverythingTag || tag.hasPrefix(sharedTierKeyTagPrefix)
+    }
+
+    /// Every mark a purge of `tag` sets: a key tag's in its primary's slot, purge-everything's in
+    /// every slot, another tag's in its own.
     func marksToSet(_ tag: String, soft: Bool) -> [String] {
-        let names = tag == sharedTierEverythingTag ? (0..<Self.everythingCopies).map(Self.everythingCopy) : [tag]
-        return names.map { prefix + ":{" + $0 + (soft ? "}:st" : "}:t") }
+        if tag == sharedTierEverythingTag {
+            return Self.slotTags.map { prefix + ":{" + $0 + (soft ? "}:ast" : "}:at") }
+        }
+        if tag.hasPrefix(sharedTierKeyTagPrefix) {
+            return [prefix + ":{" + tag.dropFirst(sharedTierKeyTagPrefix.count) + (soft ? "}:kst" : "}:kt")]
+        }
+        return [prefix + ":{" + tag + (soft ? "}:st" : "}:t")]
     }
-
-    private static func everythingCopy(_ index: Int) -> String { sharedTierEverythingTag + ":" + String(index) }
 
     var sequence: String { prefix + ":{" + channel + "}:seq" }
     var log: String { prefix + ":{" + channel + "}:log" }
@@ -57,13 +87,16 @@ struct RedisTierKeys: Sendable {
             if "*?[]\\".contains(character) { escaped.append("\\") }
             escaped.append(character)
         }
-        return prefix.replacingOccurrences(of: "*", with: "\\*") + ":{" + escaped + "*}:e"
+        return prefix + ":{" + escaped + "*:e"
     }
 
-    /// The cache key of an entry's name (what `entry` made it from), nil for another name.
-    func cacheKey(ofEntry name: String) -> String? {
-        let head = prefix + ":{"
-        guard name.hasPrefix(head), name.hasSuffix("}:e"), name.count >= head.count + 3 else { return nil }
-        return String(name.dropFirst(head.count).dropLast(3))
+    /// The name of an entry's sibling (`:m`, `:s`) from the entry's name.
+    static func sibling(ofEntry name: String, _ suffix: String) -> String? {
+        guard name.hasSuffix(":e") else { return nil }
+        return String(name.dropLast(2)) + suffix
     }
+
+    /// For each slot, a short string that hashes to it (`#all:` and three characters): the hash
+    /// tag of that slot's purge-everything marks.
+    static let slotTags = RedisClusterSlot.tagsForEverySlot(prefix: sharedTierEverythingTag + ":")
 }

@@ -24,6 +24,34 @@ public enum RedisClusterSlot {
         return Int(crc16(bytes[...]) & 0x3FFF)
     }
 
+    /// For each slot, a hash tag that puts a key in it: `prefix` and three characters of
+    /// `[0-9A-Za-z_-]` (no brace), the first combination that lands there. Computed by stepping the
+    /// CRC a character at a time (262,144 combinations at most, a few milliseconds).
+    public static func tagsForEverySlot(prefix: String) -> [String] {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-".utf8)
+        func step(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
+            (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
+        }
+        let start = Array(prefix.utf8).reduce(UInt16(0), step)
+        var found = [String?](repeating: nil, count: count)
+        var missing = count
+        search: for a in alphabet {
+            let afterA = step(start, a)
+            for b in alphabet {
+                let afterB = step(afterA, b)
+                for c in alphabet {
+                    let slot = Int(step(afterB, c) & 0x3FFF)
+                    guard found[slot] == nil else { continue }
+                    found[slot] = prefix + String(decoding: [a, b, c], as: UTF8.self)
+                    missing -= 1
+                    if missing == 0 { break search }
+                }
+            }
+        }
+        // Every slot is reached long before the combinations run out (checked in the tests).
+        return found.map { $0 ?? prefix }
+    }
+
     /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as Redis computes it.
     static func crc16(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt16 {
         var crc: UInt16 = 0

@@ -262,9 +262,10 @@ struct ConnectionBoundsTests {
     }
 
     @Test func aConnectionInUseIsNotClosedByTheKeepaliveTimeout() async throws {
-        try await Self.withEcho(configure: { $0.timeouts.keepalive = .seconds(1) }) { fixture, _ in
+        try await Self.withEcho(configure: { $0.timeouts.keepalive = .seconds(2) }) { fixture, _ in
             try await WireConnection.with(port: fixture.proxyPort) { connection in
-                // Twenty requests 150 ms apart: 3 s in all, never 1 s idle.
+                // Twenty requests 150 ms apart: 3 s in all, never 2 s idle (the margin is for a
+                // loaded machine, where a 150 ms sleep can take far longer).
                 for index in 0..<20 {
                     let response = try await connection.request("GET", "/echo/busy")
                     #expect(response.status == 200, "request \(index)")

@@ -482,6 +482,22 @@ struct SharedTierTests {
         }
         try await tier.purge(PurgeRequest(tags: ["product:5"]), keys: [], implicitTags: [], on: loop).get()
         #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil, "a hard purge removes it")
+        // A variant goes with its primary key's purge; everything goes with purge-everything.
+        let variant = CacheKey(key.value + "\u{1F}accept-language=fr")
+        for (purge, implicit) in [
+            (PurgeRequest(keys: [key.value]), [sharedTierKeyTag(key)]), (PurgeRequest(everything: true), [sharedTierEverythingTag]),
+        ] {
+            for stored in [key, variant] {
+                let fresh = try #require(try await tier.lookup(stored, lease: nil, on: loop).get())
+                tier.store(
+                    stored, entry: entry, extraTags: [sharedTierKeyTag(key), sharedTierEverythingTag], sequence: fresh.sequence,
+                    ttl: .seconds(60), on: loop)
+                try await Self.waitUntil { try await tier.lookup(stored, lease: nil, on: loop).get()?.entry != nil }
+            }
+            try await tier.purge(purge, keys: purge.keys.isEmpty ? [] : [key], implicitTags: implicit, on: loop).get()
+            #expect(try await tier.lookup(key, lease: nil, on: loop).get()?.entry == nil, "\(purge)")
+            #expect(try await tier.lookup(variant, lease: nil, on: loop).get()?.entry == nil, "\(purge): the variant too")
+        }
         // Leases: the first to miss may fetch, the second waits, until the first stores or gives up.
         let leased = CacheKey("/catalog/products/6")
         #expect(try await tier.lookup(leased, lease: .seconds(2), on: loop).get()?.mayFetch == true)
@@ -515,6 +531,30 @@ struct SharedTierTests {
             try await RedisCursorStore(backend: .single(dead), channel: "c", node: "n", loop: loop).load()
         }
         await dead.shutdown()
+    }
+
+    /// The cluster layout: everything one lookup script reads is in one slot, a key purge's mark
+    /// is in its entries' slot (variants included), and every slot has its purge-everything mark.
+    @Test func theLayoutKeepsEachLookupScriptInOneSlot() {
+        let keys = RedisTierKeys(prefix: "vt", channel: "vitrine:purges")
+        #expect(Set(RedisTierKeys.slotTags.map { RedisClusterSlot.slot(of: $0) }).count == RedisClusterSlot.count)
+        for text in ["/catalog/products/5", "/a}b{c", "/search?q={x}", "/", "/ü/ß?x=1"] {
+            let primary = CacheKey(text)
+            let variant = CacheKey(text + "\u{1F}accept-language=fr")
+            for key in [primary, variant] {
+                let names = keys.entry(key)
+                #expect(Set(names.all.map { RedisClusterSlot.slot(of: $0) }).count == 1, "\(names.all)")
+                #expect(Set(names.all).count == 8)
+                #expect(keys.marksToSet(sharedTierKeyTag(primary), soft: false) == [names.keyMarks.hard])
+                #expect(keys.marksToSet(sharedTierKeyTag(primary), soft: true) == [names.keyMarks.soft])
+                #expect(keys.marksToSet(sharedTierEverythingTag, soft: false).contains(names.everythingMarks.hard))
+            }
+        }
+        // What the fleet shares is in the channel's slot, where a script can publish on it.
+        let channelSlot = RedisClusterSlot.slot(of: "vitrine:purges")
+        #expect([keys.sequence, keys.log, keys.generation].allSatisfy { RedisClusterSlot.slot(of: $0) == channelSlot })
+        #expect(keys.marksToSet("product:5", soft: false) == [keys.tagMarks("product:5").hard])
+        #expect(RedisTierKeys.sibling(ofEntry: keys.entry(CacheKey("/p")).entry, ":m") == keys.entry(CacheKey("/p")).meta)
     }
 
     @Test func theInProcessTierKeepsTheSameContract() async throws {

@@ -18,9 +18,19 @@ enum VaryKey {
             .joined(separator: ",")
     }
 
+    /// What separates a secondary key's primary key from its variant (a control character, which
+    /// a normalised request target never holds).
+    static let separator: UInt8 = 0x1F
+
     /// The secondary key for a request, given the fields the stored response varies on.
     static func secondaryKey(_ primary: CacheKey, fields: [String], headers: HTTPHeaders, languages: [String]? = nil) -> CacheKey {
-        CacheKey(primary.value + "\u{1F}" + variantID(fields: fields, headers: headers, languages: languages))
+        CacheKey(primary.value + String(UnicodeScalar(separator)) + variantID(fields: fields, headers: headers, languages: languages))
+    }
+
+    /// The primary key of `key` (itself, for a primary key).
+    static func primaryPart(of key: CacheKey) -> Substring {
+        guard let end = key.value.utf8.firstIndex(of: separator) else { return key.value[...] }
+        return key.value[..<end]
     }
 
     static func variantID(fields: [String], headers: HTTPHeaders, languages: [String]? = nil) -> String {

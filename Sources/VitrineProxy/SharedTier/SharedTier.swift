@@ -70,7 +70,14 @@ extension SharedTier {
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
 /// that a key purge there is a tag purge: O(1) and race-free like any other.
-package func sharedTierKeyTag(_ primary: CacheKey) -> String { "#k:" + primary.value }
+package func sharedTierKeyTag(_ primary: CacheKey) -> String { sharedTierKeyTagPrefix + primary.value }
+
+/// What every key tag (`sharedTierKeyTag`) begins with.
+package let sharedTierKeyTagPrefix = "#k:"
+
+/// The primary key of an entry's key (its own, for a primary key): a tier may keep a primary
+/// key's variants together by it.
+package func sharedTierPrimary(of key: CacheKey) -> Substring { VaryKey.primaryPart(of: key) }
 
 /// The tag every L2 entry carries: purging it purges everything, in constant time, with the
 /// same race-free sequence check as any tag.
