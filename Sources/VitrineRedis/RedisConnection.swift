@@ -71,7 +71,7 @@ public final class RedisConnection: Sendable {
     /// Sends one command; the future fails with `RedisError.server` for an error reply.
     public func send(_ arguments: [RESPArgument], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        submit(RedisRequest(arguments: arguments, promise: promise, timeout: timeout))
+        submit(RedisRequest(arguments: arguments, promise: promise, timeout: timeout), coalescing: true)
         return promise.futureResult
     }
 
@@ -80,16 +80,23 @@ public final class RedisConnection: Sendable {
     /// connection closes or the timeout passes first.
     public func pipeline(_ commands: [[RESPArgument]], timeout: TimeAmount? = nil) -> EventLoopFuture<[RESPValue]> {
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
-        submit(RedisRequest(pipeline: commands, promise: promise, timeout: timeout))
+        submit(RedisRequest(pipeline: commands, promise: promise, timeout: timeout), coalescing: false)
         return promise.futureResult
     }
 
     /// Writes `request` to the handler, which answers it. A write that never reaches the handler
     /// (the channel closed first, and its handlers are gone) fails the request, which would
     /// otherwise wait forever: its timeout is the handler's to enforce.
-    private func submit(_ request: RedisRequest) {
+    ///
+    /// Single commands sent from the loop are flushed at the end of its tick (`coalescing`), all
+    /// together; a pipeline is a batch already, and goes out at once.
+    private func submit(_ request: RedisRequest, coalescing: Bool) {
         if channel.eventLoop.inEventLoop && channel.isActive {
             // On the loop, an active channel still has its handler: no promise to allocate.
+            guard coalescing else {
+                channel.writeAndFlush(request, promise: nil)
+                return
+            }
             channel.write(request, promise: nil)
             if !flushScheduled.exchange(true, ordering: .relaxed) {
                 let channel = self.channel
