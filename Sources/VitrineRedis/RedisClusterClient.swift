@@ -47,7 +47,14 @@ public final class RedisClusterClient: Sendable {
         var down = false
         var failures = 0
         var lastError = ""
+        /// Timeouts in the current second (from `timeoutWindowStart`, uptime nanoseconds).
+        var recentTimeouts = 0
+        var timeoutWindowStart: UInt64 = 0
     }
+
+    /// Timeouts within a second that mark a node down: one slow answer on a loaded machine does
+    /// not; a node that stopped answering does, as soon as a refused or closed connection would.
+    static let timeoutsToMarkDown = 3
 
     /// What the client has followed and refreshed since it started.
     public struct Counters: Sendable, Equatable {
@@ -135,9 +142,11 @@ public final class RedisClusterClient: Sendable {
             switch RedisClusterRouting.decide(errorReply: message, answeredBy: endpoint, redirects: redirects) {
             case .done, .giveUp:
                 if message == nil {
-                    // The node is unreachable or closed: what the cluster says now may differ (a failover).
+                    // The node is unreachable, closed or slow: what the cluster says now may differ
+                    // (a failover). A timed-out command keeps its connection (its reply, when it
+                    // comes, is dropped in order); any other failure drops it.
                     self.markDown(endpoint, error: error)
-                    self.forget(endpoint, on: loop)
+                    if (error as? RedisError) != .timeout { self.forget(endpoint, on: loop) }
                     self.refreshAfterFailure(on: loop)
                 }
                 return loop.makeFailedFuture(error)
@@ -157,14 +166,24 @@ public final class RedisClusterClient: Sendable {
     // MARK: Health
 
     private func markDown(_ endpoint: Endpoint, error: any Error) {
+        let now = UInt64(NIODeadline.now().uptimeNanoseconds)
         let wentDown = health.withLock { health -> Bool in
             var node = health[endpoint] ?? NodeHealth()
             let wasDown = node.down
-            node.down = true
             node.failures += 1
             node.lastError = "\(error)"
+            if case RedisError.timeout = error {
+                if now &- node.timeoutWindowStart > 1_000_000_000 {
+                    node.timeoutWindowStart = now
+                    node.recentTimeouts = 0
+                }
+                node.recentTimeouts += 1
+                if node.recentTimeouts >= Self.timeoutsToMarkDown { node.down = true }
+            } else {
+                node.down = true
+            }
             health[endpoint] = node
-            return !wasDown
+            return node.down && !wasDown
         }
         if wentDown {
             nodesDown.wrappingAdd(1, ordering: .relaxed)
