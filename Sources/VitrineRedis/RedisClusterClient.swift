@@ -41,7 +41,6 @@ public final class RedisClusterClient: Sendable {
     /// When the map was last asked for after a failure (uptime nanoseconds): failures under load
     /// ask for it at most every 100 ms.
     private let lastFailureRefresh = Atomic<UInt64>(0)
-    private let counters = Mutex(Counters())
 
     private struct NodeHealth {
         var down = false
@@ -55,14 +54,6 @@ public final class RedisClusterClient: Sendable {
     /// Timeouts within a second that mark a node down: one slow answer on a loaded machine does
     /// not; a node that stopped answering does, as soon as a refused or closed connection would.
     static let timeoutsToMarkDown = 3
-
-    /// What the client has followed and refreshed since it started.
-    public struct Counters: Sendable, Equatable {
-        public var moved = 0
-        public var asked = 0
-        public var retried = 0
-        public var refreshes = 0
-    }
 
     /// One event loop's open connections, touched on that loop only: a command sent from its
     /// loop to a node it is connected to takes no lock and makes no future but its reply's.
@@ -151,11 +142,9 @@ public final class RedisClusterClient: Sendable {
                 }
                 return loop.makeFailedFuture(error)
             case .retry(let target, let asking, let refreshMap):
-                self.counters.withLock { if asking { $0.asked += 1 } else { $0.moved += 1 } }
                 if refreshMap { _ = self.refresh(on: loop) }
                 return self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
             case .retryLater(let target):
-                self.counters.withLock { $0.retried += 1 }
                 return loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap {
                     self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
                 }
@@ -246,8 +235,6 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
-    public var counterValues: Counters { counters.withLock { $0 } }
-
     // MARK: The map
 
     private func currentTopology(on loop: any EventLoop) -> EventLoopFuture<RedisClusterTopology> {
@@ -277,7 +264,6 @@ public final class RedisClusterClient: Sendable {
                     defer { map = topology }
                     return map != nil && map != topology
                 }
-                self.counters.withLock { $0.refreshes += 1 }
                 if changed { self.forgetHealth(outside: topology) }
                 if changed { self.logger.notice("redis cluster map changed", metadata: ["shards": "\(topology.shards.map(\.primary))"]) }
             case .failure(let error):
