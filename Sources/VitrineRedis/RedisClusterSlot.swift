@@ -29,10 +29,7 @@ public enum RedisClusterSlot {
     /// CRC a character at a time (262,144 combinations at most, a few milliseconds).
     public static func tagsForEverySlot(prefix: String) -> [String] {
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-".utf8)
-        func step(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
-            (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
-        }
-        let start = Array(prefix.utf8).reduce(UInt16(0), step)
+        let start = prefix.utf8.reduce(UInt16(0), step)
         var found = [String?](repeating: nil, count: count)
         var missing = count
         search: for a in alphabet {
@@ -54,11 +51,12 @@ public enum RedisClusterSlot {
 
     /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as Redis computes it.
     static func crc16(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt16 {
-        var crc: UInt16 = 0
-        for byte in bytes {
-            crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
-        }
-        return crc
+        bytes.reduce(0, step)
+    }
+
+    /// The CRC after one more byte.
+    static func step(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
+        (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
     }
 
     static let table: [UInt16] = (0..<256).map { index in
