@@ -121,45 +121,50 @@ final class RedisTier: SharedTier {
         return 0
         """
 
-    /// KEYS: marks of one slot. ARGV: the purge's sequence, seconds to remember it. Only ever
-    /// upwards: of two purges of one tag racing, the later sequence stays.
-    private static let markScript = """
-        for i = 1, #KEYS do
-          local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-          if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
-        end
-        return 1
+    /// Lua raising the marks from `KEYS[first]` to the last key to the number `seq`, remembered for
+    /// `ARGV[seconds]`. Only ever upwards: of two purges of one tag racing, the later sequence stays.
+    private static func raisingMarks(from first: String, seconds: Int) -> String {
         """
+        for i = \(first), #KEYS do
+          local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+          if seq > current then redis.call('SET', KEYS[i], seq, 'EX', ARGV[\(seconds)]) end
+        end
+
+        """
+    }
+
+    /// Lua appending the fan-out message (`ARGV[1]`, a JSON object) to the log `KEYS[log]`, kept
+    /// to about `ARGV[3]` entries, and publishing it with its log id (`id`) on the channel
+    /// `ARGV[2]` with the command `ARGV[4]` (`SPUBLISH` on a cluster), in one step: a node that
+    /// misses the message finds it in the log.
+    private static func loggingAndPublishing(log: Int) -> String {
+        """
+        local id = redis.call('XADD', KEYS[\(log)], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+        redis.call(ARGV[4], ARGV[2], string.sub(ARGV[1], 1, -2) .. ',"id":"' .. id .. '"}')
+
+        """
+    }
+
+    /// KEYS: marks of one slot. ARGV: the purge's sequence, seconds to remember it.
+    private static let markScript = "local seq = tonumber(ARGV[1])\n" + raisingMarks(from: "1", seconds: 2) + "return 1"
 
     /// A whole purge on a single server, where a script may touch any key, in one round trip (a
     /// write's answer waits for it). KEYS: sequence, log, the entry keys to delete, then the marks.
-    /// ARGV: seconds to remember the marks, the fan-out message, the channel, the log's length,
-    /// the publish command, how many keys to delete. Returns the purge's sequence.
+    /// ARGV: the fan-out message, the channel, the log's length, the publish command, seconds to
+    /// remember the marks, how many keys to delete. Returns the purge's sequence.
     private static let singleServerPurgeScript = """
         local seq = redis.call('INCR', KEYS[1])
         local deletes = tonumber(ARGV[6])
         for i = 3, 2 + deletes do redis.call('DEL', KEYS[i]) end
-        for i = 3 + deletes, #KEYS do
-          local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-          if seq > current then redis.call('SET', KEYS[i], seq, 'EX', ARGV[1]) end
-        end
-        local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'm', ARGV[2])
-        redis.call(ARGV[5], ARGV[3], string.sub(ARGV[2], 1, -2) .. ',"id":"' .. id .. '"}')
-        return seq
-        """
+
+        """ + raisingMarks(from: "3 + deletes", seconds: 5) + loggingAndPublishing(log: 2) + "return seq"
 
     /// How many entries the purge log keeps.
     static let logLength = 100_000
 
-    /// KEYS: the log (the channel's slot). ARGV: the fan-out message (a JSON object), the channel,
-    /// the log's length, the publish command (`SPUBLISH` on a cluster). Appends the message to the
-    /// log and publishes it with its log id, in one step: a node that misses the message finds it
-    /// in the log. Run once the purge's marks are set, so a node told of it finds them.
-    private static let publishScript = """
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
-        redis.call(ARGV[4], ARGV[2], string.sub(ARGV[1], 1, -2) .. ',"id":"' .. id .. '"}')
-        return id
-        """
+    /// KEYS: the log (the channel's slot). ARGV: as `loggingAndPublishing` says. Run once the
+    /// purge's marks are set, so a node told of it finds them.
+    private static let publishScript = loggingAndPublishing(log: 1) + "return id"
 
     /// KEYS: generation. ARGV: a new generation, taken if there is none (Redis new, or restarted
     /// empty). Returns the generation.
@@ -328,17 +333,15 @@ final class RedisTier: SharedTier {
     func purge(_ request: PurgeRequest, keys purgedKeys: [CacheKey], implicitTags: [String], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let tags = request.tags + implicitTags
         let marks = tags.flatMap { self.keys.marksToSet($0, soft: request.soft) }
-        let deleted = request.soft ? [] : purgedKeys.flatMap { key -> [String] in
-            let names = self.keys.entry(key)
-            return [names.entry, names.meta]
-        }
+        // A key purge is also its implicit tag's (above): soft, that marks the entry stale.
+        let deleted = request.soft ? [] : purgedKeys.map { self.keys.entry($0) }
         let remembered = String(Self.maxLifetime.components.seconds)
         guard backend.isCluster else {
             return evaluate(
-                Self.singleServerPurgeScript, keys: [keys.sequence, keys.log] + deleted + marks,
+                Self.singleServerPurgeScript, keys: [keys.sequence, keys.log] + deleted.flatMap { [$0.entry, $0.meta] } + marks,
                 [
-                    .string(remembered), .bytes(fanoutPayload(request)), .string(channel), .string(String(Self.logLength)),
-                    .string(backend.publishCommand), .string(String(deleted.count)),
+                    .bytes(fanoutPayload(request)), .string(channel), .string(String(Self.logLength)), .string(backend.publishCommand),
+                    .string(remembered), .string(String(deleted.count * 2)),
                 ], on: loop
             ).map { reply in
                 if let sequence = reply.integer {
@@ -348,10 +351,8 @@ final class RedisTier: SharedTier {
         }
         return backend.send(["INCR", .string(keys.sequence)], key: keys.sequence, on: loop).flatMap { reply -> EventLoopFuture<Void> in
             guard let sequence = reply.integer else { return loop.makeFailedFuture(RedisError.protocolError("INCR answered \(reply)")) }
-            var steps: [EventLoopFuture<RESPValue>] = []
-            // A key purge is also its implicit tag's (below): soft, that marks the entry stale.
-            for pair in stride(from: 0, to: deleted.count, by: 2) {
-                steps.append(self.backend.send(["DEL", .string(deleted[pair]), .string(deleted[pair + 1])], key: deleted[pair], on: loop))
+            let steps = deleted.map { names in
+                self.backend.send(["DEL", .string(names.entry), .string(names.meta)], key: names.entry, on: loop)
             }
             for prefix in request.prefixes { self.purgePrefix(prefix, soft: request.soft, sequence: sequence, on: loop) }
             let marked = self.setMarks(marks[...], sequence: sequence, remembered: remembered, on: loop)
