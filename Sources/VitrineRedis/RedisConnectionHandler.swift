@@ -75,7 +75,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private struct Pending {
         enum Target {
             case command(EventLoopPromise<RESPValue>)
-            /// One entry per command of the pipeline, all sharing its replies.
+            /// One entry for the whole pipeline, handed each of its replies in turn.
             case pipeline(PipelineReplies)
         }
 
@@ -134,10 +134,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
                 break
             }
             let replies = PipelineReplies(count: commands.count, promise: reply)
-            for arguments in commands {
-                _ = queue.enqueue(Pending(target: .pipeline(replies), deadline: deadline))
-                RESPEncoder.encode(arguments, into: &output!)
-            }
+            _ = queue.enqueue(Pending(target: .pipeline(replies), deadline: deadline), replies: commands.count)
+            for arguments in commands { RESPEncoder.encode(arguments, into: &output!) }
         }
         if let promise {
             if let outputPromise { outputPromise.futureResult.cascade(to: promise) } else { outputPromise = promise }

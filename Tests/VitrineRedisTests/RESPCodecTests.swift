@@ -130,6 +130,33 @@ import Testing
         if case .fail = queue.enqueue("e").0 {} else { Issue.record("a closed queue must refuse commands") }
     }
 
+    @Test func aPipelineWaitsInOnePlaceForAllItsReplies() {
+        var queue = RedisCommandQueue<String>()
+        _ = queue.enqueue("pipeline", replies: 3)
+        _ = queue.enqueue("after")
+        #expect(queue.inFlight == 2)
+        #expect(queue.receive().waiter == "pipeline")
+        #expect(queue.receive().waiter == "pipeline")
+        #expect(queue.inFlight == 2)
+        #expect(queue.receive().waiter == "pipeline")
+        #expect(queue.receive().waiter == "after")
+        #expect(queue.receive().unexpected)
+        if case .fail = queue.enqueue("none", replies: 0).0 {} else { Issue.record("a waiter of no reply would never leave the queue") }
+    }
+
+    @Test func anAbandonedPipelineStillConsumesItsReplies() {
+        var queue = RedisCommandQueue<String>()
+        let ticket = queue.enqueue("pipeline", replies: 3).ticket
+        _ = queue.enqueue("after")
+        #expect(queue.receive().waiter == "pipeline")
+        #expect(queue.abandon(ticket) == "pipeline")
+        #expect(queue.abandonAll { $0 == "pipeline" }.isEmpty)
+        #expect(queue.receive().waiter == nil)
+        let last = queue.receive()
+        #expect(last.waiter == nil && !last.unexpected, "the pipeline's third reply is still its own")
+        #expect(queue.receive().waiter == "after")
+    }
+
     @Test func commandQueueTicketsSurviveCompaction() {
         var queue = RedisCommandQueue<Int>()
         for value in 0..<5_000 { _ = queue.enqueue(value) }
