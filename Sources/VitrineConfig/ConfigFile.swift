@@ -7,6 +7,7 @@ struct ConfigFile: Decodable {
     var listen: String?
     var admin: Admin?
     var probes: Probes?
+    var tls: TLS?
     var origins: [String: Origin]?
     var routes: [Route]?
     var cache: Cache?
@@ -19,7 +20,7 @@ struct ConfigFile: Decodable {
     var stateDirectory: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, admin, probes, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
+        case listen, admin, probes, tls, origins, routes, cache, limits, server, timeouts, redis, postgres, listings
         case stateDirectory = "state_dir"
     }
 
@@ -30,6 +31,28 @@ struct ConfigFile: Decodable {
         enum CodingKeys: String, CodingKey, CaseIterable { case listen }
     }
 
+
+    /// `tls: {listen: 0.0.0.0:8443, certificates: [{certificate: F, key: F, names: [..]}], ...}`.
+    struct TLS: Decodable {
+        var listen: String
+        var certificates: [Certificate]
+        var minVersion: String?
+        var checkInterval: ConfigDuration?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen, certificates
+            case minVersion = "min_version"
+            case checkInterval = "check_interval"
+        }
+
+        struct Certificate: Decodable {
+            var certificate: String
+            var key: String
+            var names: [String]?
+
+            enum CodingKeys: String, CodingKey, CaseIterable { case certificate, key, names }
+        }
+    }
 
     struct Listings: Decodable {
         var concurrency: Int?
@@ -337,6 +360,9 @@ struct ConfigFile: Decodable {
         if let probes {
             configuration.probes = ProbeSettings(listen: try Self.address(probes.listen, key: "probes.listen"))
         }
+        if let tls {
+            configuration.tls = try Self.tlsSettings(tls, environment: environment)
+        }
         guard let origins, !origins.isEmpty else { throw ConfigError(key: "origins", "required: at least one named origin") }
         configuration.origins = [:]
         for (name, origin) in origins {
@@ -513,6 +539,33 @@ struct ConfigFile: Decodable {
             configuration.stateDirectory = directory
         }
         return configuration
+    }
+
+    private static func tlsSettings(_ tls: TLS, environment: [String: String]) throws -> TLSSettings {
+        guard !tls.certificates.isEmpty else { throw ConfigError(key: "tls.certificates", "at least one certificate is needed") }
+        var certificates: [CertificateFiles] = []
+        for (index, certificate) in tls.certificates.enumerated() {
+            let key = "tls.certificates[\(index)]"
+            let certificatePath = try expand(certificate.certificate, key: "\(key).certificate", environment: environment)
+            let keyPath = try expand(certificate.key, key: "\(key).key", environment: environment)
+            guard !certificatePath.isEmpty else { throw ConfigError(key: "\(key).certificate", "a file is needed") }
+            guard !keyPath.isEmpty else { throw ConfigError(key: "\(key).key", "a file is needed") }
+            if let names = certificate.names {
+                for name in names where name.isEmpty || name.contains(where: { $0 == " " || $0 == "/" || $0 == ":" }) {
+                    throw ConfigError(key: "\(key).names", "'\(name)' is not a server name")
+                }
+            }
+            certificates.append(CertificateFiles(certificate: certificatePath, key: keyPath, names: certificate.names))
+        }
+        var settings = TLSSettings(listen: try address(tls.listen, key: "tls.listen"), certificates: certificates)
+        if let version = tls.minVersion {
+            guard let minimum = TLSMinimumVersion(rawValue: version) else {
+                throw ConfigError(key: "tls.min_version", "'\(version)' is not one of \(TLSMinimumVersion.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.minimumVersion = minimum
+        }
+        if let interval = tls.checkInterval { settings.checkInterval = interval.duration }
+        return settings
     }
 
     private static func address(_ text: String, key: String) throws -> ListenAddress {

@@ -9,6 +9,8 @@ public struct VitrineConfiguration: Sendable, Equatable {
     /// Where health, readiness and metrics are served without a token (for a kubelet, a load
     /// balancer's health check, a Prometheus scrape); nil: only on the admin listener, with it.
     public var probes: ProbeSettings?
+    /// A TLS listener beside the cleartext one (`listen`); nil: none.
+    public var tls: TLSSettings?
     public var origins: [String: OriginSettings]
     public var routes: [RouteSettings]
     public var cache: CacheSettings
@@ -109,6 +111,13 @@ public struct VitrineConfiguration: Sendable, Equatable {
                 key: "admin.listen",
                 "\(admin.listen) is not a loopback address; set admin.allow_non_loopback: true to expose the admin API"
             )
+        }
+        if let tls {
+            // Port 0 (any free port, as tests bind) never clashes.
+            for (name, other) in [("listen", listen), ("admin.listen", admin.listen), ("probes.listen", probes?.listen)]
+            where other == tls.listen && tls.listen.port != 0 {
+                throw ConfigError(key: "tls.listen", "\(tls.listen) is also \(name)")
+            }
         }
         if let token = admin.token, token.utf8.count < 16 {
             throw ConfigError(key: "admin.token", "too short: use at least 16 characters")

@@ -95,6 +95,13 @@ import Testing
          "routes:\n  - prefix: /a/\n    origin: catalog\nlistings:\n  pages:\n    - template: /a/{id}\n      params:\n        id:\n          range: [1, 2]\n          step: 1"),
         ("probes.listen", "probes:\n  listen: nowhere\nroutes:\n  - prefix: /a/\n    origin: catalog"),
         ("probes.token", "probes:\n  listen: 0.0.0.0:9145\n  token: x\nroutes:\n  - prefix: /a/\n    origin: catalog"),
+        // TLS: certificates are needed, versions are named, the listener is its own.
+        ("tls.certificates", "routes:\n  - prefix: /a/\n    origin: catalog\ntls:\n  listen: 0.0.0.0:8443\n  certificates: []"),
+        ("tls.certificates[0].key", "routes:\n  - prefix: /a/\n    origin: catalog\ntls:\n  listen: 0.0.0.0:8443\n  certificates:\n    - {certificate: a.pem, key: ''}"),
+        ("tls.certificates[0].names", "routes:\n  - prefix: /a/\n    origin: catalog\ntls:\n  listen: 0.0.0.0:8443\n  certificates:\n    - {certificate: a.pem, key: a.key, names: ['a b']}"),
+        ("tls.min_version", "routes:\n  - prefix: /a/\n    origin: catalog\ntls:\n  listen: 0.0.0.0:8443\n  min_version: '1.1'\n  certificates:\n    - {certificate: a.pem, key: a.key}"),
+        ("tls.listen", "routes:\n  - prefix: /a/\n    origin: catalog\nlisten: 127.0.0.1:8443\ntls:\n  listen: 127.0.0.1:8443\n  certificates:\n    - {certificate: a.pem, key: a.key}"),
+        ("tls.certificates[0].chain", "routes:\n  - prefix: /a/\n    origin: catalog\ntls:\n  listen: 0.0.0.0:8443\n  certificates:\n    - {chain: a.pem, key: a.key}"),
         ("redis.channels", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  url: redis://127.0.0.1:6379\n  channels: x"),
         // A cluster: seeds as host:port, a URL or seeds (not both), and names that keep their slot.
         ("redis.cluster", "routes:\n  - prefix: /a/\n    origin: catalog\nredis:\n  cluster: [nope]"),
@@ -119,6 +126,47 @@ import Testing
         let configuration = try VitrineConfiguration.parse(yaml: yaml)
         #expect(configuration.probes == ProbeSettings(listen: ListenAddress(host: "0.0.0.0", port: 9145)))
         #expect(try VitrineConfiguration.parse(yaml: "origins:\n  catalog:\n    url: http://127.0.0.1:9000\nroutes:\n  - prefix: /\n    origin: catalog").probes == nil)
+    }
+
+    @Test func aTLSListenerTakesItsCertificatesInOrder() throws {
+        let yaml = """
+            origins:
+              catalog:
+                url: http://127.0.0.1:9000
+            routes:
+              - prefix: /
+                origin: catalog
+            tls:
+              listen: 0.0.0.0:8443
+              min_version: "1.3"
+              check_interval: 0s
+              certificates:
+                - certificate: ${CERTS}/shop.pem
+                  key: ${CERTS}/shop.key
+                - {certificate: /etc/other.pem, key: /etc/other.key, names: [other.example, "*.other.example"]}
+            """
+        let tls = try #require(try VitrineConfiguration.parse(yaml: yaml, environment: ["CERTS": "/etc/vitrine"]).tls)
+        #expect(tls.listen == ListenAddress(host: "0.0.0.0", port: 8443))
+        #expect(tls.minimumVersion == .tls13)
+        #expect(tls.checkInterval == .zero)
+        #expect(tls.certificates == [
+            CertificateFiles(certificate: "/etc/vitrine/shop.pem", key: "/etc/vitrine/shop.key"),
+            CertificateFiles(certificate: "/etc/other.pem", key: "/etc/other.key", names: ["other.example", "*.other.example"]),
+        ])
+    }
+
+    @Test func aReloadSwapsCertificatesButNotTheTLSListener() throws {
+        var old = VitrineConfiguration.singleOrigin(OriginURL(parsing: "http://127.0.0.1:9000")!)
+        old.tls = TLSSettings(listen: ListenAddress(host: "0.0.0.0", port: 8443), certificates: [CertificateFiles(certificate: "a.pem", key: "a.key")])
+        var renewed = old
+        renewed.tls?.certificates = [CertificateFiles(certificate: "b.pem", key: "b.key")]
+        let change = ConfigurationChange(from: old, to: renewed)
+        #expect(change.applied == ["tls"] && change.needsRestart.isEmpty)
+        #expect(ConfigurationChange.merged(running: old, loaded: renewed).tls == renewed.tls)
+        var moved = renewed
+        moved.tls?.listen = ListenAddress(host: "0.0.0.0", port: 9443)
+        #expect(ConfigurationChange(from: old, to: moved).needsRestart == ["tls"])
+        #expect(ConfigurationChange.merged(running: old, loaded: moved).tls == old.tls, "the running listener keeps its certificates until a restart")
     }
 
     @Test func badOriginURLNamesTheOrigin() {
