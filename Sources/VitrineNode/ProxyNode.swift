@@ -25,6 +25,8 @@ public final class ProxyNode: Service, Sendable {
         public let admin: SocketAddress
         /// The probe listener, when `probes.listen` is configured.
         public let probes: SocketAddress?
+        /// The TLS listener, when `tls` is configured.
+        public let tls: SocketAddress?
     }
 
     /// The configuration the node started with (what cannot change without a restart).
@@ -55,6 +57,10 @@ public final class ProxyNode: Service, Sendable {
     /// The change feed's state, when one is configured.
     var feedStatus: ChangeFeed.Status? { feed?.status }
     private let feedTask = Mutex<Task<Void, Never>?>(nil)
+    /// The TLS listener's certificates, when it is configured.
+    private let certificates: ServerCertificates?
+    /// Reads the certificate files again when they change.
+    private let certificateCheck = Mutex<Task<Void, Never>?>(nil)
     /// This node's identity in purge fan-out messages.
     public let nodeID = UUID().uuidString
 
@@ -71,6 +77,11 @@ public final class ProxyNode: Service, Sendable {
             throw ConfigError(key: "admin.token", "not set: set VITRINE_ADMIN_TOKEN, --admin-token or admin.token")
         }
         self.configuration = configuration
+        do {
+            certificates = try configuration.tls.map { try ServerCertificates($0) }
+        } catch {
+            throw ConfigError(key: "tls.certificates", "\(error)")
+        }
         self.group = group
         self.logger = logger
         self.quiescing = ServerQuiescingHelper(group: group)
@@ -205,7 +216,18 @@ public final class ProxyNode: Service, Sendable {
     /// Binds the listeners: the proxy, the admin API and, when configured, the probes.
     @discardableResult
     public func start() async throws -> Listening {
-        let proxyChannel = try await bindProxy()
+        let proxyChannel = try await bindProxy(configuration.listen)
+        let tlsChannel: (any Channel)?
+        do {
+            if let tls = configuration.tls {
+                tlsChannel = try await bindProxy(tls.listen, tls: certificates)
+            } else {
+                tlsChannel = nil
+            }
+        } catch {
+            try? await proxyChannel.close()
+            throw error
+        }
         let adminChannel: any Channel
         let probeChannel: (any Channel)?
         do {
@@ -222,9 +244,11 @@ public final class ProxyNode: Service, Sendable {
             }
         } catch {
             try? await proxyChannel.close()
+            try? await tlsChannel?.close()
             throw error
         }
-        channels.withLock { $0 = [proxyChannel, adminChannel] + (probeChannel.map { [$0] } ?? []) }
+        channels.withLock { $0 = [proxyChannel, adminChannel] + [probeChannel, tlsChannel].compactMap { $0 } }
+        startCertificateCheck()
         redis?.warmUp(on: group.next())
         subscriber?.start()
         if let feed {
@@ -238,11 +262,13 @@ public final class ProxyNode: Service, Sendable {
         }
         adminAPI.markReady(true)
         let listening = Listening(
-            proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!, probes: probeChannel?.localAddress)
+            proxy: proxyChannel.localAddress!, admin: adminChannel.localAddress!, probes: probeChannel?.localAddress,
+            tls: tlsChannel?.localAddress)
         logger.info(
             "listening",
             metadata: [
                 "proxy": "\(listening.proxy)", "admin": "\(listening.admin)", "probes": "\(listening.probes.map { "\($0)" } ?? "off")",
+                "tls": "\(listening.tls.map { "\($0)" } ?? "off")",
                 "routes": "\(context.router.routeCount)", "event_loops": "\(Array(group.makeIterator()).count)",
             ])
         return listening
@@ -261,6 +287,10 @@ public final class ProxyNode: Service, Sendable {
         await subscriber?.shutdown()
         await redis?.shutdown()
         feedTask.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+        certificateCheck.withLock { task in
             task?.cancel()
             task = nil
         }
@@ -288,6 +318,15 @@ public final class ProxyNode: Service, Sendable {
             }
             let change = ConfigurationChange(from: running.configuration, to: loaded)
             let next = ConfigurationChange.merged(running: running.configuration, loaded: loaded)
+            if change.applied.contains("tls"), let certificates, let tls = next.tls {
+                // Certificates that do not load refuse the whole reload, as nginx's does: the
+                // running ones keep serving, and nothing else changes either.
+                do {
+                    try certificates.reload(tls)
+                } catch {
+                    return ReloadReport(applied: false, generation: running.generation, changed: [], needsRestart: [], error: "tls.certificates: \(error)")
+                }
+            }
             if !change.applied.isEmpty {
                 let previous = context.routes.current
                 let router = Router(configuration: next, group: group, reusing: previous)
@@ -377,7 +416,30 @@ public final class ProxyNode: Service, Sendable {
         }
     }
 
-    private func bindProxy() async throws -> any Channel {
+    /// Reads the certificate files again every `tls.check_interval`, when they changed (a
+    /// renewal): served from the next handshake on. Files that do not load keep the running
+    /// certificates, and are tried again at the next check.
+    private func startCertificateCheck() {
+        guard let certificates, let interval = configuration.tls?.checkInterval, interval > .zero else { return }
+        let logger = self.logger
+        certificateCheck.withLock { task in
+            task = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    do {
+                        if try certificates.reloadIfFilesChanged() {
+                            logger.notice("TLS certificates reloaded: their files changed", metadata: ["names": "\(certificates.loaded.map(\.names))"])
+                        }
+                    } catch {
+                        logger.error("TLS certificate files changed but do not load; the running certificates stay", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// The proxy listener (cleartext), or the TLS listener (`tls`: its certificates).
+    private func bindProxy(_ address: ListenAddress, tls certificates: ServerCertificates? = nil) async throws -> any Channel {
         let context = self.context
         let listings = self.listings
         let quiescing = self.quiescing
@@ -405,10 +467,11 @@ public final class ProxyNode: Service, Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try ProxyChannels.configureProxyConnection(channel, proxy: context, listings: listings, proxyProtocol: proxyProtocol)
+                    try ProxyChannels.configureProxyConnection(
+                        channel, proxy: context, listings: listings, proxyProtocol: proxyProtocol, tls: certificates?.context)
                 }
             }
-            .bind(host: configuration.listen.host, port: configuration.listen.port)
+            .bind(host: address.host, port: address.port)
             .get()
     }
 

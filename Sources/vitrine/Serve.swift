@@ -16,6 +16,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Proxy listen address (host:port).") var listen: String?
     @Option(help: "Admin API listen address (host:port).") var adminListen: String?
     @Option(help: "Probe listener (host:port): /healthz, /readyz and /metrics without a token.") var probeListen: String?
+    @Option(help: "TLS listener (host:port), with --tls-certificate and --tls-key (or the file's tls section).") var tlsListen: String?
+    @Option(help: "TLS certificate chain (PEM, leaf first) for --tls-listen.") var tlsCertificate: String?
+    @Option(help: "TLS private key (PEM) for --tls-certificate.") var tlsKey: String?
     @Option(help: "Admin bearer token (default: $VITRINE_ADMIN_TOKEN, then the file's admin.token).") var adminToken: String?
     @Option(help: "Redis URL for the shared tier.") var redis: String?
     @Option(help: "Postgres URL for the change feed.") var postgres: String?
@@ -56,7 +59,7 @@ struct Serve: AsyncParsableCommand {
     var source: ConfigurationSource {
         ConfigurationSource(
             config: config, origin: origin, listen: listen, adminListen: adminListen, probeListen: probeListen,
-            adminToken: adminToken, redis: redis, postgres: postgres, memory: memory, eventLoops: eventLoops)
+            tlsListen: tlsListen, tlsCertificate: tlsCertificate, tlsKey: tlsKey, adminToken: adminToken, redis: redis, postgres: postgres, memory: memory, eventLoops: eventLoops)
     }
 
     func resolveConfiguration() throws -> VitrineConfiguration {
@@ -72,6 +75,9 @@ struct ConfigurationSource: Sendable {
     let listen: String?
     let adminListen: String?
     let probeListen: String?
+    let tlsListen: String?
+    let tlsCertificate: String?
+    let tlsKey: String?
     let adminToken: String?
     let redis: String?
     let postgres: String?
@@ -106,6 +112,21 @@ struct ConfigurationSource: Sendable {
                 throw ConfigError(key: "--probe-listen", "'\(probeListen)' is not host:port")
             }
             configuration.probes = ProbeSettings(listen: address)
+        }
+        if tlsCertificate != nil || tlsKey != nil {
+            guard let tlsCertificate, let tlsKey else { throw ConfigError(key: "--tls-certificate", "give both --tls-certificate and --tls-key") }
+            let files = CertificateFiles(certificate: tlsCertificate, key: tlsKey)
+            if configuration.tls == nil {
+                guard tlsListen != nil else { throw ConfigError(key: "--tls-listen", "needed with --tls-certificate (no tls section in a file)") }
+                configuration.tls = TLSSettings(listen: configuration.listen, certificates: [files])
+            } else {
+                configuration.tls?.certificates = [files]
+            }
+        }
+        if let tlsListen {
+            guard let address = ListenAddress(parsing: tlsListen) else { throw ConfigError(key: "--tls-listen", "'\(tlsListen)' is not host:port") }
+            guard configuration.tls != nil else { throw ConfigError(key: "--tls-listen", "needs --tls-certificate and --tls-key (or a tls section in the file)") }
+            configuration.tls?.listen = address
         }
         if let token = adminToken ?? environment["VITRINE_ADMIN_TOKEN"] { configuration.admin.token = token }
         if let redis { configuration.redis = RedisSettings(url: redis) }

@@ -14,7 +14,7 @@ import Testing
         "VitrineDeadline": ["NIO", "Foundation", "Vitrine"],
         "VitrineRedis": ["Vitrine", "PostgresNIO"],
         "VitrineFeed": ["VitrineProxy", "VitrineRedis", "VitrineNode", "VitrineConfig"],
-        "VitrineProxy": ["VitrineRedis", "VitrineFeed", "VitrineNode", "NIOSSL", "PostgresNIO", "CHiredis", "ServiceLifecycle"],
+        "VitrineProxy": ["VitrineRedis", "VitrineFeed", "VitrineNode", "PostgresNIO", "CHiredis", "ServiceLifecycle"],
         "VitrineNode": ["VitrineDemoOrigin"],
         "VitrineDemoOrigin": ["VitrineCore", "VitrineProxy", "VitrineConfig", "VitrineRedis", "VitrineFeed", "VitrineNode"],
     ]

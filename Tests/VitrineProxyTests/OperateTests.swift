@@ -15,13 +15,14 @@ import VitrineCore
 struct OperateTests {
     static func withEcho(
         accessLog: LogLines? = nil,
+        reload: ConfigReloader? = nil,
         configure: @escaping (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture, EchoOrigin) async throws -> Void
     ) async throws {
         let echo = try await EchoOrigin.start()
         do {
             try await ProxyFixture.with(
-                originURL: "http://127.0.0.1:\(echo.port)", accessLog: accessLog,
+                originURL: "http://127.0.0.1:\(echo.port)", accessLog: accessLog, reload: reload,
                 configure: { configuration in
                     configuration.routes.append(RouteSettings(prefix: "/echo/", origin: "catalog", defaultTTL: .seconds(60)))
                     configure(&configuration)

@@ -19,6 +19,8 @@ final class ProxyFixture: Sendable {
     let adminPort: Int
     /// The probe listener's port, when `probes` is configured.
     let probePort: Int?
+    /// The TLS listener's port, when `tls` is configured.
+    let tlsPort: Int?
     let originPort: Int
 
     /// - Parameters:
@@ -62,10 +64,11 @@ final class ProxyFixture: Sendable {
         let listening = try await node.start()
         return ProxyFixture(
             origin: origin, node: node, proxyPort: listening.proxy.port!, adminPort: listening.admin.port!,
-            probePort: listening.probes?.port, originPort: url.port)
+            probePort: listening.probes?.port, tlsPort: listening.tls?.port, originPort: url.port)
     }
 
-    private init(origin: DemoOrigin?, node: ProxyNode, proxyPort: Int, adminPort: Int, probePort: Int?, originPort: Int) {
+    private init(origin: DemoOrigin?, node: ProxyNode, proxyPort: Int, adminPort: Int, probePort: Int?, tlsPort: Int?, originPort: Int) {
+        self.tlsPort = tlsPort
         self.origin = origin
         self.node = node
         self.proxyPort = proxyPort

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A response as read off the wire.
 struct WireResponse {
@@ -31,12 +32,18 @@ struct WireConnection {
     private var buffer = ByteBuffer()
     private(set) var closed = false
 
-    /// Opens a connection to 127.0.0.1:`port` and runs `body` with it.
-    static func with<T: Sendable>(port: Int, _ body: (inout WireConnection) async throws -> T) async throws -> T {
+    /// Opens a connection to 127.0.0.1:`port` and runs `body` with it; over TLS with `tls` (a
+    /// client context, and the server name to send and verify, if any).
+    static func with<T: Sendable>(
+        port: Int, tls: (context: NIOSSLContext, serverName: String?)? = nil, _ body: (inout WireConnection) async throws -> T
+    ) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in

@@ -6,7 +6,17 @@ import VitrineCore
 /// naming the fields, so a lookup knows which secondary key to build.
 enum VaryKey {
     /// The tag every variant carries, so that purging the primary key purges all variants.
-    static func primaryTag(_ key: CacheKey) -> String { "vitrine-key:" + key.value }
+    static func primaryTag(_ key: CacheKey) -> String { "vitrine-key:" + primaryPart(of: key) }
+
+    /// The key of what is fetched over https for `key`: a variant of the URL's key (the scheme
+    /// is what the origin was told, in `X-Forwarded-Proto`), stored beside the http one, in the
+    /// shared tier's same slot, and purged with the URL.
+    static func httpsKey(_ key: CacheKey) -> CacheKey {
+        CacheKey(key.value + String(UnicodeScalar(separator)) + "https")
+    }
+
+    /// Whether `key` is not a URL's own key: a variant, or an https key.
+    static func isVariant(_ key: CacheKey) -> Bool { key.value.utf8.contains(separator) }
 
     /// The normalised value of `field` in `headers`. `Accept-Encoding` reduces to whether gzip
     /// is acceptable, so the thousands of spellings browsers send make two variants, not thousands;

@@ -51,7 +51,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private var peer: IPAddress?
     private var peerText = "unknown"
     /// Who the connection's requests are from, when no trusted proxy speaks for someone else.
-    private var peerForwarding = ClientForwarding.direct("unknown")
+    private var peerForwarding: ClientForwarding
+    /// How clients reach this listener: `https` on a TLS listener (what `X-Forwarded-Proto`
+    /// says, unless a trusted proxy in front says otherwise).
+    let scheme: String
     /// The connection's number among the node's (its requests' ids carry it).
     private var connectionNumber: UInt64 = 0
     /// The request being answered, for the access log and the request metrics.
@@ -67,8 +70,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// the same memory: a hit allocates nothing for its head.
     private var spareHeadBuffer: ByteBuffer?
 
-    init(proxy: ProxyContext, listings: Reloadable<Listings>) {
+    init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http") {
         self.proxy = proxy
+        self.scheme = scheme
+        self.peerForwarding = .direct("unknown", scheme: scheme)
         self.listingsSource = listings
         self.listingsCopy = listings.copy()
         self.routesCopy = proxy.routes.copy()
@@ -97,7 +102,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     private func setPeer(_ text: String) {
         peerText = text
         peer = IPAddress(parsing: text)
-        peerForwarding = .direct(text)
+        peerForwarding = .direct(text, scheme: scheme)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -377,7 +382,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         if !proxy.trustedProxies.isEmpty, let peer, proxy.trustedProxies.contains(peer) {
             forwarding = ClientForwarding.resolve(
                 peer: peer, peerText: peerText, forwardedFor: head.headers["x-forwarded-for"],
-                forwardedProto: head.headers.first(name: "x-forwarded-proto"), trusted: proxy.trustedProxies)
+                forwardedProto: head.headers.first(name: "x-forwarded-proto"), scheme: scheme, trusted: proxy.trustedProxies)
             trustedID = head.headers.first(name: "x-request-id").flatMap { RequestRecord.isAcceptableID($0) ? $0 : nil }
         }
         record = RequestRecord(

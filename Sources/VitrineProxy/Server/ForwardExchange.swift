@@ -504,11 +504,16 @@ final class ForwardExchange: OriginResponseDelegate {
         var key = fetch.key
         var tags = response.tags
         let wall = proxy.store.clock.wallSeconds()
+        // Purging the URL purges what is stored under a key of its other than the URL's own:
+        // each variant, and what was fetched over https.
+        let httpsKey = VaryKey.isVariant(fetch.key)
+        if httpsKey || !response.varyFields.isEmpty { tags.append(VaryKey.primaryTag(fetch.key)) }
         if !response.varyFields.isEmpty {
             key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers, languages: route.vary.languages)
-            tags.append(VaryKey.primaryTag(fetch.key))
             let marker = CachedResponse.varyMarker(fields: response.varyFields)
-            proxy.store.store(marker, for: fetch.key, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
+            proxy.store.store(
+                marker, for: fetch.key, tags: httpsKey ? [VaryKey.primaryTag(fetch.key)] : [], ttl: plan.ttl, grace: plan.retention,
+                token: fetch.token)
             storeShared(fetch.key, L2Entry(marker, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
         }
         let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)

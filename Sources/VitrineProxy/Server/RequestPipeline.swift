@@ -32,7 +32,10 @@ extension ClientConnectionHandler {
     /// in could not answer it (`machine.restart()` first).
     func lookup(_ head: HTTPRequestHead, route: Route) {
         let keepAlive = head.isKeepAlive
-        let primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
+        var primary = route.key(target: head.uri, host: route.normalizer.includeHost ? head.headers.first(name: "host") : nil)
+        // The origin is told the scheme (`X-Forwarded-Proto`), so the key says it too: an answer
+        // fetched for http is never served over https, nor the other way round.
+        if record?.forwarding.proto == "https" { primary = VaryKey.httpsKey(primary) }
         // Most storefront requests carry neither field: skip the parsing (and its allocations).
         let directives =
             head.headers.contains(name: "cache-control") || head.headers.contains(name: "pragma")
@@ -153,7 +156,7 @@ extension ClientConnectionHandler {
         guard let shared = found?.entry, let local = shared.localCopy(now: proxy.store.clock.wallSeconds(), compress: miss.route.compress)
         else { return (.absent, [], nil) }
         var tags = local.response.tags
-        if !shared.varyFields.isEmpty && !shared.isVaryMarker { tags.append(VaryKey.primaryTag(miss.primary)) }
+        if VaryKey.isVariant(miss.key) && !shared.isVaryMarker { tags.append(VaryKey.primaryTag(miss.key)) }
         if found?.softPurged == true, !shared.isVaryMarker {
             proxy.store.store(local.response, for: miss.key, tags: tags, ttl: .zero, grace: local.ttl + local.retention, token: miss.token)
             let kept = proxy.store.lookup(miss.key).hit

@@ -70,7 +70,7 @@ extension SharedTier {
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
 /// that a key purge there is a tag purge: O(1) and race-free like any other.
-package func sharedTierKeyTag(_ primary: CacheKey) -> String { sharedTierKeyTagPrefix + primary.value }
+package func sharedTierKeyTag(_ primary: CacheKey) -> String { sharedTierKeyTagPrefix + VaryKey.primaryPart(of: primary) }
 
 /// What every key tag (`sharedTierKeyTag`) begins with.
 package let sharedTierKeyTagPrefix = "#k:"
