@@ -38,9 +38,10 @@ struct ConfigFile: Decodable {
         var certificates: [Certificate]
         var minVersion: String?
         var checkInterval: ConfigDuration?
+        var http2: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case listen, certificates
+            case listen, certificates, http2
             case minVersion = "min_version"
             case checkInterval = "check_interval"
         }
@@ -152,13 +153,16 @@ struct ConfigFile: Decodable {
         var firstByteTimeout: ConfigDuration?
         var totalTimeout: ConfigDuration?
         var maxConnections: Int?
+        var ca: String?
+        var serverName: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case url
+            case url, ca
             case connectTimeout = "connect_timeout"
             case firstByteTimeout = "first_byte_timeout"
             case totalTimeout = "total_timeout"
             case maxConnections = "max_connections"
+            case serverName = "server_name"
         }
 
     }
@@ -264,9 +268,11 @@ struct ConfigFile: Decodable {
         var maxOriginHeaderBytes: Int?
         var maxConnections: Int?
         var maxPendingOutput: ByteSize?
+        var maxConcurrentStreams: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxConnections = "max_connections"
+            case maxConcurrentStreams = "max_concurrent_streams"
             case maxPendingOutput = "max_pending_output"
             case maxRequestLine = "max_request_line"
             case maxHeaderBytes = "max_header_bytes"
@@ -369,9 +375,21 @@ struct ConfigFile: Decodable {
             let key = "origins.\(name)"
             let text = try Self.expand(origin.url, key: "\(key).url", environment: environment)
             guard let url = OriginURL(parsing: text) else {
-                throw ConfigError(key: "\(key).url", "'\(text)' is not an http://host:port URL")
+                throw ConfigError(key: "\(key).url", "'\(text)' is not an http:// or https://host:port URL")
             }
             var settings = OriginSettings(url: url)
+            if origin.ca != nil || origin.serverName != nil {
+                guard url.tls else { throw ConfigError(key: "\(key).\(origin.ca != nil ? "ca" : "server_name")", "only for an https:// origin") }
+            }
+            if let ca = origin.ca {
+                settings.caFile = try Self.expand(ca, key: "\(key).ca", environment: environment)
+            }
+            if let serverName = origin.serverName {
+                guard !serverName.isEmpty, !serverName.contains(where: { $0 == " " || $0 == "/" || $0 == ":" }) else {
+                    throw ConfigError(key: "\(key).server_name", "'\(serverName)' is not a server name")
+                }
+                settings.serverName = serverName
+            }
             if let value = origin.connectTimeout { settings.connectTimeout = value.duration }
             if let value = origin.firstByteTimeout { settings.firstByteTimeout = value.duration }
             if let value = origin.totalTimeout { settings.totalTimeout = value.duration }
@@ -448,6 +466,10 @@ struct ConfigFile: Decodable {
             if let value = limits.maxHeaders { configuration.limits.maxHeaders = try Self.positive(value, "limits.max_headers") }
             if let value = limits.maxBody { configuration.limits.maxBody = value }
             if let value = limits.maxConnections { configuration.limits.maxConnections = try Self.positive(value, "limits.max_connections") }
+            if let value = limits.maxConcurrentStreams {
+                guard value > 0 && value <= 10_000 else { throw ConfigError(key: "limits.max_concurrent_streams", "must be 1...10000") }
+                configuration.limits.maxConcurrentStreams = value
+            }
             if let value = limits.maxPendingOutput {
                 guard value.bytes >= 16 << 10 else { throw ConfigError(key: "limits.max_pending_output", "must be at least 16KiB") }
                 configuration.limits.maxPendingOutput = value
@@ -565,6 +587,7 @@ struct ConfigFile: Decodable {
             settings.minimumVersion = minimum
         }
         if let interval = tls.checkInterval { settings.checkInterval = interval.duration }
+        if let http2 = tls.http2 { settings.http2 = http2 }
         return settings
     }
 

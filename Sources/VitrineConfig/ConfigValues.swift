@@ -119,10 +119,21 @@ public struct OriginURL: Sendable, Equatable, CustomStringConvertible {
     public let port: Int
     /// Path prefix prepended to forwarded request paths ("" for none).
     public let basePath: String
+    /// `https://`: the connection to the origin is TLS (its certificate verified).
+    public let tls: Bool
 
     public init?(parsing text: String) {
-        guard text.hasPrefix("http://") else { return nil }
-        let rest = text.dropFirst("http://".count)
+        let rest: Substring
+        if text.hasPrefix("http://") {
+            tls = false
+            rest = text.dropFirst("http://".count)
+        } else if text.hasPrefix("https://") {
+            tls = true
+            rest = text.dropFirst("https://".count)
+        } else {
+            return nil
+        }
+        let defaultPort = tls ? 443 : 80
         let authority = rest.prefix { $0 != "/" }
         var path = String(rest.dropFirst(authority.count))
         while path.hasSuffix("/") { path.removeLast() }
@@ -131,28 +142,30 @@ public struct OriginURL: Sendable, Equatable, CustomStringConvertible {
             guard let close = authority.firstIndex(of: "]") else { return nil }
             host = String(authority[authority.index(after: authority.startIndex)..<close])
             let after = authority[authority.index(after: close)...]
-            if after.isEmpty { port = 80 } else if after.first == ":", let parsed = Int(after.dropFirst()) { port = parsed } else { return nil }
+            if after.isEmpty { port = defaultPort } else if after.first == ":", let parsed = Int(after.dropFirst()) { port = parsed } else { return nil }
         } else if let colon = authority.lastIndex(of: ":") {
             host = String(authority[..<colon])
             guard let parsed = Int(authority[authority.index(after: colon)...]) else { return nil }
             port = parsed
         } else {
             host = String(authority)
-            port = 80
+            port = defaultPort
         }
         guard !host.isEmpty, (1...65535).contains(port) else { return nil }
         basePath = path
     }
 
+    public var scheme: String { tls ? "https" : "http" }
+
     public var description: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "http://\(hostPart):\(port)\(basePath)"
+        return "\(scheme)://\(hostPart):\(port)\(basePath)"
     }
 
-    /// The `Host` field value for requests to this origin (the port only when not 80).
+    /// The `Host` field value for requests to this origin (the port only when not the scheme's).
     public var hostField: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return port == 80 ? hostPart : "\(hostPart):\(port)"
+        return port == (tls ? 443 : 80) ? hostPart : "\(hostPart):\(port)"
     }
 }
 

@@ -11,6 +11,8 @@ public struct TLSSettings: Sendable, Equatable {
     public var minimumVersion = TLSMinimumVersion.tls12
     /// How often the certificate files are checked for a change; zero: only on a config reload.
     public var checkInterval: Duration = .seconds(5)
+    /// Offer HTTP/2 by ALPN (`h2`, then `http/1.1`); false: HTTP/1.1 only.
+    public var http2 = true
 
     public init(listen: ListenAddress, certificates: [CertificateFiles]) {
         self.listen = listen

@@ -154,6 +154,12 @@ public struct OriginSettings: Sendable, Equatable {
     public var totalTimeout: Duration = .seconds(60)
     /// Open connections per event loop.
     public var maxConnections = 256
+    /// For an `https://` origin: the CA certificates (PEM) its certificate is verified against;
+    /// nil: the system's roots.
+    public var caFile: String?
+    /// For an `https://` origin: the name sent in SNI and checked in its certificate; nil: the
+    /// URL's host.
+    public var serverName: String?
     public init(url: OriginURL) { self.url = url }
 }
 
@@ -253,6 +259,9 @@ public struct LimitSettings: Sendable, Equatable {
     /// Bytes queued for a client socket that has not taken them, past which the connection stops
     /// reading further requests (hits and misses alike) until the client reads.
     public var maxPendingOutput = ByteSize(1 << 20)
+    /// HTTP/2: streams a client may have open at once on one connection (SETTINGS
+    /// `MAX_CONCURRENT_STREAMS`); each is a request with the limits above.
+    public var maxConcurrentStreams = 128
     public init() {}
 }
 

@@ -101,7 +101,11 @@ public final class ProxyNode: Service, Sendable {
         )
         let stats = ProxyStats()
         let metrics = ProxyMetrics()
-        let routes = Reloadable(Router(configuration: configuration, group: group))
+        let router = Router(configuration: configuration, group: group)
+        if let failure = router.originTLSFailures.first {
+            throw ConfigError(key: "origins.\(failure.origin).ca", "no TLS client: \(failure.reason)")
+        }
+        let routes = Reloadable(router)
         var tier: (any SharedTier)?
         var subscriber: RedisSubscriber?
         let purgeLog: PurgeLogFollower?
@@ -318,18 +322,24 @@ public final class ProxyNode: Service, Sendable {
             }
             let change = ConfigurationChange(from: running.configuration, to: loaded)
             let next = ConfigurationChange.merged(running: running.configuration, loaded: loaded)
+            // Whatever does not load refuses the whole reload, as nginx's does: nothing changes,
+            // and what runs keeps serving. The new routes are checked before the certificates
+            // are swapped, so that no refusal comes after something was applied.
+            let previous = context.routes.current
+            let router = change.applied.isEmpty ? nil : Router(configuration: next, group: group, reusing: previous)
+            if let failure = router?.originTLSFailures.first {
+                return ReloadReport(
+                    applied: false, generation: running.generation, changed: [], needsRestart: [],
+                    error: "origins.\(failure.origin).ca: no TLS client: \(failure.reason)")
+            }
             if change.applied.contains("tls"), let certificates, let tls = next.tls {
-                // Certificates that do not load refuse the whole reload, as nginx's does: the
-                // running ones keep serving, and nothing else changes either.
                 do {
                     try certificates.reload(tls)
                 } catch {
                     return ReloadReport(applied: false, generation: running.generation, changed: [], needsRestart: [], error: "tls.certificates: \(error)")
                 }
             }
-            if !change.applied.isEmpty {
-                let previous = context.routes.current
-                let router = Router(configuration: next, group: group, reusing: previous)
+            if let router {
                 context.routes.replace(with: router)
                 for dropped in previous.originsDropped(by: router) { dropped.closeIdle() }
                 if change.applied.contains("listings") || next.routes.map(\.key) != running.configuration.routes.map(\.key) {

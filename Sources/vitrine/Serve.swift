@@ -91,7 +91,7 @@ struct ConfigurationSource: Sendable {
             configuration = try VitrineConfiguration.load(path: config, environment: environment)
         } else if let origin {
             guard let url = OriginURL(parsing: origin) else {
-                throw ConfigError(key: "--origin", "'\(origin)' is not an http://host:port URL")
+                throw ConfigError(key: "--origin", "'\(origin)' is not an http:// or https://host:port URL")
             }
             configuration = .singleOrigin(url)
         } else {

@@ -171,7 +171,7 @@ import Testing
 
     @Test func badOriginURLNamesTheOrigin() {
         let yaml = "origins:\n  catalog:\n    url: ftp://x\nroutes:\n  - prefix: /\n    origin: catalog"
-        #expect(throws: ConfigError(key: "origins.catalog.url", "'ftp://x' is not an http://host:port URL")) {
+        #expect(throws: ConfigError(key: "origins.catalog.url", "'ftp://x' is not an http:// or https://host:port URL")) {
             try VitrineConfiguration.parse(yaml: yaml)
         }
     }
@@ -253,6 +253,34 @@ import Testing
         #expect(ListenAddress(parsing: "host") == nil)
         #expect(OriginURL(parsing: "http://[::1]:9000/x/")?.basePath == "/x")
         #expect(OriginURL(parsing: "http://example.com")?.port == 80)
+    }
+
+    @Test func anHTTPSOriginIsVerifiedAgainstTheRootsOrItsCA() throws {
+        let https = try #require(OriginURL(parsing: "https://catalog.internal/api/"))
+        #expect(https.tls && https.port == 443 && https.basePath == "/api" && https.hostField == "catalog.internal")
+        #expect(OriginURL(parsing: "https://catalog.internal:8443")?.hostField == "catalog.internal:8443")
+        #expect(OriginURL(parsing: "https://catalog.internal:80")?.hostField == "catalog.internal:80")
+        #expect(OriginURL(parsing: "http://catalog.internal")?.tls == false)
+        #expect(OriginURL(parsing: "https://catalog.internal:8443")?.description == "https://catalog.internal:8443")
+        let yaml = """
+            origins:
+              catalog:
+                url: https://10.0.0.5:8443
+                ca: ${CERTS}/ca.pem
+                server_name: catalog.internal
+            routes:
+              - prefix: /
+                origin: catalog
+            """
+        let origin = try #require(try VitrineConfiguration.parse(yaml: yaml, environment: ["CERTS": "/etc/vitrine"]).origins["catalog"])
+        #expect(origin.caFile == "/etc/vitrine/ca.pem" && origin.serverName == "catalog.internal" && origin.url.tls)
+        // Verifying a cleartext origin's certificate means nothing: refused, not ignored.
+        #expect(throws: ConfigError.self) {
+            try VitrineConfiguration.parse(yaml: "origins:\n  catalog:\n    url: http://a:1\n    ca: /etc/ca.pem\nroutes:\n  - prefix: /\n    origin: catalog")
+        }
+        #expect(throws: ConfigError.self) {
+            try VitrineConfiguration.parse(yaml: "origins:\n  catalog:\n    url: https://a:1\n    server_name: 'a b'\nroutes:\n  - prefix: /\n    origin: catalog")
+        }
     }
 
     @Test func exampleConfigFilesAreValid() throws {

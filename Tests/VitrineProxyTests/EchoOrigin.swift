@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
@@ -15,6 +16,8 @@ final class EchoOrigin: Sendable {
     var port: Int { channel.localAddress!.port! }
     /// Requests answered so far.
     var requests: Int { counter.value.load(ordering: .relaxed) }
+    /// Connections it accepted so far.
+    var connections: Int { counter.connections.load(ordering: .relaxed) }
     /// Requests it is answering now.
     var inFlight: Int { counter.inFlight.load(ordering: .relaxed) }
     /// The most requests it was answering at the same time.
@@ -25,11 +28,14 @@ final class EchoOrigin: Sendable {
         self.counter = counter
     }
 
-    static func start() async throws -> EchoOrigin {
+    /// - Parameter tls: a server context: the origin speaks HTTPS.
+    static func start(tls: NIOSSLContext? = nil) async throws -> EchoOrigin {
         let counter = Counter()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                counter.connections.add(1, ordering: .relaxed)
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(counter: counter))
                 }
@@ -47,6 +53,7 @@ final class EchoOrigin: Sendable {
 
     final class Counter: Sendable {
         let value = Atomic<Int>(0)
+        let connections = Atomic<Int>(0)
         let failing = Atomic<Bool>(false)
         let inFlight = Atomic<Int>(0)
         let maxInFlight = Atomic<Int>(0)

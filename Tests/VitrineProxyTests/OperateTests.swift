@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import Testing
 import VitrineConfig
@@ -13,13 +14,16 @@ import VitrineCore
 /// (trusted proxies, the PROXY protocol), the access log and labelled metrics.
 @Suite(.timeLimit(.minutes(1)))
 struct OperateTests {
+    /// - Parameter echoTLS: the echo origin speaks HTTPS with it (the route's origin URL is
+    ///   still `http://`: `configure` makes it `https://`).
     static func withEcho(
         accessLog: LogLines? = nil,
         reload: ConfigReloader? = nil,
+        echoTLS: NIOSSLContext? = nil,
         configure: @escaping (inout VitrineConfiguration) -> Void = { _ in },
         _ body: (ProxyFixture, EchoOrigin) async throws -> Void
     ) async throws {
-        let echo = try await EchoOrigin.start()
+        let echo = try await EchoOrigin.start(tls: echoTLS)
         do {
             try await ProxyFixture.with(
                 originURL: "http://127.0.0.1:\(echo.port)", accessLog: accessLog, reload: reload,

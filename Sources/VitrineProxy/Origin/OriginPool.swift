@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import VitrineConfig
 
 /// Keep-alive connections to one origin from one event loop. Confined to that loop: every call
@@ -10,6 +11,9 @@ final class OriginPool {
     let settings: OriginSettings
     let eventLoop: any EventLoop
     private let maxHeaderBytes: Int
+    /// The TLS client for an `https://` origin (nil: cleartext, or one that could not be made:
+    /// then every connection fails, and the node did not start with it).
+    private let tls: NIOSSLContext?
     /// Idle connections, most recently used last (reused first: warm, least likely closed).
     private var idle: [OriginConnection] = []
     private var openCount = 0
@@ -22,8 +26,9 @@ final class OriginPool {
         let timer: Scheduled<Void>
     }
 
-    init(name: String, settings: OriginSettings, eventLoop: any EventLoop, maxHeaderBytes: Int) {
+    init(name: String, settings: OriginSettings, eventLoop: any EventLoop, maxHeaderBytes: Int, tls: NIOSSLContext? = nil) {
         self.name = name
+        self.tls = tls
         self.settings = settings
         self.eventLoop = eventLoop
         self.maxHeaderBytes = maxHeaderBytes
@@ -83,8 +88,16 @@ final class OriginPool {
     }
 
     private func connect(_ callback: @escaping (Result<OriginConnection, OriginFailure>) -> Void) {
+        if settings.url.tls && tls == nil {
+            callback(.failure(.connectFailed("no TLS client for \(settings.url)")))
+            return
+        }
         openCount += 1
         let maxHeaderBytes = self.maxHeaderBytes
+        let tls = self.tls
+        // SNI and the name checked: an address literal is sent no name (SNI carries host names
+        // only) and is checked against the certificate's IP names.
+        let serverName = settings.serverName ?? (settings.url.host.contains(":") || settings.url.host.allSatisfy { $0.isNumber || $0 == "." } ? nil : settings.url.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(settings.connectTimeout.nanosecondsClamped)))
             .channelOption(.autoRead, value: false)
@@ -97,6 +110,9 @@ final class OriginPool {
                     // Interim responses (103 Early Hints above all) are handed on, not dropped.
                     let decoder = HTTPResponseDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward, limitConfiguration: limits)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         HTTPRequestEncoder(), ByteToMessageHandler(decoder),
                     ])

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import VitrineConfig
 
 /// One origin's connection pools, one per event loop. A client connection takes its origin
@@ -10,16 +11,43 @@ package final class OriginPools: @unchecked Sendable {
     let name: String
     let settings: OriginSettings
     let maxHeaderBytes: Int
+    /// Why an `https://` origin's TLS client cannot be made (its CA file does not load); nil
+    /// when it can, or for a cleartext origin. A node refuses to start, or a reload to apply,
+    /// with one.
+    package let tlsFailure: String?
 
     init(name: String, settings: OriginSettings, maxHeaderBytes: Int, group: any EventLoopGroup) {
         self.name = name
         self.settings = settings
         self.maxHeaderBytes = maxHeaderBytes
+        var tls: NIOSSLContext?
+        var tlsFailure: String?
+        if settings.url.tls {
+            do {
+                tls = try Self.clientContext(settings)
+            } catch {
+                tlsFailure = "\(settings.caFile ?? "the system's roots"): \(error)"
+            }
+        }
+        self.tlsFailure = tlsFailure
         var pools: [ObjectIdentifier: OriginPool] = [:]
         for loop in group.makeIterator() {
-            pools[ObjectIdentifier(loop)] = OriginPool(name: name, settings: settings, eventLoop: loop, maxHeaderBytes: maxHeaderBytes)
+            pools[ObjectIdentifier(loop)] = OriginPool(
+                name: name, settings: settings, eventLoop: loop, maxHeaderBytes: maxHeaderBytes, tls: tls)
         }
         self.pools = pools
+    }
+
+    /// The TLS client every connection to an `https://` origin starts from: one per origin,
+    /// shared by its pools (making one reads the trust roots). The origin's certificate is
+    /// always verified, against the system's roots or the origin's `ca`, for the name it is
+    /// reached by (`server_name`, else the URL's host).
+    static func clientContext(_ settings: OriginSettings) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile = settings.caFile { configuration.trustRoots = .file(caFile) }
+        configuration.applicationProtocols = ["http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// The pool for `loop`, which must be one of the group's (the only loops that run connections).

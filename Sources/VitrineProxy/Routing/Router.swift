@@ -76,6 +76,12 @@ package struct Router: Sendable {
             }
     }
 
+    /// The `https://` origins whose TLS client cannot be made, by name, with why (sorted):
+    /// a node does not start, nor a reload apply, with one.
+    package var originTLSFailures: [(origin: String, reason: String)] {
+        origins.values.compactMap { pools in pools.tlsFailure.map { (pools.name, $0) } }.sorted { $0.origin < $1.origin }
+    }
+
     /// Origins `self` has that `next` does not use (their idle connections can be closed).
     package func originsDropped(by next: Router) -> [OriginPools] {
         origins.values.filter { pools in next.origins[pools.name] !== pools }

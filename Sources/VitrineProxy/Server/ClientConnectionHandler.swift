@@ -55,6 +55,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// How clients reach this listener: `https` on a TLS listener (what `X-Forwarded-Proto`
     /// says, unless a trusted proxy in front says otherwise).
     let scheme: String
+    /// The connection is one HTTP/2 stream (behind an `HTTP2StreamAdapter`): told when each
+    /// answer is complete, which ends the stream.
+    let http2Stream: Bool
     /// The connection's number among the node's (its requests' ids carry it).
     private var connectionNumber: UInt64 = 0
     /// The request being answered, for the access log and the request metrics.
@@ -70,9 +73,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// the same memory: a hit allocates nothing for its head.
     private var spareHeadBuffer: ByteBuffer?
 
-    init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http") {
+    init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http", http2Stream: Bool = false) {
         self.proxy = proxy
         self.scheme = scheme
+        self.http2Stream = http2Stream
         self.peerForwarding = .direct("unknown", scheme: scheme)
         self.listingsSource = listings
         self.listingsCopy = listings.copy()
@@ -354,6 +358,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// The request being answered has its whole answer written (`keepAlive`: and the connection
     /// stays open): the next request is taken, or the connection closes.
     func answered(keepAlive: Bool) {
+        // On HTTP/2 the stream ends here, not when its last body byte is written: the fetch
+        // that wrote it may still be storing what it fetched, and an ended stream closes.
+        if http2Stream { context.triggerUserOutboundEvent(HTTP2StreamAdapter.AnswerComplete(), promise: nil) }
         finishRecord()
         switch machine.answered(keepAlive: keepAlive && !quiescing) {
         case .next:

@@ -1,26 +1,105 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOSSL
+import NIOTLS
+import VitrineCore
 
 /// How a node's accepted connections are set up: the composition root (VitrineNode) binds the
 /// listeners and hands each new channel here, so that the handlers stay the proxy's own.
 package enum ProxyChannels {
     /// A storefront connection on the proxy listener (`proxyProtocol`: it starts with a PROXY
     /// protocol header), or on the TLS listener (`tls`: the context its handshake starts from).
+    /// On TLS, ALPN picks HTTP/2 or HTTP/1.1.
     package static func configureProxyConnection(
         _ channel: any Channel, proxy: ProxyContext, listings: Reloadable<Listings>, proxyProtocol: Bool = false,
         tls: NIOSSLContext? = nil
     ) throws {
+        let pipeline = channel.pipeline.syncOperations
         // The PROXY header comes before the TLS hello: a load balancer writes it in the clear.
-        if proxyProtocol { try channel.pipeline.syncOperations.addHandler(ProxyProtocolDecoder()) }
-        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-        try channel.pipeline.syncOperations.addHandler(
-            ClientConnectionHandler(proxy: proxy, listings: listings, scheme: tls == nil ? "http" : "https"))
+        if proxyProtocol { try pipeline.addHandler(ProxyProtocolDecoder()) }
+        guard let tls else {
+            try pipeline.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings, scheme: "http"))
+            return
+        }
+        try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+        let keeper = ProxyHeaderKeeper()
+        if proxyProtocol { try pipeline.addHandler(keeper) }
+        try pipeline.addHandler(
+            ApplicationProtocolNegotiationHandler { result, channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if case .negotiated("h2") = result {
+                        try configureHTTP2(channel, proxy: proxy, listings: listings, proxyHeader: keeper.header)
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, listings: listings, scheme: "https"))
+                    }
+                }
+            })
+    }
+
+    /// An HTTP/2 connection: each stream is a request through the same request path as
+    /// HTTP/1.1 (`HTTP2StreamAdapter` in front of a `ClientConnectionHandler` of its own), with
+    /// the same header limits, `limits.max_concurrent_streams` streams at once, flow control
+    /// windows of 64 KiB per stream and 1 MiB per connection, and swift-nio-http2's defences
+    /// (a client that resets streams in a loop, CVE-2023-44487, or sends too many control
+    /// frames, is sent GOAWAY and closed). Idle for `timeouts.keepalive`, or drained, the
+    /// connection is closed gracefully (GOAWAY, then the open streams finish).
+    static func configureHTTP2(_ channel: any Channel, proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: proxy.limits.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: proxy.limits.maxHeaderBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+        ]
+        connection.targetWindowSize = 1 << 20
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = 65535
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: .nanoseconds(Int64(proxy.timeouts.keepalive.nanosecondsClamped)),
+                maxAge: nil,
+                maxGraceTime: .seconds(30),
+                keepalive: nil))
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2StreamAdapter(proxyHeader: proxyHeader))
+                try stream.pipeline.syncOperations.addHandler(
+                    ClientConnectionHandler(proxy: proxy, listings: listings, scheme: "https", http2Stream: true))
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(manager)
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorCloser())
     }
 
     /// A connection on the admin listener, or (`access: .probes`) on the probe listener.
     package static func configureAdminConnection(_ channel: any Channel, api: AdminAPI, access: AdminAPI.Access = .admin) throws {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
         try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(api: api, access: access))
+    }
+}
+
+/// Keeps the PROXY protocol header a connection began with, for its HTTP/2 streams (each has a
+/// request path of its own, which needs to know whom the connection is from).
+final class ProxyHeaderKeeper: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+    private(set) var header: ProxyProtocolHeader?
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let header = event as? ProxyProtocolHeader { self.header = header }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Closes an HTTP/2 connection after a connection error (a flood of resets, a protocol
+/// violation), which swift-nio-http2 has answered with GOAWAY and leaves the closing to the
+/// pipeline. A stream's error (its stream reset) leaves the connection and its other streams be.
+final class HTTP2ConnectionErrorCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !(error is NIOHTTP2Errors.StreamError) { context.close(promise: nil) }
     }
 }

@@ -122,7 +122,8 @@ package final class ServerCertificates: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: credentials.chain, privateKey: credentials.key)
         configuration.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
         configuration.cipherSuites = cipherSuites
-        configuration.applicationProtocols = ["http/1.1"]
+        // h2 first: a client that speaks both gets HTTP/2.
+        configuration.applicationProtocols = settings.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         return configuration
     }
 
