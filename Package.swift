@@ -186,6 +186,7 @@ if ProcessInfo.processInfo.environment["VITRINE_FUZZ"] != nil {
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             path: "Fuzz/Sources",
             swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]

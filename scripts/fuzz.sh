@@ -16,7 +16,7 @@ binary="$scratch/debug/vitrine-fuzz"
 [ -x "$binary" ] || { echo "fuzz build failed" >&2; exit 1; }
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(request-decoder request-differential http-date cache-control accept-encoding-vary cache-key tag-headers resp l2-entry admin-json feed-cursor client-address)
+  targets=(request-decoder request-differential http-date cache-control accept-encoding-vary cache-key tag-headers resp l2-entry admin-json feed-cursor client-address http2-request)
 fi
 mkdir -p "$scratch/crashes"
 failed=0

@@ -25,6 +25,7 @@ enum FuzzTarget: String, CaseIterable {
     case adminJSON = "admin-json"
     case feedCursor = "feed-cursor"
     case clientAddress = "client-address"
+    case http2Request = "http2-request"
 
     static let selected: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["VITRINE_FUZZ_TARGET"] ?? ""
@@ -49,6 +50,7 @@ enum FuzzTarget: String, CaseIterable {
         case .adminJSON: AdminJSONTarget.run(bytes)
         case .feedCursor: FeedCursorTarget.run(bytes)
         case .clientAddress: ClientAddressTarget.run(bytes)
+        case .http2Request: HTTP2RequestTarget.run(bytes)
         }
     }
 }

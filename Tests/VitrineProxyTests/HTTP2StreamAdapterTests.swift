@@ -48,7 +48,11 @@ import Testing
     }
 
     @Test func aFieldThatWouldBreakALineResetsTheStream() throws {
-        for (name, value) in [("x-a", "1\r\ncontent-length: 5"), ("x-b", "nul\u{0}"), ("x\nc", "1")] {
+        let broken = [
+            ("x-a", "1\r\ncontent-length: 5"), ("x-b", "nul\u{0}"), ("x\nc", "1"), ("transfer-encoding:chunked", "x"), ("X-Upper", "1"),
+            (":unknown", "1"), (":path", "/second"),
+        ]
+        for (name, value) in broken {
             let channel = try channel()
             var fields = Self.get
             fields.add(name: name, value: value)

@@ -88,11 +88,13 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
         case .headers(let headers):
             switch request {
             case .awaitingHead:
-                guard let head = requestHead(headers.headers, endStream: headers.endStream, allocator: context.channel.allocator) else {
+                guard let head = Self.http1Head(headers.headers, endStream: headers.endStream, allocator: context.channel.allocator) else {
                     reset(context: context, code: .protocolError)
                     return
                 }
-                context.fireChannelRead(wrapInboundOut(head))
+                method = head.method
+                request = head.body.map { .body(chunked: $0 == .chunked) } ?? .ended
+                context.fireChannelRead(wrapInboundOut(head.bytes))
             case .body(let chunked):
                 // Trailers: not forwarded (the origin gets the body, which is what is keyed and
                 // framed); they end the request.
@@ -127,21 +129,42 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
         }
     }
 
-    /// The HTTP/1.1 head for a stream's HEADERS; nil when they cannot make one (no method or
-    /// path, CONNECT, a byte that would break a line).
-    private func requestHead(_ headers: HPACKHeaders, endStream: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    /// How the body that follows a head is framed for the request path.
+    enum BodyFraming: Equatable {
+        /// As it comes: its `content-length` says how much (swift-nio-http2 counts the DATA).
+        case sized
+        /// Chunked by the adapter, one chunk per DATA frame, ended with the stream.
+        case chunked
+    }
+
+    /// The HTTP/1.1 head for a stream's HEADERS, its method, and how a body follows (nil: none,
+    /// the stream ended with its HEADERS); nil when they cannot make one (no method or path,
+    /// CONNECT, a byte that would break a line). A plain function of untrusted fields: fuzzed.
+    static func http1Head(
+        _ headers: HPACKHeaders, endStream: Bool, allocator: ByteBufferAllocator
+    ) -> (bytes: ByteBuffer, method: String, body: BodyFraming?)? {
         var method: String?
         var path: String?
         var authority: String?
         var hasLength = false
         var cookies: [String] = []
         for (name, value, _) in headers {
-            guard Self.isClean(name), Self.isClean(value) else { return nil }
+            // swift-nio-http2 checks names already (lower-case tokens); checked again here, as
+            // this is where a name would become part of an HTTP/1.1 line.
+            guard isClean(value), name.hasPrefix(":") || isToken(name) else { return nil }
             switch name {
-            case ":method": method = value
-            case ":path": path = value
-            case ":authority": authority = value
+            // Each pseudo-header once (RFC 9113 §8.3): a second would be a second request line.
+            case ":method":
+                guard method == nil else { return nil }
+                method = value
+            case ":path":
+                guard path == nil else { return nil }
+                path = value
+            case ":authority":
+                guard authority == nil else { return nil }
+                authority = value
             case ":scheme", ":protocol": break
+            case _ where name.hasPrefix(":"): return nil
             case "content-length": hasLength = true
             case "cookie": cookies.append(value)
             default: break
@@ -150,7 +173,6 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
         guard let method, let path, !method.isEmpty, !path.isEmpty, method != "CONNECT",
             method.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return nil }
-        self.method = method
         var head = allocator.buffer(capacity: 256)
         head.writeString(method)
         head.writeStaticString(" ")
@@ -182,21 +204,37 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
             head.writeString(cookies.joined(separator: "; "))
             head.writeStaticString("\r\n")
         }
+        let body: BodyFraming?
         if endStream {
-            request = .ended
+            body = nil
         } else if hasLength {
-            request = .body(chunked: false)
+            body = .sized
         } else {
             head.writeStaticString("transfer-encoding: chunked\r\n")
-            request = .body(chunked: true)
+            body = .chunked
         }
         head.writeStaticString("\r\n")
-        return head
+        return (head, method, body)
     }
 
-    /// No CR, LF or NUL: what HTTP/2 may carry in a field but HTTP/1.1 cannot.
+    /// No CR, LF or NUL: what HTTP/2 may carry in a field value but HTTP/1.1 cannot.
     private static func isClean(_ text: String) -> Bool {
         !text.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+    }
+
+    /// A field name as HTTP/2 allows it: a token in lower case (RFC 9110 §5.6.2, RFC 9113 §8.2.1).
+    private static func isToken(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+                case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                    UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+                    UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                    return true
+                default: return false
+                }
+            }
     }
 
     // MARK: Response: HTTP/1.1 bytes to frames
