@@ -42,6 +42,9 @@ echo "== peers: same wrk -t1 command for every target"
 "$peers" run --extra vitrine=127.0.0.1:18040 --targets "limit-w1 ngx-cache-w1 ngx-cache-nosf-w1 varnish" \
   --sizes "product category" --conns "64 256" --reps "$reps" --duration "$duration" --out "$out/peers" | tee "$out/peers.txt"
 
+echo "== TLS: Vitrine next to nginx proxy_cache with TLS (HTTP/1.1 with wrk, HTTP/2 with h2load, handshakes)"
+scripts/bench-tls.sh "$out/tls" | tee "$out/tls.txt"
+
 echo "== vitrine-load next to wrk -t1 on the limit (nginx from memory, 2 KB): $reps interleaved runs each"
 # Each run's client CPU (user + system seconds) goes next to it: the load generator must not cost
 # more per request than wrk, or it, not the server, sets the pace.

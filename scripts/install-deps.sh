@@ -8,7 +8,7 @@ want zlib1g-dev       # gzip of stored responses (compress-nio links libz)
 want libhiredis-dev   # RESP encoding and parsing for the Redis client
 case "${1:-build}" in
   test) want redis-server; want postgresql; want postgresql-contrib ;;
-  bench) want wrk; want nginx; want varnish; want varnish-modules ;;
+  bench) want wrk; want nginx; want varnish; want varnish-modules; want nghttp2-client ;;  # h2load: the TLS row
 esac
 if ! command -v swift >/dev/null 2>&1; then
   echo "swift is not on PATH: Vitrine needs the Swift 6 toolchain (swift.org)." >&2

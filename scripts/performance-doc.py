@@ -70,6 +70,23 @@ for body, conns in cells:
           f"{v['p99_ms']:.2f} ms vs {min(peers_p99):.2f} ms ({v['p99_ms'] / min(peers_p99):.2f}×) |" if peers_p99 else "|")
 print()
 
+
+tls_path = os.path.join(out, "tls", "tls.json")
+if os.path.exists(tls_path):
+    tls = json.load(open(tls_path))
+    v, n = tls["vitrine"], tls["nginx"]
+    print("## Cache hits over TLS, next to nginx\n")
+    print("`scripts/bench-tls.sh`: Vitrine (`--event-loops 1`) and nginx proxy_cache (1 worker, `http2 on`) with the same "
+          "certificate (RSA 2048) in front of the same origin, 2 KB hits, medians; handshakes are new connections with "
+          "no session reuse (`openssl s_time -new`), client-bound as much as server-bound: compare the two, not across machines.\n")
+    print("| | Vitrine | nginx | ratio |")
+    print("|---|---|---|---|")
+    print(f"| HTTP/1.1 over TLS, `wrk -t1 -c64`, req/s | {v['h1_rps'] / 1000:.1f}k | {n['h1_rps'] / 1000:.1f}k | {v['h1_rps'] / n['h1_rps']:.2f} |")
+    print(f"| HTTP/1.1 over TLS, p99 ms | {v['h1_p99_ms']:.2f} | {n['h1_p99_ms']:.2f} | {v['h1_p99_ms'] / n['h1_p99_ms']:.2f} |")
+    print(f"| HTTP/2, `h2load -t1 -c16 -m16`, req/s | {v['h2_rps'] / 1000:.1f}k | {n['h2_rps'] / 1000:.1f}k | {v['h2_rps'] / n['h2_rps']:.2f} |")
+    print(f"| TLS handshakes per second | {v['handshakes_per_s']:.0f} | {n['handshakes_per_s']:.0f} | {v['handshakes_per_s'] / max(n['handshakes_per_s'], 1):.2f} |")
+    print()
+
 print("## The load generator (`vitrine-load`)\n")
 # Interleaved runs of wrk and vitrine-load on the limit, each with its client CPU: medians of each.
 runs = []

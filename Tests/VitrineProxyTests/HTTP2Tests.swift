@@ -11,8 +11,9 @@ import VitrineConfig
 
 /// HTTP/2 on the TLS listener: every stream goes through the request path and the cache that
 /// serve HTTP/1.1, with their limits, many at once on one connection; the attacks on HTTP/2
-/// itself are cut off.
-@Suite(.timeLimit(.minutes(1)))
+/// itself are cut off. One test at a time: they open many streams, and the suites beside them
+/// (the shared tier's, with their command timeouts) share the two cores.
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct HTTP2Tests {
     static func withH2(
         configure: @escaping (inout VitrineConfiguration) -> Void = { _ in },
@@ -60,7 +61,7 @@ struct HTTP2Tests {
             let client = try await HTTP2TestClient.connect(port: port)
             let answers = try await withThrowingTaskGroup(of: (Int, HTTP2TestClient.Response).self) { group in
                 for index in 0..<100 {
-                    group.addTask { (index, try await client.request("GET", "/echo/stream\(index)?delay=20&pad=\(index * 100)")) }
+                    group.addTask { (index, try await client.request("GET", "/echo/stream\(index)?delay=5&pad=\(index * 100)")) }
                 }
                 var answers: [Int: HTTP2TestClient.Response] = [:]
                 for try await (index, answer) in group { answers[index] = answer }
@@ -69,7 +70,7 @@ struct HTTP2Tests {
             for index in 0..<100 {
                 let answer = try #require(answers[index])
                 #expect(answer.status == 200)
-                #expect(answer.text.hasPrefix("GET /echo/stream\(index)?delay=20&pad=\(index * 100)\n"), "stream \(index) got another's answer")
+                #expect(answer.text.hasPrefix("GET /echo/stream\(index)?delay=5&pad=\(index * 100)\n"), "stream \(index) got another's answer")
             }
             // The same URL on many streams at once: collapsed into one fetch.
             let before = echo.requests
@@ -121,15 +122,22 @@ struct HTTP2Tests {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "shop.example"))
-                        try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client))
+                        // The proxy answers each stream at once, often after the client reset it: the
+                        // client keeps every stream it reset in mind, so that those answers are not
+                        // errors to it (by default it keeps 32, then answers them with GOAWAY itself).
+                        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+                        configuration.maximumRecentlyResetStreams = 1000
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOHTTP2Handler(mode: .client, frameDelegate: nil, connectionConfiguration: configuration))
                         try channel.pipeline.syncOperations.addHandler(GoAwayWatcher(goAway: goAway))
                     }
                 }
                 .connect(host: "127.0.0.1", port: port).get()
-            // CVE-2023-44487: open a stream and cancel it at once, over and over.
-            let fields = HPACKHeaders([(":method", "GET"), (":path", "/echo/reset"), (":scheme", "https"), (":authority", "shop.example")])
+            // CVE-2023-44487: open a stream and cancel it at once, over and over. (A path no
+            // route serves: the proxy answers each itself, and no origin is kept busy.)
+            let fields = HPACKHeaders([(":method", "GET"), (":path", "/nowhere"), (":scheme", "https"), (":authority", "shop.example")])
             try await channel.eventLoop.submit {
-                for index in 0..<1000 {
+                for index in 0..<500 {
                     let stream = HTTP2StreamID(1 + 2 * index)
                     channel.write(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: fields, endStream: true))), promise: nil)
                     channel.write(HTTP2Frame(streamID: stream, payload: .rstStream(.cancel)), promise: nil)
@@ -185,8 +193,8 @@ struct HTTP2Tests {
             tell(.failure(ChannelError.ioOnClosedChannel))
         }
 
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            context.close(promise: nil)
-        }
+        /// Answers to streams this client has reset already are errors to its HTTP/2 handler:
+        /// expected here, and no reason to close.
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {}
     }
 }

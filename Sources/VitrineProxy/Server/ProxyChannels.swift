@@ -93,13 +93,22 @@ final class ProxyHeaderKeeper: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Closes an HTTP/2 connection after a connection error (a flood of resets, a protocol
-/// violation), which swift-nio-http2 has answered with GOAWAY and leaves the closing to the
-/// pipeline. A stream's error (its stream reset) leaves the connection and its other streams be.
+/// Closes an HTTP/2 connection that swift-nio-http2 found abusive (a flood of resets, of
+/// control, empty or continuation frames, of stream errors, too many glitches): it has answered
+/// with GOAWAY, and leaves the closing to the pipeline. Other errors are left be: a stream's own
+/// error resets that stream only (swift-nio-http2 reports it here too, unwrapped).
 final class HTTP2ConnectionErrorCloser: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !(error is NIOHTTP2Errors.StreamError) { context.close(promise: nil) }
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveNumberOfGlitches,
+            is NIOHTTP2Errors.ExcessiveControlFrames, is NIOHTTP2Errors.ExcessiveContinuationFrames,
+            is NIOHTTP2Errors.ExcessiveStreamErrors, is NIOHTTP2Errors.ExcessiveEmptyDataFrames,
+            is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering, is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock:
+            context.close(promise: nil)
+        default:
+            break
+        }
     }
 }
