@@ -21,7 +21,7 @@ command -v h2load >/dev/null || { echo "bench-tls: h2load is missing (scripts/in
 curl -s -o /dev/null http://127.0.0.1:18001/product.json || { echo "bench-tls: the bench origin (127.0.0.1:18001) is not up: run ../shared/bench/peers.sh setup" >&2; exit 1; }
 
 # nginx proxy_cache with TLS and h2, one worker, cache on tmpfs: the shared kit's proxy_cache
-# settings with `listen ... ssl` and `http2 on`.
+# settings with `listen ... ssl http2`.
 run=$(mktemp -d /dev/shm/vitrine-tls-nginx.XXXX)
 mkdir -p "$run/cache" "$run/tmp"
 chmod -R 777 "$run"
@@ -52,8 +52,7 @@ http {
     ssl_session_cache off;
     ssl_session_tickets off;
     server {
-        listen 127.0.0.1:18015 ssl backlog=4096;
-        http2 on;
+        listen 127.0.0.1:18015 ssl http2 backlog=4096;   # nginx 1.22 (Debian 12): http2 on the listen line
         http2_max_concurrent_streams 128;
         ssl_certificate $certs/shop.pem;
         ssl_certificate_key $certs/shop.key;

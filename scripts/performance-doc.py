@@ -76,7 +76,7 @@ if os.path.exists(tls_path):
     tls = json.load(open(tls_path))
     v, n = tls["vitrine"], tls["nginx"]
     print("## Cache hits over TLS, next to nginx\n")
-    print("`scripts/bench-tls.sh`: Vitrine (`--event-loops 1`) and nginx proxy_cache (1 worker, `http2 on`) with the same "
+    print("`scripts/bench-tls.sh`: Vitrine (`--event-loops 1`) and nginx proxy_cache (1 worker, h2) with the same "
           "certificate (RSA 2048) in front of the same origin, 2 KB hits, medians; handshakes are new connections with "
           "no session reuse (`openssl s_time -new`), client-bound as much as server-bound: compare the two, not across machines.\n")
     print("| | Vitrine | nginx | ratio |")

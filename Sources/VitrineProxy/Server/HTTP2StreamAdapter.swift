@@ -382,34 +382,65 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
     /// An HTTP/1.1 response head as HTTP/2 fields: `:status`, the fields with their names in
     /// lower case, without connection-specific ones; and how its body is framed.
     static func responseHeaders(_ head: ByteBuffer) -> (status: Int, headers: HPACKHeaders, length: Int?, chunked: Bool)? {
-        let text = String(buffer: head)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: true).makeIterator()
-        guard let statusLine = lines.next() else { return nil }
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else { return nil }
-        var headers = HPACKHeaders()
-        headers.add(name: ":status", value: String(status))
-        var length: Int?
-        var chunked = false
-        while let line = lines.next() {
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            let name = line[..<colon].lowercased()
-            let value = String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })
-            switch name {
-            case "connection", "keep-alive", "proxy-connection", "upgrade":
-                continue
-            case "transfer-encoding":
-                chunked = value.lowercased().contains("chunked")
-                continue
-            case "content-length":
-                guard let parsed = Int(value), parsed >= 0 else { return nil }
-                length = parsed
-            default:
-                break
+        // Byte by byte, not through `String`'s characters: this runs for every answer, and
+        // splitting the head as text cost more than the rest of an h2 hit together.
+        head.withUnsafeReadableBytes { bytes -> (status: Int, headers: HPACKHeaders, length: Int?, chunked: Bool)? in
+            let count = bytes.count
+            /// The end of the line starting at `start` (the index of its CR, or of its LF).
+            func lineEnd(from start: Int) -> Int {
+                var index = start
+                while index < count && bytes[index] != 0x0A { index &+= 1 }
+                return index > start && bytes[index &- 1] == 0x0D ? index &- 1 : index
             }
-            headers.add(name: name, value: value)
+            func next(after end: Int) -> Int {
+                var index = end
+                if index < count && bytes[index] == 0x0D { index &+= 1 }
+                if index < count && bytes[index] == 0x0A { index &+= 1 }
+                return index
+            }
+            // `HTTP/1.x NNN reason`
+            let statusEnd = lineEnd(from: 0)
+            guard statusEnd >= 12, bytes[0] == UInt8(ascii: "H"), bytes[5] == UInt8(ascii: "1"), bytes[8] == 0x20 else { return nil }
+            var status = 0
+            for index in 9..<12 {
+                let digit = bytes[index] &- 0x30
+                guard digit <= 9 else { return nil }
+                status = status &* 10 &+ Int(digit)
+            }
+            guard status >= 100 else { return nil }
+            var headers = HPACKHeaders()
+            headers.reserveCapacity(16)
+            headers.add(name: ":status", value: String(status))
+            var length: Int?
+            var chunked = false
+            var start = next(after: statusEnd)
+            while start < count {
+                let end = lineEnd(from: start)
+                if end == start { break }  // the blank line
+                var colon = start
+                while colon < end && bytes[colon] != UInt8(ascii: ":") { colon &+= 1 }
+                guard colon < end, colon > start else { return nil }
+                var valueStart = colon &+ 1
+                while valueStart < end && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart &+= 1 }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<colon]).lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self)
+                start = next(after: end)
+                switch name {
+                case "connection", "keep-alive", "proxy-connection", "upgrade":
+                    continue
+                case "transfer-encoding":
+                    chunked = value.lowercased().contains("chunked")
+                    continue
+                case "content-length":
+                    guard let parsed = Int(value), parsed >= 0 else { return nil }
+                    length = parsed
+                default:
+                    break
+                }
+                headers.add(name: name, value: value)
+            }
+            return (status, headers, chunked ? nil : length, chunked)
         }
-        return (status, headers, chunked ? nil : length, chunked)
     }
 }
 
