@@ -108,9 +108,9 @@ def h2load(path):
     ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", text)
     return rps, int(ok.group(2)) if ok else None
 def stime(path):
-    m = re.search(r"([\d.]+) connections/user sec", path.read_text())
-    n = re.search(r"(\d+) connections in ([\d.]+)s", path.read_text())
-    return float(n.group(1)) / float(n.group(2)) if n else (float(m.group(1)) if m else 0.0)
+    # Wall clock: `N connections in T real seconds` (its `connections/user sec` is the client's CPU).
+    n = re.search(r"(\d+) connections in ([\d.]+) real seconds", path.read_text())
+    return float(n.group(1)) / float(n.group(2)) if n else 0.0
 rows = {}
 for name in ("vitrine", "nginx"):
     h1 = [wrk(out / f"{name}-h1-{r}.txt") for r in range(1, reps + 1)]
