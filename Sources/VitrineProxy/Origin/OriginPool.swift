@@ -13,7 +13,7 @@ final class OriginPool {
     private let maxHeaderBytes: Int
     /// The TLS client for an `https://` origin (nil: cleartext, or one that could not be made:
     /// then every connection fails, and the node did not start with it).
-    private let tls: NIOSSLContext?
+    private let tls: OriginTLS?
     /// Idle connections, most recently used last (reused first: warm, least likely closed).
     private var idle: [OriginConnection] = []
     private var openCount = 0
@@ -26,7 +26,7 @@ final class OriginPool {
         let timer: Scheduled<Void>
     }
 
-    init(name: String, settings: OriginSettings, eventLoop: any EventLoop, maxHeaderBytes: Int, tls: NIOSSLContext? = nil) {
+    init(name: String, settings: OriginSettings, eventLoop: any EventLoop, maxHeaderBytes: Int, tls: OriginTLS? = nil) {
         self.name = name
         self.tls = tls
         self.settings = settings
@@ -95,9 +95,6 @@ final class OriginPool {
         openCount += 1
         let maxHeaderBytes = self.maxHeaderBytes
         let tls = self.tls
-        // SNI and the name checked: an address literal is sent no name (SNI carries host names
-        // only) and is checked against the certificate's IP names.
-        let serverName = settings.serverName ?? (settings.url.host.contains(":") || settings.url.host.allSatisfy { $0.isNumber || $0 == "." } ? nil : settings.url.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(settings.connectTimeout.nanosecondsClamped)))
             .channelOption(.autoRead, value: false)
@@ -111,7 +108,7 @@ final class OriginPool {
                     let decoder = HTTPResponseDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward, limitConfiguration: limits)
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
                     }
                     try channel.pipeline.syncOperations.addHandlers([
                         HTTPRequestEncoder(), ByteToMessageHandler(decoder),

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOSSL
 import VitrineConfig
+import VitrineCore
 
 /// One origin's connection pools, one per event loop. A client connection takes its origin
 /// connection from the pool of its own loop, so an exchange never crosses threads. A reload that
@@ -20,11 +21,14 @@ package final class OriginPools: @unchecked Sendable {
         self.name = name
         self.settings = settings
         self.maxHeaderBytes = maxHeaderBytes
-        var tls: NIOSSLContext?
+        var tls: OriginTLS?
         var tlsFailure: String?
         if settings.url.tls {
             do {
-                tls = try Self.clientContext(settings)
+                // SNI and the name checked: an address literal is sent no name (SNI carries host
+                // names only) and is checked against the certificate's IP names.
+                let host = settings.url.host
+                tls = OriginTLS(context: try Self.clientContext(settings), serverName: settings.serverName ?? (IPAddress(parsing: host) == nil ? host : nil))
             } catch {
                 tlsFailure = "\(settings.caFile ?? "the system's roots"): \(error)"
             }
@@ -71,4 +75,11 @@ package final class OriginPools: @unchecked Sendable {
 struct UnsafeTransfer<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// How connections to an `https://` origin start: its TLS client, and the name sent as SNI and
+/// checked in its certificate (nil for an address: checked against the certificate's IP names).
+struct OriginTLS {
+    let context: NIOSSLContext
+    let serverName: String?
 }
