@@ -32,23 +32,19 @@ public struct ServerNameTable<Value: Sendable>: Sendable {
 
     /// The value for a client hello's server name (nil: the client sent none).
     public func value(for serverName: String?) -> Value {
-        guard let serverName else { return defaultValue }
-        let name = Self.normalize(serverName[...])
-        if let value = exact[name] { return value }
-        if let dot = name.firstIndex(of: "."), dot != name.startIndex,
-            let value = wildcards[String(name[name.index(after: dot)...])]
-        {
-            return value
-        }
-        return defaultValue
+        serverName.flatMap { match(Self.normalize($0[...])) } ?? defaultValue
     }
 
     /// Whether some certificate claims `serverName` (by its exact name or a wildcard).
     public func claims(_ serverName: String) -> Bool {
-        let name = Self.normalize(serverName[...])
-        if exact[name] != nil { return true }
-        guard let dot = name.firstIndex(of: "."), dot != name.startIndex else { return false }
-        return wildcards[String(name[name.index(after: dot)...])] != nil
+        match(Self.normalize(serverName[...])) != nil
+    }
+
+    /// The value claiming `name` (normalised): its exact name, else a wildcard over its first label.
+    private func match(_ name: String) -> Value? {
+        if let value = exact[name] { return value }
+        guard let dot = name.firstIndex(of: "."), dot != name.startIndex else { return nil }
+        return wildcards[String(name[name.index(after: dot)...])]
     }
 
     /// Lower case (ASCII: DNS names are ASCII, IDNs travel as A-labels), no trailing dot.
