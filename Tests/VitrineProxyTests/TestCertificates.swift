@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import VitrineConfig
+@testable import VitrineProxy
 
 /// The test CA and the certificates it signed (`Tests/Fixtures/tls`, made by
 /// `scripts/make-test-certificates.sh`), and TLS clients that use them.
@@ -66,12 +67,9 @@ enum TestCertificates {
         }
     }
 
-    /// The DNS names a certificate lists.
+    /// The DNS names a certificate lists (as the listener reads them).
     static func names(_ certificate: NIOSSLCertificate) -> [String] {
-        certificate._subjectAlternativeNames().compactMap { name in
-            guard name.nameType == .dnsName else { return nil }
-            return name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-        }
+        ServerCertificates.dnsNames(of: certificate)
     }
 
     private final class HandshakeWatcher: ChannelInboundHandler, Sendable {

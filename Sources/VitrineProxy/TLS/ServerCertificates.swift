@@ -129,7 +129,7 @@ package final class ServerCertificates: Sendable {
 
     /// The DNS names a certificate lists (its subject alternative names): what clients check it
     /// against (RFC 6125; browsers ignore the common name).
-    private static func dnsNames(of certificate: NIOSSLCertificate) -> [String] {
+    static func dnsNames(of certificate: NIOSSLCertificate) -> [String] {
         certificate._subjectAlternativeNames().compactMap { name in
             guard name.nameType == .dnsName else { return nil }
             return name.contents.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
