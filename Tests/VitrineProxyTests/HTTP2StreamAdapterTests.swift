@@ -28,13 +28,17 @@ import Testing
 
     static let get = HPACKHeaders([(":method", "GET"), (":path", "/catalog/products/7"), (":scheme", "https"), (":authority", "shop.example")])
 
-    @Test func aRequestBecomesTheHTTP1BytesTheDecoderReads() throws {
+    /// A channel that was sent `Self.get` with `extra` fields, as one HEADERS that ends the stream.
+    func channel(gettingWith extra: [(String, String)]) throws -> EmbeddedChannel {
         let channel = try channel()
         var fields = Self.get
-        fields.add(name: "cookie", value: "a=1")
-        fields.add(name: "accept", value: "application/json")
-        fields.add(name: "cookie", value: "b=2")
+        for (name, value) in extra { fields.add(name: name, value: value) }
         try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: fields, endStream: true)))
+        return channel
+    }
+
+    @Test func aRequestBecomesTheHTTP1BytesTheDecoderReads() throws {
+        let channel = try channel(gettingWith: [("cookie", "a=1"), ("accept", "application/json"), ("cookie", "b=2")])
         #expect(try request(channel) == "GET /catalog/products/7 HTTP/1.1\r\nhost: shop.example\r\naccept: application/json\r\ncookie: a=1; b=2\r\n\r\n")
     }
 
@@ -53,10 +57,7 @@ import Testing
             (":unknown", "1"), (":path", "/second"),
         ]
         for (name, value) in broken {
-            let channel = try channel()
-            var fields = Self.get
-            fields.add(name: name, value: value)
-            try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: fields, endStream: true)))
+            let channel = try channel(gettingWith: [(name, value)])
             #expect(try request(channel).isEmpty, "nothing reaches the request path")
             guard case .rstStream(.protocolError) = try frames(channel).first else {
                 Issue.record("\(name): the stream must be reset")
@@ -64,12 +65,7 @@ import Testing
             }
         }
         // Transfer-Encoding, Connection and a second Host never pass: framing is the stream's.
-        let channel = try channel()
-        var fields = Self.get
-        fields.add(name: "transfer-encoding", value: "chunked")
-        fields.add(name: "connection", value: "close")
-        fields.add(name: "host", value: "evil.example")
-        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: fields, endStream: true)))
+        let channel = try channel(gettingWith: [("transfer-encoding", "chunked"), ("connection", "close"), ("host", "evil.example")])
         #expect(try request(channel) == "GET /catalog/products/7 HTTP/1.1\r\nhost: shop.example\r\n\r\n")
     }
 

@@ -27,8 +27,16 @@ struct HTTPSOriginTests {
         }, body)
     }
 
+    /// Origin settings that trust the test CA, and reach the origin by `serverName` if given.
+    static func trustingTestCA(serverName: String? = nil) -> (inout OriginSettings) -> Void {
+        { settings in
+            settings.caFile = TestCertificates.files("ca").certificate
+            settings.serverName = serverName
+        }
+    }
+
     @Test func anHTTPSOriginIsVerifiedAgainstItsCAAndItsConnectionIsReused() async throws {
-        try await Self.withHTTPSEcho(url: { "https://localhost:\($0)" }, configure: { $0.caFile = TestCertificates.files("ca").certificate }) {
+        try await Self.withHTTPSEcho(url: { "https://localhost:\($0)" }, configure: Self.trustingTestCA()) {
             fixture, echo in
             let first = try await fixture.get("/echo/one")
             #expect(first.status == 200)
@@ -51,13 +59,7 @@ struct HTTPSOriginTests {
     }
 
     @Test func anAddressIsReachedByTheConfiguredServerName() async throws {
-        try await Self.withHTTPSEcho(
-            url: { "https://127.0.0.1:\($0)" },
-            configure: { settings in
-                settings.caFile = TestCertificates.files("ca").certificate
-                settings.serverName = "shop.example"
-            }
-        ) { fixture, echo in
+        try await Self.withHTTPSEcho(url: { "https://127.0.0.1:\($0)" }, configure: Self.trustingTestCA(serverName: "shop.example")) { fixture, echo in
             let named = try await fixture.get("/echo/named")
             #expect(named.status == 200)
             #expect(echo.requests == 1)
@@ -72,13 +74,7 @@ struct HTTPSOriginTests {
             #expect(echo.requests == 0)
         }
         // The right CA, the wrong name.
-        try await Self.withHTTPSEcho(
-            url: { "https://localhost:\($0)" },
-            configure: { settings in
-                settings.caFile = TestCertificates.files("ca").certificate
-                settings.serverName = "other.example"
-            }
-        ) { fixture, echo in
+        try await Self.withHTTPSEcho(url: { "https://localhost:\($0)" }, configure: Self.trustingTestCA(serverName: "other.example")) { fixture, echo in
             let wrongName = try await fixture.get("/echo/wrong-name")
             #expect(wrongName.status == 502)
             #expect(echo.requests == 0)
