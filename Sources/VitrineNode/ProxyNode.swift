@@ -261,7 +261,7 @@ public final class ProxyNode: Service, Sendable {
         listings.current.start(on: group.next())
         if loadConfiguration != nil {
             adminAPI.onReload { [weak self] in
-                self?.reload() ?? ReloadReport(applied: false, generation: 0, changed: [], needsRestart: [], error: "stopped")
+                self?.reload() ?? ReloadReport.refused(generation: 0, "stopped")
             }
         }
         adminAPI.markReady(true)
@@ -309,7 +309,7 @@ public final class ProxyNode: Service, Sendable {
     @discardableResult
     package func reload() -> ReloadReport {
         guard let loadConfiguration else {
-            return ReloadReport(applied: false, generation: 1, changed: [], needsRestart: [], error: "not started from a config file")
+            return ReloadReport.refused(generation: 1, "not started from a config file")
         }
         let report = running.withLock { running -> ReloadReport in
             let loaded: VitrineConfiguration
@@ -318,7 +318,7 @@ public final class ProxyNode: Service, Sendable {
                 try loaded.validate()
             } catch {
                 let reason = (error as? ConfigError)?.description ?? "\(error)"
-                return ReloadReport(applied: false, generation: running.generation, changed: [], needsRestart: [], error: reason)
+                return ReloadReport.refused(generation: running.generation, reason)
             }
             let change = ConfigurationChange(from: running.configuration, to: loaded)
             let next = ConfigurationChange.merged(running: running.configuration, loaded: loaded)
@@ -328,15 +328,13 @@ public final class ProxyNode: Service, Sendable {
             let previous = context.routes.current
             let router = change.applied.isEmpty ? nil : Router(configuration: next, group: group, reusing: previous)
             if let failure = router?.originTLSFailures.first {
-                return ReloadReport(
-                    applied: false, generation: running.generation, changed: [], needsRestart: [],
-                    error: "origins.\(failure.origin).ca: no TLS client: \(failure.reason)")
+                return ReloadReport.refused(generation: running.generation, "origins.\(failure.origin).ca: no TLS client: \(failure.reason)")
             }
             if change.applied.contains("tls"), let certificates, let tls = next.tls {
                 do {
                     try certificates.reload(tls)
                 } catch {
-                    return ReloadReport(applied: false, generation: running.generation, changed: [], needsRestart: [], error: "tls.certificates: \(error)")
+                    return ReloadReport.refused(generation: running.generation, "tls.certificates: \(error)")
                 }
             }
             if let router {

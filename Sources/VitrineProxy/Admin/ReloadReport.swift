@@ -21,6 +21,11 @@ package struct ReloadReport: Sendable, Equatable {
         self.error = error
     }
 
+    /// A reload that changed nothing, and why; `generation` is the one still running.
+    package static func refused(generation: Int, _ error: String) -> ReloadReport {
+        ReloadReport(applied: false, generation: generation, changed: [], needsRestart: [], error: error)
+    }
+
     var json: String {
         func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
         var text = "{\"applied\":\(applied),\"generation\":\(generation),\"changed\":\(list(changed)),\"needs_restart\":\(list(needsRestart))"
