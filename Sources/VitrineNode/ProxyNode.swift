@@ -436,7 +436,7 @@ public final class ProxyNode: Service, Sendable {
                     try? await Task.sleep(for: interval)
                     do {
                         if try certificates.reloadIfFilesChanged() {
-                            logger.notice("TLS certificates reloaded: their files changed", metadata: ["names": "\(certificates.loaded.map(\.names))"])
+                            logger.notice("TLS certificates reloaded: their files changed", metadata: ["names": "\(certificates.names)"])
                         }
                     } catch {
                         logger.error("TLS certificate files changed but do not load; the running certificates stay", metadata: ["error": "\(error)"])

@@ -18,7 +18,7 @@ struct CheckConfig: ParsableCommand {
             if let settings = configuration.tls {
                 do {
                     let certificates = try ServerCertificates(settings)
-                    tls = ", tls \(settings.listen): \(certificates.loaded.map { $0.names.joined(separator: " ") }.joined(separator: "; "))"
+                    tls = ", tls \(settings.listen): \(certificates.names.map { $0.joined(separator: " ") }.joined(separator: "; "))"
                 } catch {
                     throw ConfigError(key: "tls.certificates", "\(error)")
                 }

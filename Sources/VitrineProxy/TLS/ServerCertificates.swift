@@ -12,18 +12,11 @@ import VitrineCore
 /// take the new one. Files that do not load (a renewal half-written, a key that does not match
 /// its certificate) leave the running certificates in place; the caller says so, loudly.
 package final class ServerCertificates: Sendable {
-    /// One certificate as loaded: what it answers for, and until when.
-    package struct Loaded: Sendable, Equatable {
-        package let certificateFile: String
-        package let names: [String]
-        /// Seconds since 1970.
-        package let notValidAfter: Int
-    }
-
     private struct Snapshot {
         let context: NIOSSLContext
         let settings: TLSSettings
-        let loaded: [Loaded]
+        /// Each certificate's server names, in order.
+        let names: [[String]]
         /// The files' identities and modification times when they were read.
         let stamps: [FileStamp]
     }
@@ -46,8 +39,8 @@ package final class ServerCertificates: Sendable {
     /// The context a new connection's handshake starts from.
     package var context: NIOSSLContext { snapshot.withLock { $0.context } }
 
-    /// The certificates now served, in order.
-    package var loaded: [Loaded] { snapshot.withLock { $0.loaded } }
+    /// The server names of the certificates now served, in order.
+    package var names: [[String]] { snapshot.withLock { $0.names } }
 
     /// Reads `settings`' files again and serves them from the next handshake on. On error the
     /// running certificates stay.
@@ -69,7 +62,7 @@ package final class ServerCertificates: Sendable {
     private static func load(_ settings: TLSSettings) throws -> Snapshot {
         let stamps = stamps(of: settings)
         var entries: [(names: [String], value: Credentials)] = []
-        var loaded: [Loaded] = []
+        var loaded: [[String]] = []
         for files in settings.certificates {
             let chain: [NIOSSLCertificate]
             do {
@@ -94,7 +87,7 @@ package final class ServerCertificates: Sendable {
             }
             let names = files.names ?? dnsNames(of: leaf)
             entries.append((names, credentials))
-            loaded.append(Loaded(certificateFile: files.certificate, names: names, notValidAfter: Int(leaf.notValidAfter)))
+            loaded.append(names)
         }
         guard let table = ServerNameTable(entries) else {
             throw ServerCertificatesError(file: "(none)", "a TLS listener needs at least one certificate")
@@ -115,7 +108,7 @@ package final class ServerCertificates: Sendable {
         } catch {
             throw ServerCertificatesError(file: settings.certificates[0].certificate, "cannot make a TLS context (\(error))")
         }
-        return Snapshot(context: context, settings: settings, loaded: loaded, stamps: stamps)
+        return Snapshot(context: context, settings: settings, names: loaded, stamps: stamps)
     }
 
     private static func serverConfiguration(_ credentials: Credentials, settings: TLSSettings) -> TLSConfiguration {
