@@ -166,6 +166,30 @@ struct TLSListenerTests {
         }
     }
 
+    @Test func aClientThatNeverFinishesItsHandshakeIsCutOff() async throws {
+        // Without a bound, a TLS connection that never sends (or never ends) its hello would be
+        // held forever: the request path's timeouts start only once the handshake is done.
+        try await OperateTests.withEcho(configure: { configuration in
+            configuration.tls = TestCertificates.listener("shop")
+            configuration.timeouts.clientHeader = .milliseconds(500)
+        }) { fixture, _ in
+            let port = try #require(fixture.tlsPort)
+            let silent = try await RawClient.connect(port: port)
+            let halfHello = try await RawClient.connect(port: port)
+            halfHello.send("\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}")
+            let started = ContinuousClock.now
+            try await ListingsTests.waitUntil(seconds: 5) { silent.isClosed && halfHello.isClosed }
+            #expect(ContinuousClock.now - started < .seconds(3))
+            // A client that completes its handshake is not cut off by it.
+            let client = try TestCertificates.client()
+            let answer = try await WireConnection.with(port: port, tls: (client, "shop.example")) { connection in
+                try await Task.sleep(for: .milliseconds(700))
+                return try await connection.request("GET", "/echo/after-handshake")
+            }
+            #expect(answer.status == 200)
+        }
+    }
+
     @Test func aCertificateThatDoesNotLoadStopsTheNodeFromStarting() async throws {
         var settings = TestCertificates.listener("shop")
         settings.certificates[0].key = TestCertificates.files("other").key

@@ -23,6 +23,7 @@ package enum ProxyChannels {
             return
         }
         try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+        try pipeline.addHandler(TLSHandshakeTimeout(timeout: .nanoseconds(Int64(proxy.timeouts.clientHeader.nanosecondsClamped))))
         let keeper = ProxyHeaderKeeper()
         if proxyProtocol { try pipeline.addHandler(keeper) }
         try pipeline.addHandler(
