@@ -275,6 +275,23 @@ struct ConnectionBoundsTests {
         }
     }
 
+    @Test func aConnectionIsIdleFromItsLastAnswerNotFromItsLastRequest() async throws {
+        // The keep-alive timer is left armed through an answer given later (see
+        // `ClientConnectionHandler.arm`): the connection must still count as idle only from the
+        // end of that answer. A request answered 1.5 s late, then 1 s of quiet: 2.5 s after the
+        // request, but 1 s after the answer, well inside the 2 s keep-alive.
+        try await Self.withEcho(configure: { $0.timeouts.keepalive = .seconds(2) }) { fixture, echo in
+            try await WireConnection.with(port: fixture.proxyPort) { connection in
+                let late = try await connection.request("GET", "/echo/late?delay=1500")
+                #expect(late.status == 200)
+                try await Task.sleep(for: .seconds(1))
+                let next = try await connection.request("GET", "/echo/after")
+                #expect(next.status == 200)
+            }
+            #expect(echo.requests == 2)
+        }
+    }
+
     @Test func aMalformedChunkIsAnswered400AtOnce() async throws {
         try await Self.withEcho(configure: { $0.timeouts.clientBody = .seconds(30) }) { fixture, echo in
             let client = try await RawClient.connect(port: fixture.proxyPort)

@@ -79,10 +79,11 @@ package final class CachedResponse: CacheCosted, Sendable {
         head.reserveCapacity(256 + stored.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         head.writeStatusLine(status)
         var notModified = ByteBuffer()
+        notModified.reserveCapacity(256)
         notModified.writeStatusLine(.notModified)
         for (name, value) in stored {
             head.writeHeader(name, value)
-            if Self.notModifiedFields.contains(name.lowercased()) { notModified.writeHeader(name, value) }
+            if Self.notModifiedFields.contains(where: name.caseInsensitiveEquals) { notModified.writeHeader(name, value) }
         }
         head.writeHeader("Content-Length", decimal: body.readableBytes)
         self.head = head
@@ -109,7 +110,9 @@ package final class CachedResponse: CacheCosted, Sendable {
         var cost = Self.objectOverhead + head.storageCapacity + notModified.storageCapacity + body.storageCapacity
         if let gzip { cost += gzip.head.storageCapacity + gzip.body.storageCapacity }
         for (name, value) in headers { cost += name.utf8.count + value.utf8.count + Self.fieldOverhead }
-        for text in tags + varyFields + [variantID] { cost += text.utf8.count + Self.fieldOverhead / 2 }
+        for text in tags { cost += text.utf8.count + Self.fieldOverhead / 2 }
+        for text in varyFields { cost += text.utf8.count + Self.fieldOverhead / 2 }
+        cost += variantID.utf8.count + Self.fieldOverhead / 2
         self.cost = cost
     }
 
@@ -119,8 +122,9 @@ package final class CachedResponse: CacheCosted, Sendable {
     /// allocations.
     static let fieldOverhead = 64
 
-    /// Fields a 304 repeats from the full response.
-    static let notModifiedFields: Set<String> = [
+    /// Fields a 304 repeats from the full response (compared without case, and without
+    /// lower-casing each name: an L2 hit builds a response per request).
+    static let notModifiedFields = [
         "cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified",
     ]
 

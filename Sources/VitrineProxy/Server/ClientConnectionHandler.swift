@@ -31,6 +31,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// about the connection's requests is the machine's; this handler carries them out.
     var machine: RequestStateMachine<ForwardExchange, CollapseWait>
     private var needsFlush = false
+    /// A flush is queued on the event loop (`flushSoon`).
+    private var flushQueued = false
     /// `decodeBuffered` is taking requests from the decoder.
     private var decoding = false
     /// Closes a lingering connection once the client has been quiet for `timeouts.linger`.
@@ -42,9 +44,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// What the armed wait timer is for.
     private var waiting = RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait.nothing
     private var waitTimer: Scheduled<Void>?
-    /// Request heads taken from the decoder so far, and when the last batch of them arrived.
+    /// What the armed timer was armed for: an idle timer outlives a request answered without
+    /// waiting on the client (see `arm`).
+    private var timerKind = RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait.nothing
+    /// Request heads taken from the decoder so far.
     private var headsDecoded = 0
-    private var lastRequestAt = NIODeadline.now()
+    /// When the last batch of request heads arrived, or the connection last went idle after an
+    /// answer given later: what the keep-alive timer measures idleness from.
+    private var lastActivityAt = NIODeadline.now()
     /// Armed while the socket takes none of what is queued for it.
     private var sendTimer: Scheduled<Void>?
     /// The peer: the socket's, or the one a PROXY protocol header names.
@@ -101,6 +108,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+        // A queued flush has nothing left to flush.
+        needsFlush = false
     }
 
     private func setPeer(_ text: String) {
@@ -157,7 +166,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         let newHead = headsDecoded != headsBefore
         // One clock read per read batch that brought requests, not one timer per request: the
         // keep-alive timer checks this when it fires.
-        if newHead { lastRequestAt = .now() }
+        if newHead { lastActivityAt = .now() }
         if machine.resumeReading() { context.read() }
         updateWaiting(bodyProgress: machine.body != bodyBefore, newHead: newHead)
     }
@@ -270,8 +279,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     /// Re-arms the timer for what the connection now waits for. A head's timer runs from its
     /// first byte (a client sending a byte at a time gains nothing); a body's from its last; the
-    /// keep-alive timer from the last request (it is not re-armed per request: it looks at
-    /// `lastRequestAt` when it fires).
+    /// keep-alive timer from the last request or the end of the last answer that was not given at
+    /// once (it is not re-armed per request: it looks at `lastActivityAt` when it fires).
     private func updateWaiting(bodyProgress: Bool = false, newHead: Bool = false) {
         if let violation = machine.violation, !machine.isClosing {
             proxy.logger.error("request state machine: an impossible event; closing the connection", metadata: ["event": .string(violation)])
@@ -292,9 +301,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     }
 
     private func arm(_ kind: RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait, in delay: TimeAmount) {
+        // A request answered later (from L2, from the origin) takes the connection from idle to
+        // waiting on nothing and back. The idle timer stays armed through that, rather than being
+        // cancelled and scheduled again for every such request: once idle again the connection
+        // is idle from now, which the timer reads from `lastActivityAt` when it fires; if it fires
+        // meanwhile it does nothing, and going idle arms a new one.
+        if waitTimer != nil, timerKind == .idle, kind == .nothing || kind == .idle {
+            if kind == .idle, waiting != .idle { lastActivityAt = .now() }
+            waiting = kind
+            return
+        }
         waitTimer?.cancel()
         waitTimer = nil
         waiting = kind
+        timerKind = kind
         guard kind != .nothing else { return }
         waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             waitTimer = nil
@@ -310,7 +330,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
             return
         case .idle:
             let keepalive = TimeAmount.nanoseconds(Int64(proxy.timeouts.keepalive.nanosecondsClamped))
-            let idleFor = NIODeadline.now() - lastRequestAt
+            let idleFor = NIODeadline.now() - lastActivityAt
             if idleFor < keepalive {
                 // Requests came since the timer was armed: idle only since the last of them.
                 arm(.idle, in: keepalive - idleFor)
@@ -367,7 +387,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
             // Inside `decodeBuffered` (an answer given at once) its loop takes the next request.
             guard !decoding else { return }
             decodeBuffered()
-            flushIfNeeded()
+            flushSoon()
         case .close:
             closeAfterWrites()
         case .nothing:
@@ -437,6 +457,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
 
     private func flushIfNeeded() {
         if needsFlush { flush() }
+    }
+
+    /// Flushes once the event loop has handled every channel that was ready, for an answer
+    /// given from another channel's event (an L2 reply, a fetch others waited on). One Redis
+    /// read completes many lookups: their answers then reach their sockets back to back, as the
+    /// hits of one read batch do at its end, rather than a `writev` between each one's work (on
+    /// loopback each also runs the client's receive path and wakes it). Netty's
+    /// `FlushConsolidationHandler` does the same. Within the connection's own read, the flush
+    /// at the end of the batch already does it.
+    func flushSoon() {
+        guard needsFlush, !flushQueued else { return }
+        flushQueued = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushQueued = false
+            flushIfNeeded()
+        }
     }
 
     /// Answers with the proxy's own JSON error body, closing unless `keepAlive` (and the error

@@ -141,7 +141,7 @@ extension ClientConnectionHandler {
                 entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
                 leaseWaitLeft: NIODeadline.now() < leaseDeadline)
             carryOut(decision, for: miss, tags: tags, stale: stale, leaseDeadline: leaseDeadline)
-            flush()
+            flushSoon()
         }
     }
 
@@ -247,7 +247,7 @@ extension ClientConnectionHandler {
                 answer(error, keepAlive: keepAlive)
             }
         }
-        flush()
+        flushSoon()
     }
 
     /// A fresh hit: the stored head, three dynamic lines and the stored body, written as they are.
