@@ -25,9 +25,6 @@ final class RedisTier: SharedTier {
     let channel: String
     let keys: RedisTierKeys
     private let logger: Logger
-    /// Script text → SHA1 from `SCRIPT LOAD`: scripts are sent once, then called by hash. The hash
-    /// is the same on every node; a node that does not know it yet (`NOSCRIPT`) is sent the text.
-    private let scriptHashes = Mutex<[String: String]>([:])
 
     init(backend: RedisBackend, nodeID: String, channel: String, keyPrefix: String = "vt", logger: Logger) {
         self.backend = backend
@@ -58,7 +55,8 @@ final class RedisTier: SharedTier {
     /// On a single server, where a script may read any key, ARGV also holds the key prefix and
     /// the sequence's key: the script checks every tag itself and answers the sequence as a fifth
     /// element (one round trip).
-    private static let lookupScript = """
+    private static let lookupScript = LuaScript(
+        """
         local single = #ARGV >= 5
         local function missing(mayFetch)
           if single then return {false, false, mayFetch, 0, tonumber(redis.call('GET', ARGV[5]) or '0')} end
@@ -106,20 +104,22 @@ final class RedisTier: SharedTier {
           end
         end
         return {entry, meta, 1, soft, tonumber(redis.call('GET', ARGV[5]) or '0')}
-        """
+        """)
 
     /// KEYS: entry, meta, lease (one slot). ARGV: entry, meta, milliseconds to keep them.
-    private static let storeScript = """
+    private static let storeScript = LuaScript(
+        """
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
         redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
         redis.call('DEL', KEYS[3])
         return 1
-        """
+        """)
 
-    private static let releaseScript = """
+    private static let releaseScript = LuaScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
-        """
+        """)
 
     /// Lua raising the marks from `KEYS[first]` to the last key to the number `seq`, remembered for
     /// `ARGV[seconds]`. Only ever upwards: of two purges of one tag racing, the later sequence stays.
@@ -146,44 +146,47 @@ final class RedisTier: SharedTier {
     }
 
     /// KEYS: marks of one slot. ARGV: the purge's sequence, seconds to remember it.
-    private static let markScript = "local seq = tonumber(ARGV[1])\n" + raisingMarks(from: "1", seconds: 2) + "return 1"
+    private static let markScript = LuaScript("local seq = tonumber(ARGV[1])\n" + raisingMarks(from: "1", seconds: 2) + "return 1")
 
     /// A whole purge on a single server, where a script may touch any key, in one round trip (a
     /// write's answer waits for it). KEYS: sequence, log, the entry keys to delete, then the marks.
     /// ARGV: the fan-out message, the channel, the log's length, the publish command, seconds to
     /// remember the marks, how many keys to delete. Returns the purge's sequence.
-    private static let singleServerPurgeScript = """
+    private static let singleServerPurgeScript = LuaScript(
+        """
         local seq = redis.call('INCR', KEYS[1])
         local deletes = tonumber(ARGV[6])
         for i = 3, 2 + deletes do redis.call('DEL', KEYS[i]) end
 
-        """ + raisingMarks(from: "3 + deletes", seconds: 5) + loggingAndPublishing(log: 2) + "return seq"
+        """ + raisingMarks(from: "3 + deletes", seconds: 5) + loggingAndPublishing(log: 2) + "return seq")
 
     /// How many entries the purge log keeps.
     static let logLength = 100_000
 
     /// KEYS: the log (the channel's slot). ARGV: as `loggingAndPublishing` says. Run once the
     /// purge's marks are set, so a node told of it finds them.
-    private static let publishScript = loggingAndPublishing(log: 1) + "return id"
+    private static let publishScript = LuaScript(loggingAndPublishing(log: 1) + "return id")
 
     /// KEYS: generation. ARGV: a new generation, taken if there is none (Redis new, or restarted
     /// empty). Returns the generation.
-    private static let generationScript = """
+    private static let generationScript = LuaScript(
+        """
         redis.call('SET', KEYS[1], ARGV[1], 'NX')
         return redis.call('GET', KEYS[1])
-        """
+        """)
 
     /// A soft prefix purge of one entry: marked stale for as long as it lives. KEYS: entry, soft
     /// mark (one slot). ARGV: the purge's sequence.
-    private static let softMarkScript = """
+    private static let softMarkScript = LuaScript(
+        """
         local ttl = redis.call('PTTL', KEYS[1])
         if ttl > 0 then redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl) end
         return 1
-        """
+        """)
 
     /// Runs a script by its hash (`EVALSHA`) on the node serving `keys`' slot; loads it on first
     /// use, and sends the text (`EVAL`, which that node then keeps) to a node that lacks it.
-    private func evaluate(_ script: String, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+    private func evaluate(_ script: LuaScript, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         let route = keys.first ?? ""
         // One array, sized once: this is on every L2 lookup's path.
         @Sendable func command(_ name: RESPArgument, _ body: RESPArgument) -> [RESPArgument] {
@@ -196,62 +199,100 @@ final class RedisTier: SharedTier {
             command.append(contentsOf: arguments)
             return command
         }
-        guard let hash = scriptHashes.withLock({ $0[script] }) else {
-            backend.send(["SCRIPT", "LOAD", .string(script)], key: route, on: loop).whenSuccess { reply in
-                if let hash = reply.string { self.scriptHashes.withLock { $0[script] = hash } }
+        guard let hash = script.hash else {
+            backend.send(["SCRIPT", "LOAD", .string(script.text)], key: route, on: loop).whenSuccess { reply in
+                if let hash = reply.string { script.hash = hash }
             }
-            return backend.send(command("EVAL", .string(script)), key: route, on: loop)
+            return backend.send(command("EVAL", .string(script.text)), key: route, on: loop)
         }
         return backend.send(command("EVALSHA", .string(hash)), key: route, on: loop).flatMapError { error in
             guard case RedisError.server(let message) = error, message.hasPrefix("NOSCRIPT") else {
                 return loop.makeFailedFuture(error)
             }
-            return self.backend.send(command("EVAL", .string(script)), key: route, on: loop)
+            return self.backend.send(command("EVAL", .string(script.text)), key: route, on: loop)
         }
     }
 
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
-        lookup(key, lease: lease, droppingBorn: nil, on: loop).map { $0 }.recover { _ in nil }
+        // One promise for the answer: an L2 hit on a single server is one reply, answered here
+        // without a chain of futures in between.
+        let found = loop.makePromise(of: SharedTierLookup?.self)
+        lookup(key, lease: lease, droppingBorn: nil, on: loop) { result in
+            switch result {
+            case .success(let lookup): found.succeed(lookup)
+            case .failure: found.succeed(nil)
+            }
+        }
+        return found.futureResult
     }
 
-    private func lookup(_ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup> {
+    private func lookup(
+        _ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
+        _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
+    ) {
         var arguments: [RESPArgument] = [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")]
         if !backend.isCluster { arguments += [.string(keys.prefix), .string(keys.sequence)] }
-        return evaluate(Self.lookupScript, keys: keys.entry(key).all, arguments, on: loop)
-            .flatMap { reply -> EventLoopFuture<SharedTierLookup> in
-                guard let parts = reply.array, parts.count == 4 || parts.count == 5, let mayFetch = parts[2].integer else {
-                    return loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply"))
-                }
-                let softPurged = parts[3].integer == 1
-                if parts.count == 5, let sequence = parts[4].integer {
-                    // A single server: the script checked the tags, and read the sequence.
-                    let entry = parts[0].buffer.flatMap(L2EntryCodec.decode)
-                    return loop.makeSucceededFuture(
-                        SharedTierLookup(entry: entry, sequence: sequence, mayFetch: mayFetch != 0, softPurged: entry != nil && softPurged))
-                }
-                guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
-                    droppingBorn == nil
-                else {
-                    // Missing: the sequence a fetch begins at.
-                    return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
-                }
-                return self.checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop).flatMap { verdict in
-                    switch verdict {
-                    case .purged:
-                        // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
-                        return self.lookup(key, lease: lease, droppingBorn: born, on: loop)
-                    case .valid(let softTag):
-                        let entry = L2EntryCodec.decode(bytes)
-                        let softPurged = softTag || softPurged
-                        // A fresh entry is served as it is; one that will be refetched (stale,
-                        // soft-purged) needs the sequence its refresh begins at.
-                        if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
-                            return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
-                        }
-                        return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
-                    }
+        evaluate(Self.lookupScript, keys: keys.entry(key).all, arguments, on: loop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                done(.failure(error))
+            case .success(let reply):
+                switch self.interpretLookup(reply, key: key, lease: lease, droppingBorn: droppingBorn, on: loop) {
+                case .answered(let lookup): done(.success(lookup))
+                case .later(let lookup): lookup.whenComplete(done)
                 }
             }
+        }
+    }
+
+    /// What a lookup script's reply says: the answer, or (on a cluster) the further reads that give it.
+    private enum LookupStep {
+        case answered(SharedTierLookup)
+        case later(EventLoopFuture<SharedTierLookup>)
+    }
+
+    private func interpretLookup(_ reply: RESPValue, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> LookupStep {
+        guard let parts = reply.array, parts.count == 4 || parts.count == 5, let mayFetch = parts[2].integer else {
+            return .later(loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply")))
+        }
+        let softPurged = parts[3].integer == 1
+        if parts.count == 5, let sequence = parts[4].integer {
+            // A single server: the script checked the tags, and read the sequence.
+            let entry = parts[0].buffer.flatMap(L2EntryCodec.decode)
+            return .answered(SharedTierLookup(entry: entry, sequence: sequence, mayFetch: mayFetch != 0, softPurged: entry != nil && softPurged))
+        }
+        return .later(clusterLookup(parts, mayFetch: mayFetch, softPurged: softPurged, key: key, lease: lease, droppingBorn: droppingBorn, on: loop))
+    }
+
+    /// On a cluster the script checked the marks in the entry's slot; the entry's other tags'
+    /// marks are read here (and the sequence, when the answer needs it).
+    private func clusterLookup(
+        _ parts: [RESPValue], mayFetch: Int64, softPurged: Bool, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop
+    ) -> EventLoopFuture<SharedTierLookup> {
+        guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
+            droppingBorn == nil
+        else {
+            // Missing: the sequence a fetch begins at.
+            return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
+        }
+        return self.checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop).flatMap { verdict in
+            switch verdict {
+            case .purged:
+                // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
+                let again = loop.makePromise(of: SharedTierLookup.self)
+                self.lookup(key, lease: lease, droppingBorn: born, on: loop) { again.completeWith($0) }
+                return again.futureResult
+            case .valid(let softTag):
+                let entry = L2EntryCodec.decode(bytes)
+                let softPurged = softTag || softPurged
+                // A fresh entry is served as it is; one that will be refetched (stale,
+                // soft-purged) needs the sequence its refresh begins at.
+                if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
+                    return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
+                }
+                return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
+            }
+        }
     }
 
     /// The purge sequence now: what a fetch beginning now is stored with.

@@ -46,12 +46,23 @@ struct RedisTierKeys: Sendable {
     func entry(_ key: CacheKey) -> Entry {
         let primary = sharedTierPrimary(of: key)
         let variant = key.value[primary.endIndex...]
-        let head = prefix + ":{" + primary + "}"
-        let stem = head + variant
-        let everything = Self.slotTags[RedisClusterSlot.slot(of: head)]
+        let everything = Self.slotTags[RedisClusterSlot.slot(of: prefix + ":{" + primary + "}")]
+        // Every name in one allocation: a lookup builds eight of them.
+        func name(_ tag: some StringProtocol, _ variant: Substring, _ suffix: String) -> String {
+            var name = String()
+            name.reserveCapacity(prefix.utf8.count + tag.utf8.count + variant.utf8.count + suffix.utf8.count + 3)
+            name += prefix
+            name += ":{"
+            name += tag
+            name += "}"
+            name += variant
+            name += suffix
+            return name
+        }
         return Entry(
-            entry: stem + ":e", meta: stem + ":m", lease: stem + ":l", softMark: stem + ":s", keyMarks: (head + ":kt", head + ":kst"),
-            everythingMarks: (prefix + ":{" + everything + "}:at", prefix + ":{" + everything + "}:ast"))
+            entry: name(primary, variant, ":e"), meta: name(primary, variant, ":m"), lease: name(primary, variant, ":l"),
+            softMark: name(primary, variant, ":s"), keyMarks: (name(primary, "", ":kt"), name(primary, "", ":kst")),
+            everythingMarks: (name(everything, "", ":at"), name(everything, "", ":ast")))
     }
 
     /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).
