@@ -11,6 +11,8 @@ public struct CacheVerdict: Sendable {
     private enum Status: Sendable {
         /// `hit; ttl=N`: the common hit, written without building a string.
         case hit(ttl: Int)
+        /// `hit; ttl=N; detail=D`: a hit from L2 or from another request's fetch, the same way.
+        case hitFrom(ttl: Int, detail: StaticString)
         /// Anything else, as written after `vitrine; `.
         case text(String)
     }
@@ -19,8 +21,8 @@ public struct CacheVerdict: Sendable {
     public static func hit(ttl: Int) -> CacheVerdict { CacheVerdict(result: .hit, status: .hit(ttl: ttl)) }
 
     /// A hit from somewhere else than L1: `l2`, `collapsed` (another request's fetch).
-    static func hit(ttl: Int, detail: String) -> CacheVerdict {
-        CacheVerdict(result: .hit, status: .text("hit; ttl=\(ttl); detail=\(detail)"))
+    static func hit(ttl: Int, detail: StaticString) -> CacheVerdict {
+        CacheVerdict(result: .hit, status: .hitFrom(ttl: ttl, detail: detail))
     }
 
     /// A precomputed listing page.
@@ -61,6 +63,12 @@ public struct CacheVerdict: Sendable {
         case .hit(let ttl):
             buffer.writeStaticString("Cache-Status: vitrine; hit; ttl=")
             buffer.writeDecimal(ttl)
+            buffer.writeStaticString("\r\n")
+        case .hitFrom(let ttl, let detail):
+            buffer.writeStaticString("Cache-Status: vitrine; hit; ttl=")
+            buffer.writeDecimal(ttl)
+            buffer.writeStaticString("; detail=")
+            buffer.writeStaticString(detail)
             buffer.writeStaticString("\r\n")
         case .text(let text):
             buffer.writeStaticString("Cache-Status: vitrine; ")

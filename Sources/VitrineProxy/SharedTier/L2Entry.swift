@@ -75,6 +75,9 @@ package enum L2EntryCodec {
             [ttl, retention, staleWhileRevalidate, staleIfError].allSatisfy({ $0 <= maxMilliseconds })
         else { return nil }
         var headers = HTTPHeaders()
+        // Each field takes at least its two lengths: a count the bytes cannot hold reserves no more
+        // than they could.
+        headers.reserveCapacity(min(Int(headerCount), buffer.readableBytes / 8))
         for _ in 0..<headerCount {
             // What another node (or anything else that can write to Redis) stored becomes bytes
             // on a client's socket: a name that is not a token, or a value with a control
