@@ -187,6 +187,17 @@ final class RedisTier: SharedTier {
     /// Runs a script by its hash (`EVALSHA`) on the node serving `keys`' slot; loads it on first
     /// use, and sends the text (`EVAL`, which that node then keeps) to a node that lacks it.
     private func evaluate(_ script: LuaScript, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        let reply = loop.makePromise(of: RESPValue.self)
+        evaluate(script, keys: keys.map { $0[...] }, arguments, on: loop, then: reply.completeWith)
+        return reply.futureResult
+    }
+
+    /// `evaluate`, handing the reply to `done` rather than to a future of its own: the lookup,
+    /// on every L2 hit's path, waits on the command's future alone.
+    private func evaluate(
+        _ script: LuaScript, keys: [Substring], _ arguments: [RESPArgument], on loop: any EventLoop,
+        then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
+    ) {
         let route = keys.first ?? ""
         // One array, sized once: this is on every L2 lookup's path.
         @Sendable func command(_ name: RESPArgument, _ body: RESPArgument) -> [RESPArgument] {
@@ -195,7 +206,7 @@ final class RedisTier: SharedTier {
             command.append(name)
             command.append(body)
             command.append(.string(String(keys.count)))
-            for key in keys { command.append(.string(key)) }
+            for key in keys { command.append(.substring(key)) }
             command.append(contentsOf: arguments)
             return command
         }
@@ -203,13 +214,15 @@ final class RedisTier: SharedTier {
             backend.send(["SCRIPT", "LOAD", .string(script.text)], key: route, on: loop).whenSuccess { reply in
                 if let hash = reply.string { script.hash = hash }
             }
-            return backend.send(command("EVAL", .string(script.text)), key: route, on: loop)
+            backend.send(command("EVAL", .string(script.text)), key: route, on: loop).whenComplete(done)
+            return
         }
-        return backend.send(command("EVALSHA", .string(hash)), key: route, on: loop).flatMapError { error in
-            guard case RedisError.server(let message) = error, message.hasPrefix("NOSCRIPT") else {
-                return loop.makeFailedFuture(error)
+        backend.send(command("EVALSHA", .string(hash)), key: route, on: loop).whenComplete { result in
+            guard case .failure(RedisError.server(let message)) = result, message.hasPrefix("NOSCRIPT") else {
+                done(result)
+                return
             }
-            return self.backend.send(command("EVAL", .string(script.text)), key: route, on: loop)
+            self.backend.send(command("EVAL", .string(script.text)), key: route, on: loop).whenComplete(done)
         }
     }
 
@@ -230,9 +243,16 @@ final class RedisTier: SharedTier {
         _ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
         _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
     ) {
-        var arguments: [RESPArgument] = [.string(nodeID), .string(String(lease?.milliseconds ?? 0)), .string(droppingBorn.map(String.init) ?? "")]
-        if !backend.isCluster { arguments += [.string(keys.prefix), .string(keys.sequence)] }
-        evaluate(Self.lookupScript, keys: keys.entry(key).all, arguments, on: loop).whenComplete { result in
+        var arguments: [RESPArgument] = []
+        arguments.reserveCapacity(5)
+        arguments.append(.string(nodeID))
+        arguments.append(.string(String(lease?.milliseconds ?? 0)))
+        arguments.append(.string(droppingBorn.map(String.init) ?? ""))
+        if !backend.isCluster {
+            arguments.append(.string(keys.prefix))
+            arguments.append(.string(keys.sequence))
+        }
+        evaluate(Self.lookupScript, keys: keys.lookupNames(key), arguments, on: loop) { result in
             switch result {
             case .failure(let error):
                 done(.failure(error))

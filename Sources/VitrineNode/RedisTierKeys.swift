@@ -25,9 +25,17 @@ struct RedisTierKeys: Sendable {
     let prefix: String
     let channel: String
 
+    /// What the fleet shares, in the channel's slot (see above).
+    let sequence: String
+    let log: String
+    let generation: String
+
     init(prefix: String, channel: String) {
         self.prefix = prefix
         self.channel = channel
+        self.sequence = prefix + ":{" + channel + "}:seq"
+        self.log = prefix + ":{" + channel + "}:log"
+        self.generation = prefix + ":{" + channel + "}:gen"
     }
 
     /// The names of one entry and of the marks its lookup reads in its slot.
@@ -39,30 +47,58 @@ struct RedisTierKeys: Sendable {
         let keyMarks: (hard: String, soft: String)
         let everythingMarks: (hard: String, soft: String)
 
-        /// In the order the lookup script takes them.
+        /// In the order the lookup script takes them (`lookupNames`).
         var all: [String] { [entry, meta, lease, softMark, keyMarks.hard, keyMarks.soft, everythingMarks.hard, everythingMarks.soft] }
     }
 
     func entry(_ key: CacheKey) -> Entry {
+        let names = lookupNames(key).map(String.init)
+        return Entry(
+            entry: names[0], meta: names[1], lease: names[2], softMark: names[3], keyMarks: (names[4], names[5]),
+            everythingMarks: (names[6], names[7]))
+    }
+
+    /// The names of `entry(key)`, in the order the lookup script takes them, as slices of one
+    /// string: one allocation where eight strings would cost eight (a lookup is on every L2
+    /// hit's path).
+    func lookupNames(_ key: CacheKey) -> [Substring] {
         let primary = sharedTierPrimary(of: key)
         let variant = key.value[primary.endIndex...]
-        let everything = Self.slotTags[RedisClusterSlot.slot(of: prefix + ":{" + primary + "}")]
-        // Every name in one allocation: a lookup builds eight of them.
-        func name(_ tag: some StringProtocol, _ variant: Substring, _ suffix: String) -> String {
-            var name = String()
-            name.reserveCapacity(prefix.utf8.count + tag.utf8.count + variant.utf8.count + suffix.utf8.count + 3)
-            name += prefix
-            name += ":{"
-            name += tag
-            name += "}"
-            name += variant
-            name += suffix
-            return name
+        let stemSuffixes = [":e", ":m", ":l", ":s"]
+        let headSuffixes = [":kt", ":kst"]
+        let everythingSuffixes = [":at", ":ast"]
+        let everythingLength = Self.slotTags[0].utf8.count
+        let prefixLength = prefix.utf8.count + 3  // `P:{` and `}`
+        var capacity = 4 * (prefixLength + primary.utf8.count + variant.utf8.count) + 2 * (prefixLength + primary.utf8.count)
+        capacity += 2 * (prefixLength + everythingLength) + 16
+        var text = String()
+        text.reserveCapacity(capacity)
+        var ends: [String.Index] = []
+        ends.reserveCapacity(8)
+        // Slices are cut once every name is written: appending to a string a slice still shares
+        // would copy it.
+        func append(_ tag: some StringProtocol, _ variant: Substring, _ suffix: String) {
+            text += prefix
+            text += ":{"
+            text += tag
+            text += "}"
+            text += variant
+            text += suffix
+            ends.append(text.endIndex)
         }
-        return Entry(
-            entry: name(primary, variant, ":e"), meta: name(primary, variant, ":m"), lease: name(primary, variant, ":l"),
-            softMark: name(primary, variant, ":s"), keyMarks: (name(primary, "", ":kt"), name(primary, "", ":kst")),
-            everythingMarks: (name(everything, "", ":at"), name(everything, "", ":ast")))
+        for suffix in stemSuffixes { append(primary, variant, suffix) }
+        for suffix in headSuffixes { append(primary, "", suffix) }
+        // Purge-everything's marks in the entry's slot (the first name's).
+        let everything = Self.slotTags[RedisClusterSlot.slot(of: text[..<ends[0]])]
+        for suffix in everythingSuffixes { append(everything, "", suffix) }
+        var names: [Substring] = []
+        names.reserveCapacity(8)
+        var start = text.startIndex
+        for end in ends {
+            names.append(text[start..<end])
+            start = end
+        }
+        return names
     }
 
     /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).
@@ -87,9 +123,6 @@ struct RedisTierKeys: Sendable {
         return [prefix + ":{" + tag + (soft ? "}:st" : "}:t")]
     }
 
-    var sequence: String { prefix + ":{" + channel + "}:seq" }
-    var log: String { prefix + ":{" + channel + "}:log" }
-    var generation: String { prefix + ":{" + channel + "}:gen" }
 
     /// A `SCAN` pattern for the entries whose cache key begins with `keyPrefix`.
     func entryPattern(keyPrefix: String) -> String {

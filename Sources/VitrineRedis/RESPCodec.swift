@@ -26,6 +26,8 @@ public enum RESPEncoder {
                 switch argument {
                 case .string(var text):
                     at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
+                case .substring(var text):
+                    at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
                 case .bytes(let bytes):
                     at = bytes.withUnsafeReadableBytes { writeBulk($0, to: base, at: at) }
                 }

@@ -50,6 +50,8 @@ public enum RESPValue: Sendable, Equatable, CustomStringConvertible {
 /// One argument of a command: text or bytes.
 public enum RESPArgument: Sendable, ExpressibleByStringLiteral {
     case string(String)
+    /// Part of a larger string: several arguments cut from one string cost one allocation.
+    case substring(Substring)
     case bytes(ByteBuffer)
 
     public init(stringLiteral value: String) { self = .string(value) }
@@ -57,6 +59,7 @@ public enum RESPArgument: Sendable, ExpressibleByStringLiteral {
     var byteCount: Int {
         switch self {
         case .string(let text): return text.utf8.count
+        case .substring(let text): return text.utf8.count
         case .bytes(let buffer): return buffer.readableBytes
         }
     }

@@ -10,6 +10,12 @@ public enum RedisBackend: Sendable {
     /// Sends a command whose keys all share the slot of `key`.
     @inlinable
     public func send(_ arguments: [RESPArgument], key: String, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        send(arguments, key: key[...], on: loop)
+    }
+
+    /// Sends a command whose keys all share the slot of `key`.
+    @inlinable
+    public func send(_ arguments: [RESPArgument], key: Substring, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         switch self {
         case .single(let client): client.send(arguments, on: loop)
         case .cluster(let client): client.send(arguments, key: key, on: loop)

@@ -90,7 +90,16 @@ public final class RedisClusterClient: Sendable {
 
     /// Sends a command whose keys all hash to the slot of `key`, from `loop`.
     public func send(_ arguments: [RESPArgument], key: String, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        send(arguments, key: key[...], on: loop)
+    }
+
+    /// Sends a command whose keys all hash to the slot of `key`, from `loop`.
+    public func send(_ arguments: [RESPArgument], key: Substring, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         let slot = RedisClusterSlot.slot(of: key)
+        // The common case, a map known: straight to the slot's primary, no future to wait on.
+        if let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }) {
+            return send(arguments, to: primary, asking: false, redirects: 0, on: loop)
+        }
         return currentTopology(on: loop).flatMap { topology in
             guard let primary = topology.shard(forSlot: slot)?.primary else {
                 return loop.makeFailedFuture(RedisError.server("CLUSTERDOWN no node serves slot \(slot)"))

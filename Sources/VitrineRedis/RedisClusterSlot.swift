@@ -15,6 +15,12 @@ public enum RedisClusterSlot {
         return key.withUTF8 { slot(ofBytes: $0) }
     }
 
+    /// The slot of `key`, read in place.
+    public static func slot(of key: Substring) -> Int {
+        var key = key
+        return key.withUTF8 { slot(ofBytes: $0) }
+    }
+
     static func slot(ofBytes bytes: UnsafeBufferPointer<UInt8>) -> Int {
         if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
             let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1

@@ -37,8 +37,12 @@ import Testing
             }
             var buffer = ByteBuffer()
             RESPEncoder.encode(arguments.enumerated().map { index, bytes in
-                // Both kinds of argument: text (when the bytes are UTF-8) and raw bytes.
-                if index % 2 == 0, let text = String(validating: bytes, as: UTF8.self) { return .string(text) }
+                // Every kind of argument: text (when the bytes are UTF-8), part of a larger text,
+                // and raw bytes.
+                if index % 3 == 0, let text = String(validating: bytes, as: UTF8.self) { return .string(text) }
+                if index % 3 == 1, let text = String(validating: bytes, as: UTF8.self) {
+                    return .substring(("<" + text + ">").dropFirst().dropLast())
+                }
                 return .bytes(ByteBuffer(bytes: bytes))
             }, into: &buffer)
             #expect(Array(buffer.readableBytesView) == Self.hiredisFormat(arguments))
