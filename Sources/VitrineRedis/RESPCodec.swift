@@ -11,32 +11,57 @@ public enum RESPEncoder {
     /// through a raw pointer for the whole command (byte by byte through `ByteBuffer`'s own
     /// methods, exclusivity checks were a fifth of the client's CPU).
     public static func encode(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        // `*N\r\n`, and per argument `$len\r\n` + bytes + `\r\n`: 20 digits at most per number.
-        var capacity = 23
-        for argument in arguments { capacity &+= argument.byteCount &+ 25 }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { output in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity(arguments)) { output in
+            guard let base = output.baseAddress else { return 0 }
+            return write(arguments, to: base, at: 0)
+        }
+    }
+
+    /// Appends every command of a pipeline, one after the other, in one write through a raw
+    /// pointer: the bytes of `encode` for each, with one capacity check for all of them.
+    public static func encode(pipeline commands: [[RESPArgument]], into buffer: inout ByteBuffer) {
+        var total = 0
+        for arguments in commands { total &+= capacity(arguments) }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { output in
             guard let base = output.baseAddress else { return 0 }
             var at = 0
-            base.storeBytes(of: UInt8(ascii: "*"), toByteOffset: at, as: UInt8.self)
-            at &+= 1
-            at = writeDecimalLine(arguments.count, to: base, at: at)
-            for argument in arguments {
-                base.storeBytes(of: UInt8(ascii: "$"), toByteOffset: at, as: UInt8.self)
-                at &+= 1
-                switch argument {
-                case .string(var text):
-                    at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
-                case .substring(var text):
-                    at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
-                case .bytes(let bytes):
-                    at = bytes.withUnsafeReadableBytes { writeBulk($0, to: base, at: at) }
-                }
-                base.storeBytes(of: 0x0D, toByteOffset: at, as: UInt8.self)
-                base.storeBytes(of: 0x0A, toByteOffset: at &+ 1, as: UInt8.self)
-                at &+= 2
-            }
+            for arguments in commands { at = write(arguments, to: base, at: at) }
             return at
         }
+    }
+
+    /// The most one command's encoding takes: `*N\r\n`, and per argument `$len\r\n` + bytes +
+    /// `\r\n`, 20 digits at most per number.
+    @inline(__always)
+    static func capacity(_ arguments: [RESPArgument]) -> Int {
+        var capacity = 23
+        for argument in arguments { capacity &+= argument.byteCount &+ 25 }
+        return capacity
+    }
+
+    /// Writes one command at `at`, in space `capacity` reserved; returns where it ended.
+    @inline(__always)
+    static func write(_ arguments: [RESPArgument], to base: UnsafeMutableRawPointer, at start: Int) -> Int {
+        var at = start
+        base.storeBytes(of: UInt8(ascii: "*"), toByteOffset: at, as: UInt8.self)
+        at &+= 1
+        at = writeDecimalLine(arguments.count, to: base, at: at)
+        for argument in arguments {
+            base.storeBytes(of: UInt8(ascii: "$"), toByteOffset: at, as: UInt8.self)
+            at &+= 1
+            switch argument {
+            case .string(var text):
+                at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
+            case .substring(var text):
+                at = text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0), to: base, at: at) }
+            case .bytes(let bytes):
+                at = bytes.withUnsafeReadableBytes { writeBulk($0, to: base, at: at) }
+            }
+            base.storeBytes(of: 0x0D, toByteOffset: at, as: UInt8.self)
+            base.storeBytes(of: 0x0A, toByteOffset: at &+ 1, as: UInt8.self)
+            at &+= 2
+        }
+        return at
     }
 
     /// Writes a bulk string's length line and its bytes at `at`; returns where they ended.

@@ -135,7 +135,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             let replies = PipelineReplies(count: commands.count, promise: reply)
             _ = queue.enqueue(Pending(target: .pipeline(replies), deadline: deadline), replies: commands.count)
-            for arguments in commands { RESPEncoder.encode(arguments, into: &output!) }
+            RESPEncoder.encode(pipeline: commands, into: &output!)
         }
         if let promise {
             if let outputPromise { outputPromise.futureResult.cascade(to: promise) } else { outputPromise = promise }

@@ -49,6 +49,16 @@ import Testing
         }
     }
 
+    @Test func aPipelineIsEachOfItsCommandsInOrder() {
+        let commands: [[RESPArgument]] = [["GET", "a"], ["SET", .substring("xkeyx".dropFirst().dropLast()), .bytes(ByteBuffer(bytes: [0, 13, 10]))], [""]]
+        var together = ByteBuffer()
+        RESPEncoder.encode(pipeline: commands, into: &together)
+        var apart = ByteBuffer()
+        for command in commands { RESPEncoder.encode(command, into: &apart) }
+        #expect(together == apart)
+        #expect(Array(together.readableBytesView) == Self.hiredisFormat([Array("GET".utf8), Array("a".utf8)]) + Self.hiredisFormat([Array("SET".utf8), Array("key".utf8), [0, 13, 10]]) + Self.hiredisFormat([[]]))
+    }
+
     @Test func encodesWithHiredis() {
         var buffer = ByteBuffer()
         RESPEncoder.encode(["SET", "key", .bytes(ByteBuffer(bytes: [0, 13, 10, 255]))], into: &buffer)
