@@ -239,6 +239,8 @@ final class RedisTier: SharedTier {
         return found.futureResult
     }
 
+    /// Every step of a lookup hands its result on to `done`: on a single server the script's
+    /// reply is the answer, with no future between it and the request waiting for it.
     private func lookup(
         _ key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
         _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
@@ -254,63 +256,61 @@ final class RedisTier: SharedTier {
         }
         evaluate(Self.lookupScript, keys: keys.lookupNames(key), arguments, on: loop) { result in
             switch result {
-            case .failure(let error):
-                done(.failure(error))
-            case .success(let reply):
-                switch self.interpretLookup(reply, key: key, lease: lease, droppingBorn: droppingBorn, on: loop) {
-                case .answered(let lookup): done(.success(lookup))
-                case .later(let lookup): lookup.whenComplete(done)
-                }
+            case .failure(let error): done(.failure(error))
+            case .success(let reply): self.interpretLookup(reply, key: key, lease: lease, droppingBorn: droppingBorn, on: loop, done)
             }
         }
     }
 
     /// What a lookup script's reply says: the answer, or (on a cluster) the further reads that give it.
-    private enum LookupStep {
-        case answered(SharedTierLookup)
-        case later(EventLoopFuture<SharedTierLookup>)
-    }
-
-    private func interpretLookup(_ reply: RESPValue, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop) -> LookupStep {
+    private func interpretLookup(
+        _ reply: RESPValue, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
+        _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
+    ) {
         guard let parts = reply.array, parts.count == 4 || parts.count == 5, let mayFetch = parts[2].integer else {
-            return .later(loop.makeFailedFuture(RedisError.protocolError("an unexpected lookup reply")))
+            done(.failure(RedisError.protocolError("an unexpected lookup reply")))
+            return
         }
         let softPurged = parts[3].integer == 1
         if parts.count == 5, let sequence = parts[4].integer {
             // A single server: the script checked the tags, and read the sequence.
             let entry = parts[0].buffer.flatMap(L2EntryCodec.decode)
-            return .answered(SharedTierLookup(entry: entry, sequence: sequence, mayFetch: mayFetch != 0, softPurged: entry != nil && softPurged))
+            done(.success(SharedTierLookup(entry: entry, sequence: sequence, mayFetch: mayFetch != 0, softPurged: entry != nil && softPurged)))
+            return
         }
-        return .later(clusterLookup(parts, mayFetch: mayFetch, softPurged: softPurged, key: key, lease: lease, droppingBorn: droppingBorn, on: loop))
+        clusterLookup(parts, mayFetch: mayFetch, softPurged: softPurged, key: key, lease: lease, droppingBorn: droppingBorn, on: loop, done)
     }
 
     /// On a cluster the script checked the marks in the entry's slot; the entry's other tags'
     /// marks are read here (and the sequence, when the answer needs it).
     private func clusterLookup(
-        _ parts: [RESPValue], mayFetch: Int64, softPurged: Bool, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop
-    ) -> EventLoopFuture<SharedTierLookup> {
+        _ parts: [RESPValue], mayFetch: Int64, softPurged: Bool, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
+        _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
+    ) {
         guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
             droppingBorn == nil
         else {
             // Missing: the sequence a fetch begins at.
-            return self.sequence(on: loop).map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }
+            sequence(on: loop).whenComplete { done($0.map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }) }
+            return
         }
-        return self.checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop).flatMap { verdict in
+        checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop) { verdict in
             switch verdict {
-            case .purged:
+            case .failure(let error):
+                done(.failure(error))
+            case .success(.purged):
                 // Fetched before a purge of one of its tags: removed, and a miss (with the lease).
-                let again = loop.makePromise(of: SharedTierLookup.self)
-                self.lookup(key, lease: lease, droppingBorn: born, on: loop) { again.completeWith($0) }
-                return again.futureResult
-            case .valid(let softTag):
+                self.lookup(key, lease: lease, droppingBorn: born, on: loop, done)
+            case .success(.valid(let softTag)):
                 let entry = L2EntryCodec.decode(bytes)
                 let softPurged = softTag || softPurged
                 // A fresh entry is served as it is; one that will be refetched (stale,
                 // soft-purged) needs the sequence its refresh begins at.
                 if let entry, !softPurged, entry.isFresh(now: Int(Date().timeIntervalSince1970)) {
-                    return loop.makeSucceededFuture(SharedTierLookup(entry: entry, sequence: born, softPurged: false))
+                    done(.success(SharedTierLookup(entry: entry, sequence: born, softPurged: false)))
+                    return
                 }
-                return self.sequence(on: loop).map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }
+                self.sequence(on: loop).whenComplete { done($0.map { SharedTierLookup(entry: entry, sequence: $0, softPurged: softPurged) }) }
             }
         }
     }
@@ -327,22 +327,25 @@ final class RedisTier: SharedTier {
         case valid(softPurged: Bool)
     }
 
-    /// Reads every tag's marks (each tag's slot, all at once) against the entry's sequence.
-    private func checkTags(_ tags: [Substring], born: Int64, on loop: any EventLoop) -> EventLoopFuture<TagVerdict> {
-        guard !tags.isEmpty else { return loop.makeSucceededFuture(.valid(softPurged: false)) }
+    /// Reads every tag's marks (each tag's slot, all at once) against the entry's sequence, and
+    /// hands the verdict to `done` once every tag's are in.
+    private func checkTags(
+        _ tags: [Substring], born: Int64, on loop: any EventLoop, _ done: @escaping @Sendable (Result<TagVerdict, any Error>) -> Void
+    ) {
+        guard !tags.isEmpty else {
+            done(.success(.valid(softPurged: false)))
+            return
+        }
         var seen = Set<Substring>()
         let distinct = tags.filter { seen.insert($0).inserted }
-        // Tallied by hand, on `loop`: one promise for all the reads, rather than a generic
-        // combination of futures per lookup.
-        let verdict = loop.makePromise(of: TagVerdict.self)
+        // Tallied by hand, on `loop`: no combination of futures per lookup.
         let tally = TagTally(waiting: distinct.count)
         for tag in distinct {
             let marks = keys.tagMarks(tag)
             backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop).hop(to: loop).whenComplete { result in
-                if let done = tally.record(result, born: born) { verdict.completeWith(done) }
+                if let verdict = tally.record(result, born: born) { done(verdict) }
             }
         }
-        return verdict.futureResult
     }
 
     /// The marks read for one lookup's tags, as they come back (on the lookup's event loop).
@@ -519,7 +522,9 @@ struct L2Meta {
     var tags: [Substring]
 
     init(parsing text: String) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        // Split on the byte, not by `Character`: grapheme breaking cost more than the rest of a
+        // cluster lookup's parsing. A newline is ASCII, so every piece is whole text.
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { Substring($0) }
         born = lines.first.flatMap { Int64($0) }
         if !lines.isEmpty { lines.removeFirst() }
         tags = lines

@@ -568,6 +568,15 @@ struct SharedTierTests {
         try await Self.exerciseTier(tier, on: MultiThreadedEventLoopGroup.singleton.next())
     }
 
+    @Test func anEntrysMetadataReadsBackItsSequenceAndTags() {
+        let meta = L2Meta(parsing: "42\nproduct:1\ncatégorie:é\u{301}\n\n#k:/p?q=1")
+        #expect(meta.born == 42)
+        #expect(meta.tags == ["product:1", "catégorie:é\u{301}", "#k:/p?q=1"])
+        #expect(L2Meta(parsing: "").born == nil)
+        #expect(L2Meta(parsing: "").tags.isEmpty)
+        #expect(L2Meta(parsing: "x\nt").born == nil)
+    }
+
     @Test func entriesOfAnotherVersionAreMisses() {
         var bytes = L2EntryCodec.encode(
             L2Entry(
