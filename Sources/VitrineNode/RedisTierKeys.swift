@@ -46,9 +46,6 @@ struct RedisTierKeys: Sendable {
         let softMark: String
         let keyMarks: (hard: String, soft: String)
         let everythingMarks: (hard: String, soft: String)
-
-        /// In the order the lookup script takes them (`lookupNames`).
-        var all: [String] { [entry, meta, lease, softMark, keyMarks.hard, keyMarks.soft, everythingMarks.hard, everythingMarks.soft] }
     }
 
     func entry(_ key: CacheKey) -> Entry {
@@ -64,15 +61,9 @@ struct RedisTierKeys: Sendable {
     func lookupNames(_ key: CacheKey) -> [Substring] {
         let primary = sharedTierPrimary(of: key)
         let variant = key.value[primary.endIndex...]
-        let stemSuffixes = [":e", ":m", ":l", ":s"]
-        let headSuffixes = [":kt", ":kst"]
-        let everythingSuffixes = [":at", ":ast"]
-        let everythingLength = Self.slotTags[0].utf8.count
-        let prefixLength = prefix.utf8.count + 3  // `P:{` and `}`
-        var capacity = 4 * (prefixLength + primary.utf8.count + variant.utf8.count) + 2 * (prefixLength + primary.utf8.count)
-        capacity += 2 * (prefixLength + everythingLength) + 16
         var text = String()
-        text.reserveCapacity(capacity)
+        // Enough for eight names of the whole key (a hint: slices are cut only once all are written).
+        text.reserveCapacity(8 * (prefix.utf8.count + max(key.value.utf8.count, 8) + 8))
         var ends: [String.Index] = []
         ends.reserveCapacity(8)
         // Slices are cut once every name is written: appending to a string a slice still shares
@@ -86,11 +77,16 @@ struct RedisTierKeys: Sendable {
             text += suffix
             ends.append(text.endIndex)
         }
-        for suffix in stemSuffixes { append(primary, variant, suffix) }
-        for suffix in headSuffixes { append(primary, "", suffix) }
+        append(primary, variant, ":e")
+        append(primary, variant, ":m")
+        append(primary, variant, ":l")
+        append(primary, variant, ":s")
+        append(primary, "", ":kt")
+        append(primary, "", ":kst")
         // Purge-everything's marks in the entry's slot (the first name's).
         let everything = Self.slotTags[RedisClusterSlot.slot(of: text[..<ends[0]])]
-        for suffix in everythingSuffixes { append(everything, "", suffix) }
+        append(everything, "", ":at")
+        append(everything, "", ":ast")
         var names: [Substring] = []
         names.reserveCapacity(8)
         var start = text.startIndex
@@ -122,7 +118,6 @@ struct RedisTierKeys: Sendable {
         }
         return [prefix + ":{" + tag + (soft ? "}:st" : "}:t")]
     }
-
 
     /// A `SCAN` pattern for the entries whose cache key begins with `keyPrefix`.
     func entryPattern(keyPrefix: String) -> String {

@@ -549,8 +549,10 @@ struct SharedTierTests {
             let variant = CacheKey(text + "\u{1F}accept-language=fr")
             for key in [primary, variant] {
                 let names = keys.entry(key)
-                #expect(Set(names.all.map { RedisClusterSlot.slot(of: $0) }).count == 1, "\(names.all)")
-                #expect(Set(names.all).count == 8)
+                let all = keys.lookupNames(key)
+                #expect(Set(all.map { RedisClusterSlot.slot(of: $0) }).count == 1, "\(all)")
+                #expect(Set(all).count == 8)
+                #expect(all.map(String.init) == [names.entry, names.meta, names.lease, names.softMark] + [names.keyMarks.hard, names.keyMarks.soft, names.everythingMarks.hard, names.everythingMarks.soft])
                 #expect(keys.marksToSet(sharedTierKeyTag(primary), soft: false) == [names.keyMarks.hard])
                 #expect(keys.marksToSet(sharedTierKeyTag(primary), soft: true) == [names.keyMarks.soft])
                 #expect(keys.marksToSet(sharedTierEverythingTag, soft: false).contains(names.everythingMarks.hard))
