@@ -9,20 +9,19 @@ public struct CacheVerdict: Sendable {
     private let status: Status
 
     private enum Status: Sendable {
-        /// `hit; ttl=N`: the common hit, written without building a string.
-        case hit(ttl: Int)
-        /// `hit; ttl=N; detail=D`: a hit from L2 or from another request's fetch, the same way.
-        case hitFrom(ttl: Int, detail: StaticString)
+        /// `hit; ttl=N`, and `; detail=D` for a hit from L2 or another request's fetch: the
+        /// common hits, written without building a string.
+        case hit(ttl: Int, detail: StaticString?)
         /// Anything else, as written after `vitrine; `.
         case text(String)
     }
 
     /// A fresh hit in L1.
-    public static func hit(ttl: Int) -> CacheVerdict { CacheVerdict(result: .hit, status: .hit(ttl: ttl)) }
+    public static func hit(ttl: Int) -> CacheVerdict { CacheVerdict(result: .hit, status: .hit(ttl: ttl, detail: nil)) }
 
     /// A hit from somewhere else than L1: `l2`, `collapsed` (another request's fetch).
     static func hit(ttl: Int, detail: StaticString) -> CacheVerdict {
-        CacheVerdict(result: .hit, status: .hitFrom(ttl: ttl, detail: detail))
+        CacheVerdict(result: .hit, status: .hit(ttl: ttl, detail: detail))
     }
 
     /// A precomputed listing page.
@@ -60,15 +59,13 @@ public struct CacheVerdict: Sendable {
     /// Writes `Cache-Status` and `X-Cache`.
     public func write(into buffer: inout ByteBuffer) {
         switch status {
-        case .hit(let ttl):
+        case .hit(let ttl, let detail):
             buffer.writeStaticString("Cache-Status: vitrine; hit; ttl=")
             buffer.writeDecimal(ttl)
-            buffer.writeStaticString("\r\n")
-        case .hitFrom(let ttl, let detail):
-            buffer.writeStaticString("Cache-Status: vitrine; hit; ttl=")
-            buffer.writeDecimal(ttl)
-            buffer.writeStaticString("; detail=")
-            buffer.writeStaticString(detail)
+            if let detail {
+                buffer.writeStaticString("; detail=")
+                buffer.writeStaticString(detail)
+            }
             buffer.writeStaticString("\r\n")
         case .text(let text):
             buffer.writeStaticString("Cache-Status: vitrine; ")
