@@ -11,8 +11,7 @@ public enum RedisClusterSlot {
 
     /// The slot of `key`, read in place (this is on every command's path).
     public static func slot(of key: String) -> Int {
-        var key = key
-        return key.withUTF8 { slot(ofBytes: $0) }
+        slot(of: key[...])
     }
 
     /// The slot of `key`, read in place.
