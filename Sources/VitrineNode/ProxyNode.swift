@@ -145,13 +145,25 @@ public final class ProxyNode: Service, Sendable {
                 onMessage: { _, payload in
                     guard let message = try? JSONDecoder().decode(FanoutMessage.self, from: Data(payload.readableBytesView)) else { return }
                     follower.received(message)
+                    // This node's own purges too: its marks are read again once they are set.
+                    redisTier.forgetMarks(of: message.tags)
                     if message.node != nodeID { invalidator.applyRemote(message.request) }
                 },
                 // Purges published while the subscription was down are read from the purge log;
-                // L1 is dropped only when the log cannot say what they were.
-                onResubscribed: { Task { await follower.resubscribed() } },
-                onSubscribed: { Task { await follower.subscribed() } },
-                onLost: { follower.lost() })
+                // L1 is dropped only when the log cannot say what they were. The tags' marks are
+                // remembered only while the subscription is live (`TagMarkCache`).
+                onResubscribed: {
+                    redisTier.fanoutIsLive()
+                    Task { await follower.resubscribed() }
+                },
+                onSubscribed: {
+                    redisTier.fanoutIsLive()
+                    Task { await follower.subscribed() }
+                },
+                onLost: {
+                    redisTier.fanoutWasLost()
+                    follower.lost()
+                })
         } else {
             purgeLog = nil
         }

@@ -13,7 +13,9 @@ import VitrineRedis
 /// whose tag's mark is above its sequence was fetched before that purge: never served, whichever
 /// node stored it. On a cluster a lookup reads the entry (one script in its slot), then its tags'
 /// marks (one `MGET` per tag, in each tag's slot, all at once): two round trips, whatever the
-/// cluster's size. On a single server the script reads the marks itself: one round trip. A tag
+/// cluster's size. A node remembers the tags' marks it has read while its purge fan-out is live
+/// (`TagMarkCache`, kept current by the messages it hears): a lookup whose tags are all known is
+/// one round trip. On a single server the script reads the marks itself: one round trip. A tag
 /// purge costs one `INCR` and one mark per tag, whatever the number of entries.
 final class RedisTier: SharedTier {
     /// The longest anything is kept in L2, and how long a tag's purge is remembered.
@@ -25,6 +27,14 @@ final class RedisTier: SharedTier {
     let channel: String
     let keys: RedisTierKeys
     private let logger: Logger
+    /// On a cluster, the tags' marks this node knows (see `TagMarkCache`): trusted only while the
+    /// node's purge fan-out is live (`fanoutIsLive`, `fanoutWasLost`).
+    private let tagMarks = Mutex(TagMarkCache(capacity: RedisTier.tagMarkCapacity))
+    /// Tag marks read from the cluster (one `MGET` each), since the node started.
+    private let tagMarkReads = Atomic<Int>(0)
+
+    /// The most tags whose marks a node remembers (about 100 bytes each).
+    static let tagMarkCapacity = 100_000
 
     init(backend: RedisBackend, nodeID: String, channel: String, keyPrefix: String = "vt", logger: Logger) {
         self.backend = backend
@@ -327,43 +337,102 @@ final class RedisTier: SharedTier {
         case valid(softPurged: Bool)
     }
 
-    /// Reads every tag's marks (each tag's slot, all at once) against the entry's sequence, and
-    /// hands the verdict to `done` once every tag's are in.
+    /// Checks every tag's marks against the entry's sequence: those this node knows at once, the
+    /// others read from each tag's slot (all at once, and remembered when they may be); hands the
+    /// verdict to `done` once every tag's are in.
     private func checkTags(
         _ tags: [Substring], born: Int64, on loop: any EventLoop, _ done: @escaping @Sendable (Result<TagVerdict, any Error>) -> Void
     ) {
-        guard !tags.isEmpty else {
-            done(.success(.valid(softPurged: false)))
+        var unknown: [Substring] = []
+        var purged = false
+        var softPurged = false
+        let ticket = tagMarks.withLock { cache -> TagMarkCache.Ticket in
+            for tag in tags {
+                guard let marks = cache.marks(of: tag) else {
+                    if !unknown.contains(tag) { unknown.append(tag) }
+                    continue
+                }
+                if marks.hard > born { purged = true }
+                if marks.soft > born { softPurged = true }
+            }
+            return cache.ticket
+        }
+        if purged {
+            done(.success(.purged))
             return
         }
-        var seen = Set<Substring>()
-        let distinct = tags.filter { seen.insert($0).inserted }
+        guard !unknown.isEmpty else {
+            done(.success(.valid(softPurged: softPurged)))
+            return
+        }
         // Tallied by hand, on `loop`: no combination of futures per lookup.
-        let tally = TagTally(waiting: distinct.count)
-        for tag in distinct {
-            let marks = keys.tagMarks(tag)
-            backend.send(["MGET", .string(marks.hard), .string(marks.soft)], key: marks.hard, on: loop).hop(to: loop).whenComplete { result in
+        let tally = TagTally(waiting: unknown.count, softPurged: softPurged)
+        tagMarkReads.add(unknown.count, ordering: .relaxed)
+        for tag in unknown {
+            let names = keys.tagMarks(tag)
+            backend.send(["MGET", .string(names.hard), .string(names.soft)], key: names.hard, on: loop).hop(to: loop).whenComplete { result in
+                if case .success(let reply) = result, let marks = TagTally.marks(in: reply) {
+                    self.tagMarks.withLock { $0.learn(tag, marks, readWith: ticket) }
+                }
                 if let verdict = tally.record(result, born: born) { done(verdict) }
             }
         }
+    }
+
+    /// A purge of `tags` was made or heard of (on a cluster): their marks are read again.
+    func forgetMarks(of tags: [String]) {
+        guard backend.isCluster, !tags.isEmpty else { return }
+        tagMarks.withLock { $0.forget(tags) }
+    }
+
+    /// The purge fan-out is subscribed (again): the tags' marks read from now on stay current.
+    func fanoutIsLive() {
+        tagMarks.withLock { $0.trust() }
+    }
+
+    /// The purge fan-out was lost: purges may go unheard, so no mark is remembered until it is
+    /// live again.
+    func fanoutWasLost() {
+        tagMarks.withLock { $0.distrust() }
+    }
+
+    /// What this node knows of the tags' marks (a cluster's), for `/stats`.
+    var tagMarkStatus: SharedTierTagMarks? {
+        guard backend.isCluster else { return nil }
+        let (known, trusted) = tagMarks.withLock { ($0.count, $0.isTrusted) }
+        return SharedTierTagMarks(known: known, reads: tagMarkReads.load(ordering: .relaxed), trusted: trusted)
     }
 
     /// The marks read for one lookup's tags, as they come back (on the lookup's event loop).
     private final class TagTally: @unchecked Sendable {
         private var waiting: Int
         private var purged = false
-        private var softPurged = false
+        private var softPurged: Bool
         private var failure: (any Error)?
 
-        init(waiting: Int) { self.waiting = waiting }
+        init(waiting: Int, softPurged: Bool) {
+            self.waiting = waiting
+            self.softPurged = softPurged
+        }
+
+        /// A tag's marks as `MGET` answers them (nil for an answer that is not two marks).
+        static func marks(in reply: RESPValue) -> TagMarkCache.Marks? {
+            guard let marks = reply.array, marks.count == 2 else { return nil }
+            func mark(_ value: RESPValue) -> Int64? {
+                if case .null = value { return 0 }
+                return value.string.flatMap { Int64($0) }
+            }
+            guard let hard = mark(marks[0]), let soft = mark(marks[1]) else { return nil }
+            return TagMarkCache.Marks(hard: hard, soft: soft)
+        }
 
         /// Records one tag's marks; the verdict once every tag's are in.
         func record(_ result: Result<RESPValue, any Error>, born: Int64) -> Result<TagVerdict, any Error>? {
             switch result {
             case .success(let reply):
-                if let marks = reply.array, marks.count == 2 {
-                    if let hard = marks[0].string.flatMap({ Int64($0) }), hard > born { purged = true }
-                    if let soft = marks[1].string.flatMap({ Int64($0) }), soft > born { softPurged = true }
+                if let marks = Self.marks(in: reply) {
+                    if marks.hard > born { purged = true }
+                    if marks.soft > born { softPurged = true }
                 } else {
                     purged = true
                 }
@@ -420,6 +489,9 @@ final class RedisTier: SharedTier {
             }
             for prefix in request.prefixes { self.purgePrefix(prefix, soft: request.soft, sequence: sequence, on: loop) }
             let marked = self.setMarks(marks[...], sequence: sequence, remembered: remembered, on: loop)
+            // Once the marks are set, this node reads them again (as other nodes will when they
+            // hear the purge): a read answered before they were set is not remembered past this.
+            marked.whenComplete { _ in self.forgetMarks(of: request.tags) }
             return EventLoopFuture.whenAllSucceed(steps, on: loop).and(marked).flatMap { _ in self.publish(request, on: loop) }
         }
     }

@@ -129,23 +129,41 @@ public final class RedisSubscription: Sendable {
         self.channel = channel
     }
 
+    /// Subscribes, and returns once the server has confirmed the subscription: from then on no
+    /// message published on `channels` is missed while the connection lives. A server that goes
+    /// silent (a half-open socket never errors) is noticed by `heartbeat`: a `PING` each interval,
+    /// and the connection closed when nothing has been read for three.
     public static func subscribe(
         to channels: [String], url: RedisURL, on eventLoop: any EventLoop, connectTimeout: TimeAmount = .seconds(1),
-        tls: NIOSSLContext? = nil, sharded: Bool = false,
+        tls: NIOSSLContext? = nil, sharded: Bool = false, heartbeat: TimeAmount = .seconds(1),
         onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     ) async throws -> RedisSubscription {
         // AUTH first on a plain connection, then switch the pipeline to the subscription handler.
         let connection = try await RedisConnection.connect(to: url, on: eventLoop, connectTimeout: connectTimeout, tls: tls)
         let channel = connection.channel
-        try await channel.eventLoop.submit {
-            let handler = try channel.pipeline.syncOperations.handler(type: RedisConnectionHandler.self)
-            // Removal is synchronous for this handler: nothing is in flight after AUTH/SELECT.
-            channel.pipeline.syncOperations.removeHandler(handler, promise: nil)
-            try channel.pipeline.syncOperations.addHandler(RedisSubscriptionHandler(onMessage: onMessage))
-            var buffer = channel.allocator.buffer(capacity: 64)
-            RESPEncoder.encode([sharded ? "SSUBSCRIBE" : "SUBSCRIBE"] + channels.map { .string($0) }, into: &buffer)
-            channel.writeAndFlush(buffer, promise: nil)
-        }.get()
+        let confirmed = channel.eventLoop.makePromise(of: Void.self)
+        do {
+            try await channel.eventLoop.submit {
+                let handler = try channel.pipeline.syncOperations.handler(type: RedisConnectionHandler.self)
+                // Removal is synchronous for this handler: nothing is in flight after AUTH/SELECT.
+                channel.pipeline.syncOperations.removeHandler(handler, promise: nil)
+                try channel.pipeline.syncOperations.addHandler(
+                    RedisSubscriptionHandler(onMessage: onMessage, confirmed: confirmed, heartbeat: heartbeat))
+                var buffer = channel.allocator.buffer(capacity: 64)
+                RESPEncoder.encode([sharded ? "SSUBSCRIBE" : "SUBSCRIBE"] + channels.map { .string($0) }, into: &buffer)
+                channel.writeAndFlush(buffer, promise: nil)
+                let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                    confirmed.fail(RedisError.timeout)
+                    channel.close(promise: nil)
+                }
+                confirmed.futureResult.whenComplete { _ in timeout.cancel() }
+            }.get()
+            try await confirmed.futureResult.get()
+        } catch {
+            confirmed.fail(error)
+            try? await channel.close()
+            throw error
+        }
         return RedisSubscription(channel: channel)
     }
 

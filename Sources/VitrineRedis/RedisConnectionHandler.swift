@@ -199,25 +199,70 @@ final class RedisConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 }
 
 /// The last handler of a subscribed (pub/sub) channel: hands each published message to
-/// `onMessage`; confirmations and pongs are dropped, and a sharded subscription the server ends
-/// closes the connection.
+/// `onMessage`; says when the server confirmed the subscription (`confirmed`); pings the server
+/// every `heartbeat` and closes the connection when nothing was read for three (a half-open
+/// socket never errors, and a subscription that hears nothing would miss purges unnoticed); a
+/// sharded subscription the server ends closes the connection too.
 final class RedisSubscriptionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let decoder = RESPDecoder()
     private let onMessage: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+    private let confirmed: EventLoopPromise<Void>
+    private let heartbeat: TimeAmount
+    private var lastHeard = NIODeadline.now()
+    private var pinger: RepeatedTask?
 
-    init(onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) {
+    init(
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void, confirmed: EventLoopPromise<Void>,
+        heartbeat: TimeAmount
+    ) {
         self.onMessage = onMessage
+        self.confirmed = confirmed
+        self.heartbeat = heartbeat
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        lastHeard = .now()
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
+            bound.value.handler.beat(context: bound.value.context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        pinger?.cancel()
+        pinger = nil
+    }
+
+    private func beat(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        if NIODeadline.now() - lastHeard > heartbeat * 3 {
+            // Silent for three heartbeats: the server or the path to it is gone.
+            context.close(promise: nil)
+            return
+        }
+        var ping = context.channel.allocator.buffer(capacity: 14)
+        RESPEncoder.encode(["PING"], into: &ping)
+        context.writeAndFlush(NIOAny(ping), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pinger?.cancel()
+        pinger = nil
+        confirmed.fail(RedisError.connectionClosed)
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastHeard = .now()
         do {
             let input = unwrapInboundIn(data)
             try decoder.decode(input) { reply in
-                if case .error = reply {
+                if case .error(let message) = reply {
                     // The subscription was refused (MOVED: the map was out of date): nothing would
                     // ever arrive on it. Closed, so that the owner subscribes again.
+                    confirmed.fail(RedisError.server(message))
                     context.close(promise: nil)
                     return
                 }
@@ -226,6 +271,8 @@ final class RedisSubscriptionHandler: ChannelInboundHandler {
                 case "message", "smessage":
                     guard let channel = parts[1].string, let payload = parts[2].buffer else { return }
                     onMessage(channel, payload)
+                case "subscribe", "ssubscribe":
+                    confirmed.succeed()
                 case "sunsubscribe":
                     // Never asked for: the node no longer serves the channel's slot (a failover or a
                     // migration). Closed, so that the owner subscribes again where it is served.

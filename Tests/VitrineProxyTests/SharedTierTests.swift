@@ -286,6 +286,47 @@ struct SharedTierTests {
         await link.stop()
     }
 
+    /// A subscription whose server goes silent, the connection still open (a half-open socket
+    /// never errors), is noticed by its heartbeat within seconds; once the server answers again
+    /// the node subscribes anew and reads what it missed from the log.
+    @Test func aSilentSubscriptionIsNoticedByItsHeartbeat() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        try await Self.withTwoNodes(originURL: nil, linkB: link, redis: redis) { a, b in
+            try await Self.waitUntil { try await Self.purgeLog(b)["generation"] is String }
+            link.setPaused(true)
+            try await Self.waitUntil(seconds: 8) { try await Self.purgeLog(b)["in_gap"] as? Bool == true }
+            #expect(try await a.admin("POST", "/purge", body: #"{"tags":["product:7"]}"#).status == 200)
+            link.setPaused(false)
+            try await Self.waitUntil(seconds: 8) { (try await Self.purgeLog(b)["caught_up"] as? Int ?? 0) >= 1 }
+            #expect(try await Self.purgeLog(b)["in_gap"] as? Bool == false)
+        }
+        await link.stop()
+    }
+
+    /// A subscription is live only once the server has confirmed it: a node that began trusting
+    /// it when the command was merely written could miss a purge published in between.
+    @Test func aSubscriptionIsLiveOnlyOnceTheServerConfirmsIt() async throws {
+        guard let redis = try await Self.isolatedRedis(), let parsed = try? RedisURL(parsing: redis.url) else { return }
+        let link = try await FaultyLink.start(port: parsed.port)
+        var url = parsed
+        url.host = "127.0.0.1"
+        url.port = link.port
+        // Database 0: nothing is sent before SUBSCRIBE, whose answer the paused link holds.
+        url.database = 0
+        link.setPaused(true)
+        await #expect(throws: RedisError.self) {
+            _ = try await RedisSubscription.subscribe(
+                to: [redis.channel], url: url, on: MultiThreadedEventLoopGroup.singleton.next(), connectTimeout: .milliseconds(300),
+                onMessage: { _, _ in })
+        }
+        link.setPaused(false)
+        let subscription = try await RedisSubscription.subscribe(
+            to: [redis.channel], url: url, on: MultiThreadedEventLoopGroup.singleton.next(), onMessage: { _, _ in })
+        await subscription.close()
+        await link.stop()
+    }
+
     /// A partition of one node: A is cut off from Redis, a write goes through A. A serves the new
     /// value at once and says the fleet was not told; B keeps the old one meanwhile; once A's link
     /// is back, A delivers the held purge, and from that moment B serves the new value.
@@ -435,6 +476,75 @@ struct SharedTierTests {
         try await Self.waitUntil { tier.backend.state == "up" }
         try await Self.exerciseTier(tier, on: loop)
         await tier.backend.shutdown()
+    }
+
+    /// On a cluster a node remembers the tag marks it reads while its purge fan-out is live. A
+    /// purge it makes, or hears of, makes it read that tag's again; while the fan-out is lost it
+    /// reads them on every lookup. Either way, what was fetched before a purge is never served.
+    @Test func rememberedTagMarksNeverServeWhatWasFetchedBeforeAPurge() async throws {
+        guard let redis = try await Self.isolatedRedis(.cluster) else { return }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loop = group.next()
+        let a = try Self.tier(on: redis, group: group)
+        let b = try Self.tier(on: redis, group: group)
+        for tier in [a, b] { tier.backend.warmUp(on: loop) }
+        try await Self.waitUntil { a.backend.state == "up" && b.backend.state == "up" }
+        for tier in [a, b] { tier.fanoutIsLive() }
+        func entry(_ id: Int) -> L2Entry {
+            L2Entry(
+                isVaryMarker: false, status: .ok, initialAge: 0, storedAt: Int(Date().timeIntervalSince1970), ttlMilliseconds: 60_000,
+                retentionMilliseconds: 0, staleWhileRevalidateMilliseconds: 0, staleIfErrorMilliseconds: 0, varyFields: [],
+                variantID: "", tags: ["product:\(id)", "category:2"], headers: [:], body: ByteBuffer(string: "{\"id\":\(id)}"))
+        }
+        func found(_ tier: RedisTier, _ key: CacheKey) async throws -> Bool {
+            try await tier.lookup(key, lease: nil, on: loop).get()?.entry != nil
+        }
+        let five = CacheKey("/catalog/products/5")
+        let six = CacheKey("/catalog/products/6")
+        let stored = try #require(try await a.lookup(five, lease: nil, on: loop).get())
+        a.store(five, entry: entry(5), extraTags: [sharedTierKeyTag(five)], sequence: stored.sequence, ttl: .seconds(60), on: loop)
+        try await Self.waitUntil { try await found(a, five) }
+        #expect(try await found(b, five))
+        let reads = try #require(b.tagMarkStatus).reads
+        #expect(try await found(b, five))
+        #expect(b.tagMarkStatus == SharedTierTagMarks(known: 2, reads: reads, trusted: true), "both tags' marks known: none read")
+
+        // A fetch of six begins, A purges category:2 (whose marks both know), the fetch is stored.
+        let begun = try #require(try await a.lookup(six, lease: nil, on: loop).get()).sequence
+        try await a.purge(PurgeRequest(tags: ["category:2"]), keys: [], implicitTags: [], on: loop).get()
+        a.store(six, entry: entry(6), extraTags: [sharedTierKeyTag(six)], sequence: begun, ttl: .seconds(60), on: loop)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await !found(a, six), "the purging node reads the tag's marks again")
+        #expect(try await !found(a, five))
+        // B, once it hears of the purge (its subscription calls this), reads them again too.
+        b.forgetMarks(of: ["category:2"])
+        #expect(try await !found(b, six))
+        #expect(try await !found(b, five))
+
+        // Lost fan-out: nothing remembered, every lookup reads the marks.
+        let fresh = try #require(try await a.lookup(five, lease: nil, on: loop).get())
+        a.store(five, entry: entry(5), extraTags: [sharedTierKeyTag(five)], sequence: fresh.sequence, ttl: .seconds(60), on: loop)
+        try await Self.waitUntil { try await found(b, five) }
+        b.fanoutWasLost()
+        #expect(b.tagMarkStatus?.known == 0)
+        let before = try #require(b.tagMarkStatus).reads
+        #expect(try await found(b, five))
+        #expect(try await found(b, five))
+        #expect(b.tagMarkStatus == SharedTierTagMarks(known: 0, reads: before + 4, trusted: false), "two tags read on each lookup")
+        for tier in [a, b] { await tier.backend.shutdown() }
+    }
+
+    /// The wiring: a node trusts its marks once subscribed, and forgets a tag's when it hears
+    /// another node purge it.
+    @Test func aNodeForgetsTheMarksOfATagItHearsPurged() async throws {
+        try await Self.withTwoNodes(on: .cluster) { a, b, _ in
+            try await Self.waitUntil { try await Self.redisStats(b, "tag_marks")["trusted"] as? Bool == true }
+            _ = try await a.get("/catalog/products/21")
+            try await Self.waitUntil { try await b.get("/catalog/products/21").header("Cache-Status")?.hasSuffix("detail=l2") == true }
+            #expect(try await Self.redisStats(b, "tag_marks")["known"] as? Int == 2, "product:21 and category:22")
+            #expect(try await a.admin("POST", "/purge", body: #"{"tags":["product:21"]}"#).status == 200)
+            try await Self.waitUntil { try await Self.redisStats(b, "tag_marks")["known"] as? Int == 1 }
+        }
     }
 
     /// A Redis tier on `redis`, its commands with a timeout that a loaded machine running every

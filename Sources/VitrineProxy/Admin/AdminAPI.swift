@@ -175,7 +175,7 @@ package final class AdminAPI: Sendable {
             ("hit_ratio", String(format: "%.4f", ratio)),
             (
                 "redis",
-                "{\"state\":\"\(redisState)\",\"shards\":\(shardsJSON),\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON),\"outbox\":\(outboxJSON)}"
+                "{\"state\":\"\(redisState)\",\"shards\":\(shardsJSON),\"tag_marks\":\(tagMarksJSON),\"l2_hits\":\(stats.value(.l2Hits)),\"l2_misses\":\(stats.value(.l2Misses)),\"remote_purges\":\(stats.value(.remotePurges)),\"local_only_write_purges\":\(stats.value(.localOnlyWritePurges)),\"purge_log\":\(purgeLogJSON),\"outbox\":\(outboxJSON)}"
             ),
             ("feed", feedJSON),
             ("listings", listingsJSON),
@@ -194,6 +194,12 @@ package final class AdminAPI: Sendable {
             return "{\"primary\":\"\(shard.primary.jsonEscaped)\",\"replicas\":[\(replicas)],\"slots\":\(shard.slots),"
                 + "\"state\":\"\(shard.up ? "up" : "down")\",\"failures\":\(shard.failures),\"last_error\":\(lastError)}"
         }.joined(separator: ",") + "]"
+    }
+
+    /// The tags' purge marks this node remembers, on a cluster (null otherwise).
+    private var tagMarksJSON: String {
+        guard let marks = invalidator.tier?.tagMarkStatus else { return "null" }
+        return "{\"known\":\(marks.known),\"reads\":\(marks.reads),\"trusted\":\(marks.trusted)}"
     }
 
     /// Purges this node made that have not reached Redis yet.

@@ -30,6 +30,9 @@ package protocol SharedTier: Sendable {
     var state: String { get }
     /// A cluster's shards (empty otherwise).
     var shards: [SharedTierShard] { get }
+    /// What the node knows of the tags' purge marks, on a tier that keeps them apart from the
+    /// entries (a cluster); nil otherwise.
+    var tagMarkStatus: SharedTierTagMarks? { get }
     /// Looks `key` up; when it is missing and `lease` is given, takes the key's fetch lease for
     /// that long (fleet-wide collapsing).
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
@@ -63,9 +66,25 @@ package struct SharedTierShard: Sendable, Equatable {
     }
 }
 
+/// The tags' purge marks a node remembers (`/stats`): how many, how many were read from the
+/// tier, and whether they are trusted (the purge fan-out is live).
+package struct SharedTierTagMarks: Sendable, Equatable {
+    package var known: Int
+    package var reads: Int
+    package var trusted: Bool
+
+    package init(known: Int, reads: Int, trusted: Bool) {
+        self.known = known
+        self.reads = reads
+        self.trusted = trusted
+    }
+}
+
 extension SharedTier {
     /// A tier that is not clustered has no shards to show.
     package var shards: [SharedTierShard] { [] }
+    /// Nor marks kept apart from its entries.
+    package var tagMarkStatus: SharedTierTagMarks? { nil }
 }
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
