@@ -2,6 +2,7 @@
 # The shared tier's cost, measured: the proxy CPU of an L2 hit (single Redis and a 3-primary
 # cluster) against an L1 hit's, and our Redis client against redis-benchmark on one connection.
 #   REPS=3 DURATION=10 RATE=12000 scripts/bench-l2.sh [OUTDIR]
+# (RATE=none: peak runs only; CLIENT_REPS=0: no client runs.)
 #
 # One `vitrine serve --event-loops 1` in front of the demo origin, driven by
 # `vitrine-load --mix products --products 10000 -c 64` after a warm-up pass that stores every
@@ -81,17 +82,20 @@ PY
 
 echo "== proxy CPU per request: L1 hits, L2 hits on a single Redis and on a cluster ($reps interleaved runs each)"
 for rep in $(seq 1 "$reps"); do
-  for at in "" "$rate"; do
+  rates=("")
+  [ "$rate" != none ] && rates+=("$rate")
+  for at in "${rates[@]}"; do
     run l1 none 512MiB "$at"
     run l2-single "$single" 2MiB "$at"
     run l2-cluster "$cluster" 2MiB "$at"
   done
 done
 
-echo "== our Redis client against redis-benchmark, GETs on one connection, pipelines of 64 ($reps interleaved runs)"
+client_reps=${CLIENT_REPS:-$reps}
+echo "== our Redis client against redis-benchmark, GETs on one connection, pipelines of 64 ($client_reps interleaved runs)"
 port=${single#redis://127.0.0.1:}
 port=${port%%/*}
-for rep in $(seq 1 "$reps"); do
+for rep in $(seq 1 "$client_reps"); do
   ours=$(Benchmarks/.build/release/redis-throughput --url "$single" --pipeline 64 --in-flight 1 | grep -o '^[0-9]*')
   theirs=$(redis-benchmark -p "$port" -t get -P 64 -c 1 -n 3000000 -q | tr '\r' '\n' | grep 'GET:' | tail -n 1 | grep -o '[0-9.]* requests per second' | cut -d' ' -f1)
   echo "{\"label\": \"client\", \"ours\": $ours, \"redis_benchmark\": $theirs}" | tee -a "$out/runs.jsonl"

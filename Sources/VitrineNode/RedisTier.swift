@@ -372,7 +372,7 @@ final class RedisTier: SharedTier {
             let names = keys.tagMarks(tag)
             backend.send(["MGET", .string(names.hard), .string(names.soft)], key: names.hard, on: loop).hop(to: loop).whenComplete { result in
                 if case .success(let reply) = result, let marks = TagTally.marks(in: reply) {
-                    self.tagMarks.withLock { $0.learn(tag, marks, readWith: ticket) }
+                    _ = self.tagMarks.withLock { $0.learn(tag, marks, readWith: ticket) }
                 }
                 if let verdict = tally.record(result, born: born) { done(verdict) }
             }

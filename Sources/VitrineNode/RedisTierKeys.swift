@@ -56,42 +56,63 @@ struct RedisTierKeys: Sendable {
     }
 
     /// The names of `entry(key)`, in the order the lookup script takes them, as slices of one
-    /// string: one allocation where eight strings would cost eight (a lookup is on every L2
-    /// hit's path).
+    /// string written byte by byte: one allocation where eight strings would cost eight, and no
+    /// string appends (a lookup is on every L2 hit's path).
     func lookupNames(_ key: CacheKey) -> [Substring] {
-        let primary = sharedTierPrimary(of: key)
-        let variant = key.value[primary.endIndex...]
-        var text = String()
-        // Enough for eight names of the whole key (a hint: slices are cut only once all are written).
-        text.reserveCapacity(8 * (prefix.utf8.count + max(key.value.utf8.count, 8) + 8))
-        var ends: [String.Index] = []
-        ends.reserveCapacity(8)
-        // Slices are cut once every name is written: appending to a string a slice still shares
-        // would copy it.
-        func append(_ tag: some StringProtocol, _ variant: Substring, _ suffix: String) {
-            text += prefix
-            text += ":{"
-            text += tag
-            text += "}"
-            text += variant
-            text += suffix
-            ends.append(text.endIndex)
+        var primary = sharedTierPrimary(of: key)
+        var variant = key.value[primary.endIndex...]
+        var prefix = self.prefix
+        let tagLength = Self.slotTagLength
+        // "P:{" + tag + "}" + variant + suffix, eight times.
+        let opening = prefix.utf8.count + 2
+        let entryHead = opening + primary.utf8.count + 1
+        let length = 4 * (entryHead + variant.utf8.count + 2) + 2 * entryHead + 7 + 2 * (opening + tagLength + 1) + 7
+        var ends = (0, 0, 0, 0, 0, 0, 0, 0)
+        let text = String(unsafeUninitializedCapacity: length) { output in
+            prefix.withUTF8 { prefix in
+                primary.withUTF8 { primary in
+                    variant.withUTF8 { variant in
+                        var at = 0
+                        func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+                            _ = UnsafeMutableBufferPointer(rebasing: output[at..<(at + bytes.count)]).initialize(from: bytes)
+                            at += bytes.count
+                        }
+                        func put(_ text: StaticString) {
+                            put(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+                        }
+                        func name(_ tag: UnsafeBufferPointer<UInt8>, _ variant: UnsafeBufferPointer<UInt8>?, _ suffix: StaticString) -> Int {
+                            put(prefix)
+                            put(":{")
+                            put(tag)
+                            put("}")
+                            if let variant { put(variant) }
+                            put(suffix)
+                            return at
+                        }
+                        ends.0 = name(primary, variant, ":e")
+                        ends.1 = name(primary, variant, ":m")
+                        ends.2 = name(primary, variant, ":l")
+                        ends.3 = name(primary, variant, ":s")
+                        ends.4 = name(primary, nil, ":kt")
+                        ends.5 = name(primary, nil, ":kst")
+                        // Purge-everything's marks in the entry's slot (the first name's).
+                        let slot = RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: output[..<ends.0]))
+                        var everything = Self.slotTags[slot]
+                        everything.withUTF8 { everything in
+                            ends.6 = name(everything, nil, ":at")
+                            ends.7 = name(everything, nil, ":ast")
+                        }
+                        return at
+                    }
+                }
+            }
         }
-        append(primary, variant, ":e")
-        append(primary, variant, ":m")
-        append(primary, variant, ":l")
-        append(primary, variant, ":s")
-        append(primary, "", ":kt")
-        append(primary, "", ":kst")
-        // Purge-everything's marks in the entry's slot (the first name's).
-        let everything = Self.slotTags[RedisClusterSlot.slot(of: text[..<ends[0]])]
-        append(everything, "", ":at")
-        append(everything, "", ":ast")
         var names: [Substring] = []
         names.reserveCapacity(8)
-        var start = text.startIndex
-        for end in ends {
-            names.append(text[start..<end])
+        var start = 0
+        for end in [ends.0, ends.1, ends.2, ends.3, ends.4, ends.5, ends.6, ends.7] {
+            let utf8 = text.utf8
+            names.append(Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]))
             start = end
         }
         return names
@@ -138,4 +159,6 @@ struct RedisTierKeys: Sendable {
     /// For each slot, a short string that hashes to it (`#all:` and three characters): the hash
     /// tag of that slot's purge-everything marks.
     static let slotTags = RedisClusterSlot.tagsForEverySlot(prefix: sharedTierEverythingTag + ":")
+    /// The longest of them (all are as long: `#all:` and three characters).
+    static let slotTagLength = slotTags.map(\.utf8.count).max() ?? 0
 }

@@ -20,7 +20,8 @@ public enum RedisClusterSlot {
         return key.withUTF8 { slot(ofBytes: $0) }
     }
 
-    static func slot(ofBytes bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    /// The slot of the key in `bytes`.
+    public static func slot(ofBytes bytes: UnsafeBufferPointer<UInt8>) -> Int {
         if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
             let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
         {

@@ -668,6 +668,14 @@ struct SharedTierTests {
                 #expect(keys.marksToSet(sharedTierEverythingTag, soft: false).contains(names.everythingMarks.hard))
             }
         }
+        // Written out, for a variant with non-ASCII bytes (the names are written byte by byte).
+        let variant = CacheKey("/ü?x=1\u{1F}accept-language=fr")
+        let everything = RedisTierKeys.slotTags[RedisClusterSlot.slot(of: "/ü?x=1")]
+        #expect(
+            keys.lookupNames(variant).map(String.init) == [
+                "vt:{/ü?x=1}\u{1F}accept-language=fr:e", "vt:{/ü?x=1}\u{1F}accept-language=fr:m", "vt:{/ü?x=1}\u{1F}accept-language=fr:l",
+                "vt:{/ü?x=1}\u{1F}accept-language=fr:s", "vt:{/ü?x=1}:kt", "vt:{/ü?x=1}:kst", "vt:{\(everything)}:at", "vt:{\(everything)}:ast",
+            ])
         // What the fleet shares is in the channel's slot, where a script can publish on it.
         let channelSlot = RedisClusterSlot.slot(of: "vitrine:purges")
         #expect([keys.sequence, keys.log, keys.generation].allSatisfy { RedisClusterSlot.slot(of: $0) == channelSlot })
