@@ -72,37 +72,21 @@ struct RedisTierKeys: Sendable {
             prefix.withUTF8 { prefix in
                 primary.withUTF8 { primary in
                     variant.withUTF8 { variant in
-                        var at = 0
-                        func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-                            _ = UnsafeMutableBufferPointer(rebasing: output[at..<(at + bytes.count)]).initialize(from: bytes)
-                            at += bytes.count
-                        }
-                        func put(_ text: StaticString) {
-                            put(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-                        }
-                        func name(_ tag: UnsafeBufferPointer<UInt8>, _ variant: UnsafeBufferPointer<UInt8>?, _ suffix: StaticString) -> Int {
-                            put(prefix)
-                            put(":{")
-                            put(tag)
-                            put("}")
-                            if let variant { put(variant) }
-                            put(suffix)
-                            return at
-                        }
-                        ends.0 = name(primary, variant, ":e")
-                        ends.1 = name(primary, variant, ":m")
-                        ends.2 = name(primary, variant, ":l")
-                        ends.3 = name(primary, variant, ":s")
-                        ends.4 = name(primary, nil, ":kt")
-                        ends.5 = name(primary, nil, ":kst")
+                        var writer = NameWriter(output: output, prefix: prefix)
+                        ends.0 = writer.name(primary, variant, ":e")
+                        ends.1 = writer.name(primary, variant, ":m")
+                        ends.2 = writer.name(primary, variant, ":l")
+                        ends.3 = writer.name(primary, variant, ":s")
+                        ends.4 = writer.name(primary, nil, ":kt")
+                        ends.5 = writer.name(primary, nil, ":kst")
                         // Purge-everything's marks in the entry's slot (the first name's).
                         let slot = RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: output[..<ends.0]))
                         var everything = Self.slotTags[slot]
                         everything.withUTF8 { everything in
-                            ends.6 = name(everything, nil, ":at")
-                            ends.7 = name(everything, nil, ":ast")
+                            ends.6 = writer.name(everything, nil, ":at")
+                            ends.7 = writer.name(everything, nil, ":ast")
                         }
-                        return at
+                        return writer.written
                     }
                 }
             }
@@ -116,6 +100,38 @@ struct RedisTierKeys: Sendable {
             start = end
         }
         return names
+    }
+
+    /// Writes names (`P:{TAG}VARIANT SUFFIX`) one after the other into `output`, sized for them.
+    private struct NameWriter {
+        let output: UnsafeMutableBufferPointer<UInt8>
+        let prefix: UnsafeBufferPointer<UInt8>
+        private(set) var written = 0
+
+        init(output: UnsafeMutableBufferPointer<UInt8>, prefix: UnsafeBufferPointer<UInt8>) {
+            self.output = output
+            self.prefix = prefix
+        }
+
+        /// Writes one name; returns where it ends.
+        mutating func name(_ tag: UnsafeBufferPointer<UInt8>, _ variant: UnsafeBufferPointer<UInt8>?, _ suffix: StaticString) -> Int {
+            put(prefix)
+            put(":{")
+            put(tag)
+            put("}")
+            if let variant { put(variant) }
+            put(suffix)
+            return written
+        }
+
+        private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+            _ = UnsafeMutableBufferPointer(rebasing: output[written..<(written + bytes.count)]).initialize(from: bytes)
+            written += bytes.count
+        }
+
+        private mutating func put(_ text: StaticString) {
+            put(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
     }
 
     /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).

@@ -106,12 +106,15 @@ struct SharedTierTests {
         await b.stop()
     }
 
-    static func waitUntil(seconds: Int = 3, _ condition: () async throws -> Bool) async throws {
+    /// Waits for `condition`; an issue at the caller's line when it is not met in `seconds`.
+    static func waitUntil(
+        seconds: Int = 3, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    ) async throws {
         for _ in 0..<(seconds * 100) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("condition not met in time")
+        Issue.record("condition not met in \(seconds) s", sourceLocation: sourceLocation)
     }
 
     @Test(arguments: Backend.allCases) func nodeBAnswersFromL2WhatNodeAFetched(on backend: Backend) async throws {
