@@ -227,7 +227,7 @@ final class RedisTier: SharedTier {
             backend.send(command("EVAL", .string(script.text)), key: route, on: loop).whenComplete(done)
             return
         }
-        backend.send(command("EVALSHA", .string(hash)), key: route, on: loop).whenComplete { result in
+        backend.send(command("EVALSHA", .string(hash)), key: route, on: loop) { result in
             guard case .failure(RedisError.server(let message)) = result, message.hasPrefix("NOSCRIPT") else {
                 done(result)
                 return
@@ -237,16 +237,18 @@ final class RedisTier: SharedTier {
     }
 
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?> {
-        // One promise for the answer: an L2 hit on a single server is one reply, answered here
-        // without a chain of futures in between.
         let found = loop.makePromise(of: SharedTierLookup?.self)
-        lookup(key, lease: lease, droppingBorn: nil, on: loop) { result in
-            switch result {
-            case .success(let lookup): found.succeed(lookup)
-            case .failure: found.succeed(nil)
-            }
-        }
+        lookup(key, lease: lease, on: loop) { found.succeed($0) }
         return found.futureResult
+    }
+
+    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop, then done: @escaping @Sendable (SharedTierLookup?) -> Void) {
+        // No future between the reply and the request waiting for it: an L2 hit on a single
+        // server is one reply, answered here.
+        lookup(key, lease: lease, droppingBorn: nil, on: loop) { result in
+            let found = try? result.get()
+            if loop.inEventLoop { done(found) } else { loop.execute { done(found) } }
+        }
     }
 
     /// Every step of a lookup hands its result on to `done`: on a single server the script's

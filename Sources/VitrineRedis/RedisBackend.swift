@@ -22,6 +22,19 @@ public enum RedisBackend: Sendable {
         }
     }
 
+    /// `send`, handing the reply to `done` rather than to a future of its own (on a cluster, a
+    /// command to a connected primary then makes no future but its reply's).
+    @inlinable
+    public func send(
+        _ arguments: [RESPArgument], key: Substring, on loop: any EventLoop,
+        then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
+    ) {
+        switch self {
+        case .single(let client): client.send(arguments, on: loop).whenComplete(done)
+        case .cluster(let client): client.send(arguments, key: key, on: loop, then: done)
+        }
+    }
+
     public var isCluster: Bool {
         if case .cluster = self { return true }
         return false

@@ -108,6 +108,31 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
+    /// `send(_:key:on:)`, handing the reply to `done` (on `loop`) rather than to a future: a
+    /// command sent from its loop to a primary it is connected to makes no future but its reply's
+    /// (this is every L2 lookup's path). Redirects and failures are handled as `send` does.
+    public func send(
+        _ arguments: [RESPArgument], key: Substring, on loop: any EventLoop,
+        then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
+    ) {
+        let slot = RedisClusterSlot.slot(of: key)
+        guard loop.inEventLoop, let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }),
+            let open = loopConnections[ObjectIdentifier(loop)]?.open[primary], open.isActive
+        else {
+            send(arguments, key: key, on: loop).whenComplete(done)
+            return
+        }
+        open.send(arguments, timeout: commandTimeout).whenComplete { result in
+            switch result {
+            case .success:
+                if self.nodesDown.load(ordering: .relaxed) > 0 { self.markUp(primary) }
+                done(result)
+            case .failure(let error):
+                self.recover(from: error, sending: arguments, to: primary, asking: false, redirects: 0, on: loop).whenComplete(done)
+            }
+        }
+    }
+
     /// Sends a command to one node (a `SCAN` of its keys, say), following no redirect.
     public func send(_ arguments: [RESPArgument], to endpoint: Endpoint, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         send(arguments, to: endpoint, asking: false, redirects: RedisClusterRouting.maxRedirects, on: loop)
@@ -138,25 +163,34 @@ public final class RedisClusterClient: Sendable {
         }
         if nodesDown.load(ordering: .relaxed) > 0 { reply.whenSuccess { _ in self.markUp(endpoint) } }
         return reply.flatMapError { error in
-            let message: String? = if case RedisError.server(let text) = error { text } else { nil }
-            switch RedisClusterRouting.decide(errorReply: message, answeredBy: endpoint, redirects: redirects) {
-            case .done, .giveUp:
-                if message == nil {
-                    // The node is unreachable, closed or slow: what the cluster says now may differ
-                    // (a failover). A timed-out command keeps its connection (its reply, when it
-                    // comes, is dropped in order); any other failure drops it.
-                    self.markDown(endpoint, error: error)
-                    if (error as? RedisError) != .timeout { self.forget(endpoint, on: loop) }
-                    self.refreshAfterFailure(on: loop)
-                }
-                return loop.makeFailedFuture(error)
-            case .retry(let target, let asking, let refreshMap):
-                if refreshMap { _ = self.refresh(on: loop) }
-                return self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
-            case .retryLater(let target):
-                return loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap {
-                    self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
-                }
+            self.recover(from: error, sending: arguments, to: endpoint, asking: asking, redirects: redirects, on: loop)
+        }
+    }
+
+    /// What a command that failed on `endpoint` comes to: a redirect followed (`MOVED`, `ASK`,
+    /// `TRYAGAIN`), or the failure, the node marked down and the map asked for again when it
+    /// did not answer.
+    private func recover(
+        from error: any Error, sending arguments: [RESPArgument], to endpoint: Endpoint, asking: Bool, redirects: Int, on loop: any EventLoop
+    ) -> EventLoopFuture<RESPValue> {
+        let message: String? = if case RedisError.server(let text) = error { text } else { nil }
+        switch RedisClusterRouting.decide(errorReply: message, answeredBy: endpoint, redirects: redirects) {
+        case .done, .giveUp:
+            if message == nil {
+                // The node is unreachable, closed or slow: what the cluster says now may differ
+                // (a failover). A timed-out command keeps its connection (its reply, when it
+                // comes, is dropped in order); any other failure drops it.
+                markDown(endpoint, error: error)
+                if (error as? RedisError) != .timeout { forget(endpoint, on: loop) }
+                refreshAfterFailure(on: loop)
+            }
+            return loop.makeFailedFuture(error)
+        case .retry(let target, let asking, let refreshMap):
+            if refreshMap { _ = refresh(on: loop) }
+            return send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
+        case .retryLater(let target):
+            return loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap {
+                self.send(arguments, to: target, asking: asking, redirects: redirects + 1, on: loop)
             }
         }
     }

@@ -126,7 +126,8 @@ extension ClientConnectionHandler {
         machine.askedSharedTier()
         let loop = context.eventLoop
         let lease = leaseWaitUntil == nil ? proxy.fetchLease : nil
-        tier.lookup(key, lease: lease, on: loop).hop(to: loop).assumeIsolated().whenSuccess { [self] found in
+        // The answer comes on this loop; bound to it, the request is carried on without a future.
+        let answered = NIOLoopBound({ [self] (found: SharedTierLookup?) in
             if found == nil { proxy.stats.increment(.l2Errors) }
             guard machine.sharedTierAnswered() else {
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
@@ -142,7 +143,8 @@ extension ClientConnectionHandler {
                 leaseWaitLeft: NIODeadline.now() < leaseDeadline)
             carryOut(decision, for: miss, tags: tags, stale: stale, leaseDeadline: leaseDeadline)
             flushSoon()
-        }
+        }, eventLoop: loop)
+        tier.lookup(key, lease: lease, on: loop) { found in answered.value(found) }
     }
 
     /// What L2 had goes into L1 first (fresh, or as stale when soft-purged there), with the

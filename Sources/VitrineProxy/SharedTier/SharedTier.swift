@@ -36,6 +36,9 @@ package protocol SharedTier: Sendable {
     /// Looks `key` up; when it is missing and `lease` is given, takes the key's fetch lease for
     /// that long (fleet-wide collapsing).
     func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop) -> EventLoopFuture<SharedTierLookup?>
+    /// `lookup`, handing the answer (nil when the tier failed) to `done` on `loop` rather than
+    /// through a future: every L2 hit waits on it.
+    func lookup(_ key: CacheKey, lease: Duration?, on loop: any EventLoop, then done: @escaping @Sendable (SharedTierLookup?) -> Void)
     /// Gives the lease back early (the fetch ended without storing).
     func releaseLease(_ key: CacheKey, on loop: any EventLoop)
     /// Stores in the background; `extraTags` are the implicit tags (the primary key's).
@@ -85,6 +88,13 @@ extension SharedTier {
     package var shards: [SharedTierShard] { [] }
     /// Nor marks kept apart from its entries.
     package var tagMarkStatus: SharedTierTagMarks? { nil }
+
+    /// Through the future, for a tier with no faster way.
+    package func lookup(
+        _ key: CacheKey, lease: Duration?, on loop: any EventLoop, then done: @escaping @Sendable (SharedTierLookup?) -> Void
+    ) {
+        lookup(key, lease: lease, on: loop).hop(to: loop).whenComplete { done((try? $0.get()) ?? nil) }
+    }
 }
 
 /// The implicit tag every entry stored in the tier under `primary` (and its variants) carries, so
