@@ -77,6 +77,102 @@ extension ByteBuffer {
     }
 }
 
+/// Writes a head's pieces through one pointer into bytes reserved once (`ByteBuffer.writeHead`):
+/// a head is dozens of small writes, each of which costs a `ByteBuffer` a capacity and
+/// uniqueness check. A write that does not fit is dropped and remembered (`overflowed`), never
+/// made past the end.
+struct HeadWriter {
+    private let bytes: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+    private(set) var overflowed = false
+
+    init(_ bytes: UnsafeMutableRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    mutating func put(_ raw: UnsafeRawBufferPointer) {
+        guard !overflowed, raw.count <= bytes.count - count else {
+            overflowed = true
+            return
+        }
+        if let source = raw.baseAddress, let target = bytes.baseAddress { (target + count).copyMemory(from: source, byteCount: raw.count) }
+        count += raw.count
+    }
+
+    mutating func put(_ text: StaticString) {
+        put(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func put(_ text: String) {
+        var text = text
+        text.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func put(byte: UInt8) {
+        withUnsafeBytes(of: byte) { put($0) }
+    }
+
+    /// A non-negative integer in decimal.
+    mutating func putDecimal(_ value: Int) {
+        var value = max(value, 0)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
+            var index = raw.count
+            repeat {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") &+ UInt8(value % 10)
+                value /= 10
+            } while value > 0
+            return raw.count - index
+        }
+        withUnsafeBytes(of: &digits) { raw in put(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...])) }
+    }
+
+    /// `HTTP/1.1 200 OK\r\n`.
+    mutating func statusLine(_ status: HTTPResponseStatus) {
+        put("HTTP/1.1 ")
+        putDecimal(Int(status.code))
+        put(byte: UInt8(ascii: " "))
+        put(status.reasonPhrase)
+        put("\r\n")
+    }
+
+    /// `name: value\r\n`.
+    mutating func header(_ name: String, _ value: String) {
+        put(name)
+        put(": ")
+        put(value)
+        put("\r\n")
+    }
+
+    /// `name: 123\r\n`.
+    mutating func header(_ name: StaticString, decimal value: Int) {
+        put(name)
+        put(": ")
+        putDecimal(value)
+        put("\r\n")
+    }
+}
+
+extension ByteBuffer {
+    /// Writes what `body` writes through one `HeadWriter` into `capacity` bytes reserved at once;
+    /// when that was too little, again into twice as many, until it fits.
+    mutating func writeHead(capacity: Int, _ body: (inout HeadWriter) -> Void) {
+        var capacity = max(capacity, 64)
+        while true {
+            var fitted = false
+            writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
+                var writer = HeadWriter(raw)
+                body(&writer)
+                fitted = !writer.overflowed
+                return fitted ? writer.count : 0
+            }
+            if fitted { return }
+            capacity *= 2
+        }
+    }
+}
+
 /// Hop-by-hop fields (RFC 9110 §7.6.1): meaningful for one connection only, never forwarded.
 enum HopByHop {
     static let names: Set<String> = [
