@@ -48,9 +48,9 @@ public struct TagMarkCache: Sendable {
     public var count: Int { known.count }
 
     /// The remembered marks of `tag`: nil when they must be read from the tier.
-    public func marks(of tag: Substring) -> Marks? {
+    public func marks(of tag: String) -> Marks? {
         guard isTrusted else { return nil }
-        return known[String(tag)]
+        return known[tag]
     }
 
     /// To be taken when a read of marks is sent, and handed to `learn` with its answer.
@@ -59,21 +59,20 @@ public struct TagMarkCache: Sendable {
     /// Remembers `tag`'s marks as read with `ticket`, unless something was forgotten or trust
     /// changed since the ticket was taken. Returns whether they were kept.
     @discardableResult
-    public mutating func learn(_ tag: Substring, _ marks: Marks, readWith ticket: Ticket) -> Bool {
+    public mutating func learn(_ tag: String, _ marks: Marks, readWith ticket: Ticket) -> Bool {
         guard isTrusted, ticket.epoch == epoch, capacity > 0 else { return false }
-        let name = String(tag)
-        if known[name] == nil, known.count >= capacity {
+        if known[tag] == nil, known.count >= capacity {
             // Bounded: make room by forgetting one (any one: a forgotten tag is read again).
             known.remove(at: known.startIndex)
         }
-        known[name] = marks
+        known[tag] = marks
         return true
     }
 
     /// A purge of `tags` was made or heard of: their marks are read from the tier again.
-    public mutating func forget(_ tags: some Sequence<some StringProtocol>) {
+    public mutating func forget(_ tags: [String]) {
         epoch &+= 1
-        for tag in tags { known[String(tag)] = nil }
+        for tag in tags { known[tag] = nil }
     }
 
     /// The purge fan-out is live (again): what is read from now on stays current.

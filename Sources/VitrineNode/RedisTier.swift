@@ -299,14 +299,14 @@ final class RedisTier: SharedTier {
         _ parts: [RESPValue], mayFetch: Int64, softPurged: Bool, key: CacheKey, lease: Duration?, droppingBorn: Int64?, on loop: any EventLoop,
         _ done: @escaping @Sendable (Result<SharedTierLookup, any Error>) -> Void
     ) {
-        guard let bytes = parts[0].buffer, let meta = parts[1].string.map(L2Meta.init(parsing:)), let born = meta.born,
-            droppingBorn == nil
+        guard let bytes = parts[0].buffer, let meta = parts[1].buffer.map({ L2Meta(parsing: $0, skippingTagsReadWithEntry: true) }),
+            let born = meta.born, droppingBorn == nil
         else {
             // Missing: the sequence a fetch begins at.
             sequence(on: loop).whenComplete { done($0.map { SharedTierLookup(entry: nil, sequence: $0, mayFetch: mayFetch != 0) }) }
             return
         }
-        checkTags(meta.tags.filter { !RedisTierKeys.isReadWithEntry($0) }, born: born, on: loop) { verdict in
+        checkTags(meta.tags, born: born, on: loop) { verdict in
             switch verdict {
             case .failure(let error):
                 done(.failure(error))
@@ -343,9 +343,9 @@ final class RedisTier: SharedTier {
     /// others read from each tag's slot (all at once, and remembered when they may be); hands the
     /// verdict to `done` once every tag's are in.
     private func checkTags(
-        _ tags: [Substring], born: Int64, on loop: any EventLoop, _ done: @escaping @Sendable (Result<TagVerdict, any Error>) -> Void
+        _ tags: [String], born: Int64, on loop: any EventLoop, _ done: @escaping @Sendable (Result<TagVerdict, any Error>) -> Void
     ) {
-        var unknown: [Substring] = []
+        var unknown: [String] = []
         var purged = false
         var softPurged = false
         let ticket = tagMarks.withLock { cache -> TagMarkCache.Ticket in
@@ -590,18 +590,46 @@ final class RedisTier: SharedTier {
 }
 
 /// An entry's metadata as the tier keeps it: the sequence its fetch began at, then its tags, a
-/// line each. Read from Redis, so parsed without trusting it: a sequence that does not parse is nil.
+/// line each. Read from Redis, so parsed without trusting it: a sequence that is not digits (or
+/// does not fit) is nil.
 struct L2Meta {
     var born: Int64?
-    var tags: [Substring]
+    var tags: [String]
 
     init(parsing text: String) {
-        // Split on the byte, not by `Character`: grapheme breaking cost more than the rest of a
-        // cluster lookup's parsing. A newline is ASCII, so every piece is whole text.
-        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { Substring($0) }
-        born = lines.first.flatMap { Int64($0) }
-        if !lines.isEmpty { lines.removeFirst() }
-        tags = lines
+        self.init(parsing: ByteBuffer(string: text))
+    }
+
+    /// Read from the bytes as they came (on every cluster L2 hit), split on the newline byte (a
+    /// newline is ASCII, so every piece is whole text); `skippingTagsReadWithEntry` leaves out
+    /// the tags whose marks the lookup script read (purge-everything, key tags).
+    init(parsing bytes: ByteBuffer, skippingTagsReadWithEntry: Bool = false) {
+        var born: Int64?
+        var tags: [String] = []
+        bytes.withUnsafeReadableBytes { raw in
+            var lines = raw.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)[...]
+            if let first = lines.popFirst() { born = Self.sequence(first) }
+            tags.reserveCapacity(lines.count)
+            for line in lines {
+                if skippingTagsReadWithEntry, RedisTierKeys.isReadWithEntry(line) { continue }
+                tags.append(String(decoding: line, as: UTF8.self))
+            }
+        }
+        self.born = born
+        self.tags = tags
+    }
+
+    private static func sequence(_ digits: Slice<UnsafeRawBufferPointer>) -> Int64? {
+        guard !digits.isEmpty else { return nil }
+        var value: Int64 = 0
+        for byte in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowed) = times.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflow, !overflowed else { return nil }
+            value = sum
+        }
+        return value
     }
 }
 

@@ -135,13 +135,14 @@ struct RedisTierKeys: Sendable {
     }
 
     /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).
-    func tagMarks(_ tag: Substring) -> (hard: String, soft: String) {
+    func tagMarks(_ tag: String) -> (hard: String, soft: String) {
         (prefix + ":{" + tag + "}:t", prefix + ":{" + tag + "}:st")
     }
 
-    /// Whether the lookup script reads `tag`'s marks in the entry's slot.
-    static func isReadWithEntry(_ tag: Substring) -> Bool {
-        tag == sharedTierEverythingTag || tag.hasPrefix(sharedTierKeyTagPrefix)
+    /// Whether the lookup script reads the marks of the tag in `bytes` in the entry's slot
+    /// (purge-everything's, a key tag's); the node reads the others.
+    static func isReadWithEntry(_ bytes: Slice<UnsafeRawBufferPointer>) -> Bool {
+        bytes.elementsEqual(sharedTierEverythingTag.utf8) || bytes.starts(with: sharedTierKeyTagPrefix.utf8)
     }
 
     /// Every mark a purge of `tag` sets: a key tag's in its primary's slot, purge-everything's in

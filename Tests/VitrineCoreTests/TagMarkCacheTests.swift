@@ -62,7 +62,7 @@ import VitrineCore
     @Test func itHoldsAtMostItsCapacity() {
         var cache = TagMarkCache(capacity: 3)
         cache.trust()
-        for index in 0..<10 { cache.learn(Substring("product:\(index)"), Self.marks, readWith: cache.ticket) }
+        for index in 0..<10 { cache.learn("product:\(index)", Self.marks, readWith: cache.ticket) }
         #expect(cache.count == 3)
         #expect(cache.marks(of: "product:9") == Self.marks, "the newest is kept")
         cache.learn("product:9", TagMarkCache.Marks(hard: 8, soft: 3), readWith: cache.ticket)

@@ -698,6 +698,17 @@ struct SharedTierTests {
         #expect(L2Meta(parsing: "").born == nil)
         #expect(L2Meta(parsing: "").tags.isEmpty)
         #expect(L2Meta(parsing: "x\nt").born == nil)
+        #expect(L2Meta(parsing: "-3\nt").born == nil)
+        #expect(L2Meta(parsing: "99999999999999999999\nt").born == nil, "past Int64: not a sequence, no trap")
+        #expect(L2Meta(parsing: "9223372036854775807\nt").born == Int64.max)
+        // As a cluster lookup reads it: the tags the lookup script read left out.
+        let read = L2Meta(parsing: ByteBuffer(string: "7\n#all\nproduct:1\n#k:/p\n#allx"), skippingTagsReadWithEntry: true)
+        #expect(read.born == 7)
+        #expect(read.tags == ["product:1", "#allx"])
+        // Bytes that are not UTF-8 (anything may write to Redis) are read, not trusted.
+        var invalid = ByteBuffer(string: "5\n")
+        invalid.writeBytes([0xFF, 0xC3, 0x28])
+        #expect(L2Meta(parsing: invalid).tags == ["\u{FFFD}\u{FFFD}("])
     }
 
     @Test func entriesOfAnotherVersionAreMisses() {
