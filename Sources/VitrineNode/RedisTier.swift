@@ -198,17 +198,19 @@ final class RedisTier: SharedTier {
     /// use, and sends the text (`EVAL`, which that node then keeps) to a node that lacks it.
     private func evaluate(_ script: LuaScript, keys: [String], _ arguments: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         let reply = loop.makePromise(of: RESPValue.self)
-        evaluate(script, keys: keys.map { $0[...] }, arguments, on: loop, then: reply.completeWith)
+        evaluate(
+            script, keys: keys.map { .string($0) }, slot: keys.first.map { RedisClusterSlot.slot(of: $0) } ?? 0, arguments, on: loop,
+            then: reply.completeWith)
         return reply.futureResult
     }
 
-    /// `evaluate`, handing the reply to `done` rather than to a future of its own: the lookup,
-    /// on every L2 hit's path, waits on the command's future alone.
+    /// `evaluate`, with the keys as arguments already and the slot they share, handing the reply
+    /// to `done` rather than to a future of its own: the lookup, on every L2 hit's path, waits on
+    /// the command's future alone.
     private func evaluate(
-        _ script: LuaScript, keys: [Substring], _ arguments: [RESPArgument], on loop: any EventLoop,
+        _ script: LuaScript, keys: [RESPArgument], slot: Int, _ arguments: [RESPArgument], on loop: any EventLoop,
         then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
     ) {
-        let route = keys.first ?? ""
         // One array, sized once: this is on every L2 lookup's path.
         @Sendable func command(_ name: RESPArgument, _ body: RESPArgument) -> [RESPArgument] {
             var command: [RESPArgument] = []
@@ -216,23 +218,23 @@ final class RedisTier: SharedTier {
             command.append(name)
             command.append(body)
             command.append(.string(String(keys.count)))
-            for key in keys { command.append(.substring(key)) }
+            command.append(contentsOf: keys)
             command.append(contentsOf: arguments)
             return command
         }
         guard let hash = script.hash else {
-            backend.send(["SCRIPT", "LOAD", .string(script.text)], key: route, on: loop).whenSuccess { reply in
+            backend.send(["SCRIPT", "LOAD", .string(script.text)], slot: slot, on: loop).whenSuccess { reply in
                 if let hash = reply.string { script.hash = hash }
             }
-            backend.send(command("EVAL", .string(script.text)), key: route, on: loop).whenComplete(done)
+            backend.send(command("EVAL", .string(script.text)), slot: slot, on: loop).whenComplete(done)
             return
         }
-        backend.send(command("EVALSHA", .string(hash)), key: route, on: loop) { result in
+        backend.send(command("EVALSHA", .string(hash)), slot: slot, on: loop) { result in
             guard case .failure(RedisError.server(let message)) = result, message.hasPrefix("NOSCRIPT") else {
                 done(result)
                 return
             }
-            self.backend.send(command("EVAL", .string(script.text)), key: route, on: loop).whenComplete(done)
+            self.backend.send(command("EVAL", .string(script.text)), slot: slot, on: loop).whenComplete(done)
         }
     }
 
@@ -266,7 +268,8 @@ final class RedisTier: SharedTier {
             arguments.append(.string(keys.prefix))
             arguments.append(.string(keys.sequence))
         }
-        evaluate(Self.lookupScript, keys: keys.lookupNames(key), arguments, on: loop) { result in
+        let names = keys.lookupNames(key)
+        evaluate(Self.lookupScript, keys: names.names.map { .bytes($0) }, slot: names.slot, arguments, on: loop) { result in
             switch result {
             case .failure(let error): done(.failure(error))
             case .success(let reply): self.interpretLookup(reply, key: key, lease: lease, droppingBorn: droppingBorn, on: loop, done)

@@ -1,3 +1,4 @@
+import NIOCore
 import VitrineCore
 import VitrineProxy
 import VitrineRedis
@@ -49,16 +50,25 @@ struct RedisTierKeys: Sendable {
     }
 
     func entry(_ key: CacheKey) -> Entry {
-        let names = lookupNames(key).map(String.init)
+        let names = lookupNames(key).names.map { String(buffer: $0) }
         return Entry(
             entry: names[0], meta: names[1], lease: names[2], softMark: names[3], keyMarks: (names[4], names[5]),
             everythingMarks: (names[6], names[7]))
     }
 
-    /// The names of `entry(key)`, in the order the lookup script takes them, as slices of one
-    /// string written byte by byte: one allocation where eight strings would cost eight, and no
-    /// string appends (a lookup is on every L2 hit's path).
-    func lookupNames(_ key: CacheKey) -> [Substring] {
+    /// The names of `entry(key)`, in the order the lookup script takes them, and the slot they
+    /// share.
+    struct LookupNames {
+        /// Slices of one buffer.
+        let names: [ByteBuffer]
+        let slot: Int
+    }
+
+    /// The names of `entry(key)` written byte by byte into one buffer of their exact length, as
+    /// slices of it (one allocation where eight strings would cost eight, and neither string
+    /// appends nor UTF-8 validation: a lookup is on every L2 hit's path); the slot is read as
+    /// they are written.
+    func lookupNames(_ key: CacheKey) -> LookupNames {
         var primary = sharedTierPrimary(of: key)
         var variant = key.value[primary.endIndex...]
         var prefix = self.prefix
@@ -68,8 +78,11 @@ struct RedisTierKeys: Sendable {
         let entryHead = opening + primary.utf8.count + 1
         let length = 4 * (entryHead + variant.utf8.count + 2) + 2 * entryHead + 7 + 2 * (opening + tagLength + 1) + 7
         var ends = (0, 0, 0, 0, 0, 0, 0, 0)
-        let text = String(unsafeUninitializedCapacity: length) { output in
-            prefix.withUTF8 { prefix in
+        var slot = 0
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            let output = UnsafeMutableBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: length)
+            return prefix.withUTF8 { prefix in
                 primary.withUTF8 { primary in
                     variant.withUTF8 { variant in
                         var writer = NameWriter(output: output, prefix: prefix)
@@ -80,7 +93,7 @@ struct RedisTierKeys: Sendable {
                         ends.4 = writer.name(primary, nil, ":kt")
                         ends.5 = writer.name(primary, nil, ":kst")
                         // Purge-everything's marks in the entry's slot (the first name's).
-                        let slot = RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: output[..<ends.0]))
+                        slot = RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: output[..<ends.0]))
                         var everything = Self.slotTags[slot]
                         everything.withUTF8 { everything in
                             ends.6 = writer.name(everything, nil, ":at")
@@ -91,15 +104,14 @@ struct RedisTierKeys: Sendable {
                 }
             }
         }
-        var names: [Substring] = []
+        var names: [ByteBuffer] = []
         names.reserveCapacity(8)
         var start = 0
         for end in [ends.0, ends.1, ends.2, ends.3, ends.4, ends.5, ends.6, ends.7] {
-            let utf8 = text.utf8
-            names.append(Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]))
+            names.append(buffer.getSlice(at: start, length: end - start) ?? ByteBuffer())
             start = end
         }
-        return names
+        return LookupNames(names: names, slot: slot)
     }
 
     /// Writes names (`P:{TAG}VARIANT SUFFIX`) one after the other into `output`, sized for them.

@@ -22,16 +22,26 @@ public enum RedisBackend: Sendable {
         }
     }
 
-    /// `send`, handing the reply to `done` rather than to a future of its own (on a cluster, a
-    /// command to a connected primary then makes no future but its reply's).
+    /// Sends a command whose keys all hash to `slot` (`RedisClusterSlot`; a single server has
+    /// one).
+    @inlinable
+    public func send(_ arguments: [RESPArgument], slot: Int, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        switch self {
+        case .single(let client): client.send(arguments, on: loop)
+        case .cluster(let client): client.send(arguments, slot: slot, on: loop)
+        }
+    }
+
+    /// `send(_:slot:on:)`, handing the reply to `done` rather than to a future of its own (on a
+    /// cluster, a command to a connected primary then makes no future but its reply's).
     @inlinable
     public func send(
-        _ arguments: [RESPArgument], key: Substring, on loop: any EventLoop,
+        _ arguments: [RESPArgument], slot: Int, on loop: any EventLoop,
         then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
     ) {
         switch self {
         case .single(let client): client.send(arguments, on: loop).whenComplete(done)
-        case .cluster(let client): client.send(arguments, key: key, on: loop, then: done)
+        case .cluster(let client): client.send(arguments, slot: slot, on: loop, then: done)
         }
     }
 

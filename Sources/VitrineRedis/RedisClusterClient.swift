@@ -95,7 +95,11 @@ public final class RedisClusterClient: Sendable {
 
     /// Sends a command whose keys all hash to the slot of `key`, from `loop`.
     public func send(_ arguments: [RESPArgument], key: Substring, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
-        let slot = RedisClusterSlot.slot(of: key)
+        send(arguments, slot: RedisClusterSlot.slot(of: key), on: loop)
+    }
+
+    /// Sends a command whose keys all hash to `slot`, from `loop`.
+    public func send(_ arguments: [RESPArgument], slot: Int, on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         // The common case, a map known: straight to the slot's primary, no future to wait on.
         if let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }) {
             return send(arguments, to: primary, asking: false, redirects: 0, on: loop)
@@ -108,18 +112,17 @@ public final class RedisClusterClient: Sendable {
         }
     }
 
-    /// `send(_:key:on:)`, handing the reply to `done` (on `loop`) rather than to a future: a
+    /// `send(_:slot:on:)`, handing the reply to `done` (on `loop`) rather than to a future: a
     /// command sent from its loop to a primary it is connected to makes no future but its reply's
     /// (this is every L2 lookup's path). Redirects and failures are handled as `send` does.
     public func send(
-        _ arguments: [RESPArgument], key: Substring, on loop: any EventLoop,
+        _ arguments: [RESPArgument], slot: Int, on loop: any EventLoop,
         then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
     ) {
-        let slot = RedisClusterSlot.slot(of: key)
         guard loop.inEventLoop, let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }),
             let open = loopConnections[ObjectIdentifier(loop)]?.open[primary], open.isActive
         else {
-            send(arguments, key: key, on: loop).whenComplete(done)
+            send(arguments, slot: slot, on: loop).whenComplete(done)
             return
         }
         open.send(arguments, timeout: commandTimeout).whenComplete { result in
