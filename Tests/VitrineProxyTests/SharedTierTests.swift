@@ -301,7 +301,8 @@ struct SharedTierTests {
             try await Self.waitUntil(seconds: 8) { try await Self.purgeLog(b)["in_gap"] as? Bool == true }
             #expect(try await a.admin("POST", "/purge", body: #"{"tags":["product:7"]}"#).status == 200)
             link.setPaused(false)
-            try await Self.waitUntil(seconds: 8) { (try await Self.purgeLog(b)["caught_up"] as? Int ?? 0) >= 1 }
+            // Subscribed again after the subscriber's backoff, the log read once B's commands flow.
+            try await Self.waitUntil(seconds: 15) { (try await Self.purgeLog(b)["caught_up"] as? Int ?? 0) >= 1 }
             #expect(try await Self.purgeLog(b)["in_gap"] as? Bool == false)
         }
         await link.stop()
