@@ -64,86 +64,56 @@ struct RedisTierKeys: Sendable {
         let slot: Int
     }
 
-    /// The names of `entry(key)` written byte by byte into one buffer of their exact length, as
-    /// slices of it (one allocation where eight strings would cost eight, and neither string
-    /// appends nor UTF-8 validation: a lookup is on every L2 hit's path); the slot is read as
-    /// they are written.
+    /// The names of `entry(key)` written into one buffer (`HeadWriter`, room reserved once for
+    /// their exact length), as slices of it: one allocation where eight strings would cost
+    /// eight, and neither string appends nor UTF-8 validation (a lookup is on every L2 hit's
+    /// path). The slot is read from the first name once it is written.
     func lookupNames(_ key: CacheKey) -> LookupNames {
         var primary = sharedTierPrimary(of: key)
         var variant = key.value[primary.endIndex...]
-        var prefix = self.prefix
-        let tagLength = Self.slotTagLength
-        // "P:{" + tag + "}" + variant + suffix, eight times.
+        // "P:{" + tag + "}" + variant + suffix: six names of the entry's, then two of its slot's.
         let opening = prefix.utf8.count + 2
         let entryHead = opening + primary.utf8.count + 1
-        let length = 4 * (entryHead + variant.utf8.count + 2) + 2 * entryHead + 7 + 2 * (opening + tagLength + 1) + 7
-        var ends = (0, 0, 0, 0, 0, 0, 0, 0)
-        var slot = 0
-        var buffer = ByteBufferAllocator().buffer(capacity: length)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            let output = UnsafeMutableBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: length)
-            return prefix.withUTF8 { prefix in
-                primary.withUTF8 { primary in
-                    variant.withUTF8 { variant in
-                        var writer = NameWriter(output: output, prefix: prefix)
-                        ends.0 = writer.name(primary, variant, ":e")
-                        ends.1 = writer.name(primary, variant, ":m")
-                        ends.2 = writer.name(primary, variant, ":l")
-                        ends.3 = writer.name(primary, variant, ":s")
-                        ends.4 = writer.name(primary, nil, ":kt")
-                        ends.5 = writer.name(primary, nil, ":kst")
-                        // Purge-everything's marks in the entry's slot (the first name's).
-                        slot = RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: output[..<ends.0]))
-                        var everything = Self.slotTags[slot]
-                        everything.withUTF8 { everything in
-                            ends.6 = writer.name(everything, nil, ":at")
-                            ends.7 = writer.name(everything, nil, ":ast")
-                        }
-                        return writer.written
-                    }
+        var buffer = ByteBufferAllocator().buffer(
+            capacity: 4 * (entryHead + variant.utf8.count + 2) + 2 * entryHead + 7 + 2 * (opening + Self.slotTagLength + 1) + 7)
+        var ends: [Int] = []
+        ends.reserveCapacity(8)
+        let prefix = self.prefix
+        func name(_ writer: inout HeadWriter, _ tag: UnsafeRawBufferPointer, _ variant: UnsafeRawBufferPointer?, _ suffix: StaticString) {
+            writer.put(prefix)
+            writer.put(":{")
+            writer.put(tag)
+            writer.put("}")
+            if let variant { writer.put(variant) }
+            writer.put(suffix)
+        }
+        primary.withUTF8 { primary in
+            variant.withUTF8 { variant in
+                for suffix: StaticString in [":e", ":m", ":l", ":s", ":kt", ":kst"] {
+                    // The entry's own four carry the variant; its primary key's marks do not.
+                    let stem = suffix.utf8CodeUnitCount == 2 ? UnsafeRawBufferPointer(variant) : nil
+                    buffer.writeHead(capacity: entryHead + variant.count + 4) { name(&$0, UnsafeRawBufferPointer(primary), stem, suffix) }
+                    ends.append(buffer.writerIndex)
                 }
+            }
+        }
+        // Purge-everything's marks in the entry's slot (the first name's).
+        let slot = buffer.withUnsafeReadableBytes { RedisClusterSlot.slot(ofBytes: UnsafeBufferPointer(rebasing: $0.assumingMemoryBound(to: UInt8.self)[..<ends[0]])) }
+        var everything = Self.slotTags[slot]
+        everything.withUTF8 { everything in
+            for suffix: StaticString in [":at", ":ast"] {
+                buffer.writeHead(capacity: opening + everything.count + 5) { name(&$0, UnsafeRawBufferPointer(everything), nil, suffix) }
+                ends.append(buffer.writerIndex)
             }
         }
         var names: [ByteBuffer] = []
         names.reserveCapacity(8)
         var start = 0
-        for end in [ends.0, ends.1, ends.2, ends.3, ends.4, ends.5, ends.6, ends.7] {
+        for end in ends {
             names.append(buffer.getSlice(at: start, length: end - start) ?? ByteBuffer())
             start = end
         }
         return LookupNames(names: names, slot: slot)
-    }
-
-    /// Writes names (`P:{TAG}VARIANT SUFFIX`) one after the other into `output`, sized for them.
-    private struct NameWriter {
-        let output: UnsafeMutableBufferPointer<UInt8>
-        let prefix: UnsafeBufferPointer<UInt8>
-        private(set) var written = 0
-
-        init(output: UnsafeMutableBufferPointer<UInt8>, prefix: UnsafeBufferPointer<UInt8>) {
-            self.output = output
-            self.prefix = prefix
-        }
-
-        /// Writes one name; returns where it ends.
-        mutating func name(_ tag: UnsafeBufferPointer<UInt8>, _ variant: UnsafeBufferPointer<UInt8>?, _ suffix: StaticString) -> Int {
-            put(prefix)
-            put(":{")
-            put(tag)
-            put("}")
-            if let variant { put(variant) }
-            put(suffix)
-            return written
-        }
-
-        private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-            _ = UnsafeMutableBufferPointer(rebasing: output[written..<(written + bytes.count)]).initialize(from: bytes)
-            written += bytes.count
-        }
-
-        private mutating func put(_ text: StaticString) {
-            put(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-        }
     }
 
     /// The marks of a tag the lookup script does not read itself (not a key tag, not purge-everything).
