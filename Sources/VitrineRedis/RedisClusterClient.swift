@@ -119,9 +119,7 @@ public final class RedisClusterClient: Sendable {
         _ arguments: [RESPArgument], slot: Int, on loop: any EventLoop,
         then done: @escaping @Sendable (Result<RESPValue, any Error>) -> Void
     ) {
-        guard loop.inEventLoop, let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }),
-            let open = loopConnections[ObjectIdentifier(loop)]?.open[primary], open.isActive
-        else {
+        guard let primary = map.withLock({ $0?.shard(forSlot: slot)?.primary }), let open = openConnection(to: primary, from: loop) else {
             send(arguments, slot: slot, on: loop).whenComplete(done)
             return
         }
@@ -150,8 +148,7 @@ public final class RedisClusterClient: Sendable {
         _ arguments: [RESPArgument], to endpoint: Endpoint, asking: Bool, redirects: Int, on loop: any EventLoop
     ) -> EventLoopFuture<RESPValue> {
         let reply: EventLoopFuture<RESPValue>
-        if !asking, loop.inEventLoop, let open = loopConnections[ObjectIdentifier(loop)]?.open[endpoint], open.isActive {
-            // The common case: connected from this loop already.
+        if !asking, let open = openConnection(to: endpoint, from: loop) {
             reply = open.send(arguments, timeout: commandTimeout)
         } else {
             reply = connection(to: endpoint, on: loop).flatMap { connection in
@@ -168,6 +165,13 @@ public final class RedisClusterClient: Sendable {
         return reply.flatMapError { error in
             self.recover(from: error, sending: arguments, to: endpoint, asking: asking, redirects: redirects, on: loop)
         }
+    }
+
+    /// The common case: `loop`'s open connection to `endpoint`, when called on `loop` (no lock,
+    /// no future); nil otherwise.
+    private func openConnection(to endpoint: Endpoint, from loop: any EventLoop) -> RedisConnection? {
+        guard loop.inEventLoop, let open = loopConnections[ObjectIdentifier(loop)]?.open[endpoint], open.isActive else { return nil }
+        return open
     }
 
     /// What a command that failed on `endpoint` comes to: a redirect followed (`MOVED`, `ASK`,
