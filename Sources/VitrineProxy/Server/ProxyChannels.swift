@@ -43,7 +43,8 @@ package enum ProxyChannels {
     /// the same header limits, `limits.max_concurrent_streams` streams at once, flow control
     /// windows of 64 KiB per stream and 1 MiB per connection, and swift-nio-http2's defences
     /// (a client that resets streams in a loop, CVE-2023-44487, or sends too many control
-    /// frames, is sent GOAWAY and closed). Idle for `timeouts.keepalive`, or drained, the
+    /// frames, is sent GOAWAY and closed; so is one that causes any other connection error).
+    /// Idle for `timeouts.keepalive` (from its start when it opens no stream), or drained, the
     /// connection is closed gracefully (GOAWAY, then the open streams finish).
     static func configureHTTP2(_ channel: any Channel, proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -62,6 +63,9 @@ package enum ProxyChannels {
                 maxAge: nil,
                 maxGraceTime: .seconds(30),
                 keepalive: nil))
+        // Between TLS and the HTTP/2 handler: it sees the frames written, and closes after a
+        // connection error's GOAWAY.
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorCloser())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
         ) { stream in
@@ -72,7 +76,7 @@ package enum ProxyChannels {
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
-        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorCloser())
+        try channel.pipeline.syncOperations.addHandler(ChannelActiveReplay(), position: .before(manager))
     }
 
     /// A connection on the admin listener, or (`access: .probes`) on the probe listener.
@@ -94,22 +98,15 @@ final class ProxyHeaderKeeper: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Closes an HTTP/2 connection that swift-nio-http2 found abusive (a flood of resets, of
-/// control, empty or continuation frames, of stream errors, too many glitches): it has answered
-/// with GOAWAY, and leaves the closing to the pipeline. Other errors are left be: a stream's own
-/// error resets that stream only (swift-nio-http2 reports it here too, unwrapped).
-final class HTTP2ConnectionErrorCloser: ChannelInboundHandler, RemovableChannelHandler {
+/// Gives a handler added to an active channel the `channelActive` it missed, then leaves.
+/// `NIOHTTP2ServerConnectionManagementHandler` starts its idle timer in `channelActive`; added
+/// after ALPN, on a channel long active, it would never start it, and a connection that opens no
+/// stream would never be closed.
+final class ChannelActiveReplay: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveNumberOfGlitches,
-            is NIOHTTP2Errors.ExcessiveControlFrames, is NIOHTTP2Errors.ExcessiveContinuationFrames,
-            is NIOHTTP2Errors.ExcessiveStreamErrors, is NIOHTTP2Errors.ExcessiveEmptyDataFrames,
-            is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering, is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock:
-            context.close(promise: nil)
-        default:
-            break
-        }
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { context.fireChannelActive() }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
