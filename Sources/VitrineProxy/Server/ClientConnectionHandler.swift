@@ -16,7 +16,7 @@ import VitrineCore
 ///
 /// What happens to each request is in `RequestPipeline.swift`; how a forwarded one is fetched
 /// and delivered is in `ForwardExchange.swift`.
-final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
+final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -79,6 +79,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// end of a read batch), nothing else references it and the next hit writes its head into
     /// the same memory: a hit allocates nothing for its head.
     private var spareHeadBuffer: ByteBuffer?
+    /// The streamed answer being written is re-framed as chunks (no length, an HTTP/1.1 client).
+    var chunkedBody = false
+    /// The answer being written ends with the connection's close (no length, an HTTP/1.0 client).
+    var closeAfterAnswer = false
 
     init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http", http2Stream: Bool = false) {
         self.proxy = proxy
@@ -98,6 +102,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// The routes now; a request reads them once, at receive.
     var router: Router { proxy.routes.current(through: &routesCopy) }
     var canAcceptMore: Bool { context.channel.isWritable }
+    var eventLoop: any EventLoop { context.eventLoop }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -382,6 +387,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
         // that wrote it may still be storing what it fetched, and an ended stream closes.
         if http2Stream { context.triggerUserOutboundEvent(HTTP2StreamAdapter.AnswerComplete(), promise: nil) }
         finishRecord()
+        let keepAlive = keepAlive && !closeAfterAnswer
+        closeAfterAnswer = false
         switch machine.answered(keepAlive: keepAlive && !quiescing) {
         case .next:
             // Inside `decodeBuffered` (an answer given at once) its loop takes the next request.
@@ -480,26 +487,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, ExchangeClient {
     /// it may still be sending what the error was about.
     func respond(_ error: ProxyError, keepAlive: Bool) {
         let keepAlive = keepAlive && !error.closesConnection
-        writeError(error, keepAlive: keepAlive)
+        deliverError(error, keepAlive: keepAlive)
         if !keepAlive { closeAfterWrites(linger: error.status.code >= 400 && error.status.code < 500) }
-    }
-
-    /// The bytes of an error answer.
-    func writeError(_ error: ProxyError, keepAlive: Bool) {
-        let keepAlive = keepAlive && !error.closesConnection
-        proxy.stats.increment(.clientErrors)
-        proxy.metrics.errors.increment()
-        record?.status = Int(error.status.code)
-        record?.result = nil
-        let body = error.jsonBody
-        var buffer = allocator.buffer(capacity: 192 + body.utf8.count)
-        buffer.writeStatusLine(error.status)
-        buffer.writeStaticString("Content-Type: application/json\r\nCache-Control: no-store\r\n")
-        buffer.writeHeader("Content-Length", decimal: body.utf8.count)
-        if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }
-        buffer.writeStaticString("\r\n")
-        buffer.writeString(body)
-        write(buffer)
     }
 
     /// Closes the connection once everything written so far has reached the socket. With

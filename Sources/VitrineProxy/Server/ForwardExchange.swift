@@ -28,7 +28,7 @@ final class ForwardExchange: OriginResponseDelegate {
 
     private let proxy: ProxyContext
     /// The connection the answer is delivered to; nil for a background refresh or a listing fetch.
-    private let client: (any ExchangeClient)?
+    private let client: (any ResponseSink)?
     /// For `X-Forwarded-For`: the client's address, or who fetches without one.
     /// Who the request is from, and what the origin is told about it.
     private let forwarding: ClientForwarding
@@ -59,19 +59,8 @@ final class ForwardExchange: OriginResponseDelegate {
     private var handling = Handling.stream
     private var finished = false
     private var waitersReleased = false
-    /// How the response's body is framed for the client.
-    private enum Framing {
-        /// No body follows (a HEAD, a 304, a 204, an interim answer).
-        case none
-        /// The origin's `Content-Length`, passed on.
-        case length
-        /// Unknown length to an HTTP/1.1 client: re-framed as chunks.
-        case chunked
-        /// Unknown length to an HTTP/1.0 client: the end is the connection's close.
-        case closeDelimited
-    }
-
-    private var framing = Framing.length
+    /// What follows the response's head; the client's transport frames it.
+    private var framing = StreamedBody.sized
 
     // What will be stored, once the body is complete.
     private var storedBody: ByteBuffer?
@@ -108,7 +97,7 @@ final class ForwardExchange: OriginResponseDelegate {
     ///     dispatched again after waiting, or a background refresh): no body or end will follow.
     ///   - onEnd: told once how the fetch ended.
     init(
-        proxy: ProxyContext, client: (any ExchangeClient)?, forwarding: ClientForwarding, requestID: String?, request: HTTPRequestHead, route: Route, mode: Mode,
+        proxy: ProxyContext, client: (any ResponseSink)?, forwarding: ClientForwarding, requestID: String?, request: HTTPRequestHead, route: Route, mode: Mode,
         pool: OriginPool, keepAlive: Bool, requestComplete: Bool, onEnd: ((FetchOutcome) -> Void)? = nil
     ) {
         self.proxy = proxy
@@ -244,19 +233,12 @@ final class ForwardExchange: OriginResponseDelegate {
 
     // MARK: Deliver
 
-    /// An interim response (RFC 9110 §15.2): handed to an HTTP/1.1 client before the final one,
-    /// its hop-by-hop and cache-internal fields removed, never stored. `100 Continue` is the
-    /// proxy's own business (it answers `Expect` itself), so the origin's is dropped.
+    /// An interim response (RFC 9110 §15.2): handed to the client before the final one, its
+    /// hop-by-hop and cache-internal fields removed, never stored. `100 Continue` is the proxy's
+    /// own business (it answers `Expect` itself), so the origin's is dropped.
     func originInterimResponse(_ head: HTTPResponseHead) {
-        guard let client, !finished, !responseStarted, head.status != .continue, request.version.minor >= 1 else { return }
-        var buffer = client.allocator.buffer(capacity: 256)
-        // The origin's reason phrase is not kept by the decoder for statuses NIO does not name.
-        let code = Int(head.status.code)
-        let phrase = code == 103 ? "Early Hints" : code == 102 ? "Processing" : head.status.reasonPhrase
-        buffer.writeString("HTTP/1.1 \(code) \(phrase)\r\n")
-        for (name, value) in OriginFields(head.headers).visible { buffer.writeHeader(name, value) }
-        buffer.writeStaticString("\r\n")
-        client.write(buffer)
+        guard let client, !finished, !responseStarted, head.status != .continue else { return }
+        client.sendInterim(head.status, fields: OriginFields(head.headers).visible, for: request)
         client.flush()
     }
 
@@ -350,9 +332,9 @@ final class ForwardExchange: OriginResponseDelegate {
         if request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200 {
             framing = .none
         } else if contentLength == nil {
-            framing = request.version.minor >= 1 ? .chunked : .closeDelimited
+            framing = .unsized
         } else {
-            framing = .length
+            framing = .sized
         }
 
         let verdict: CacheVerdict
@@ -402,9 +384,8 @@ final class ForwardExchange: OriginResponseDelegate {
             proxy.metrics.passes.increment()
         }
 
-        if framing == .closeDelimited { keepAlive = false }
         client?.deliver(
-            .streamed(status: head.status, fields: clientHeaders, chunked: framing == .chunked, purge: localOnlyPurge, verdict), for: request,
+            .streamed(status: head.status, fields: clientHeaders, body: framing, purge: localOnlyPurge, verdict), for: request,
             keepAlive: keepAlive)
         client?.flush()
     }
@@ -439,15 +420,7 @@ final class ForwardExchange: OriginResponseDelegate {
         }
         guard !finished, framing != .none, case .stream = handling else { return }
         if let client {
-            if framing == .chunked {
-                var header = client.allocator.buffer(capacity: 16)
-                header.writeChunkHeader(size: buffer.readableBytes)
-                client.write(header)
-                client.write(buffer)
-                client.write(ByteBuffer(staticString: "\r\n"))
-            } else {
-                client.write(buffer)
-            }
+            client.sendBodyPart(buffer)
             client.flush()
         }
         if storedBody != nil {
@@ -479,7 +452,7 @@ final class ForwardExchange: OriginResponseDelegate {
             client?.flush()
             releaseWaiters(.failed(.originProtocolError))
         case .stream:
-            if framing == .chunked { client?.write(ByteBuffer(staticString: "0\r\n\r\n")) }
+            if framing != .none { client?.sendBodyEnd() }
             client?.flush()
             if case .miss = mode, let body = storedBody {
                 let response = makeResponse(status: storedStatus, headers: storedHeaders, body: body, tags: storedTags, plan: storedPlan)

@@ -3,8 +3,10 @@ import NIOHTTP1
 import VitrineCore
 
 /// The request path, in the order Varnish reads: receive → lookup → hit / miss / pass → fetch →
-/// deliver. Everything a request goes through before bytes move to or from an origin is here.
-extension ClientConnectionHandler {
+/// deliver. Everything a request goes through before bytes move to or from an origin is here,
+/// written once for every transport: what is answered is decided here, how it is framed is the
+/// transport's (`RequestTransport`).
+extension RequestTransport {
     /// receive: the head has passed framing and limits (`RequestDecoder`); nothing reads a head
     /// that fails them.
     func serve(_ head: HTTPRequestHead) {
@@ -84,8 +86,8 @@ extension ClientConnectionHandler {
         consultSharedTier: Bool
     ) {
         let id = proxy.collapser.makeWaiterID()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let waiter = RequestCollapser.Waiter(id: id, eventLoop: context.eventLoop) { outcome in
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let waiter = RequestCollapser.Waiter(id: id, eventLoop: eventLoop) { outcome in
             bound.value.collapsedFetchEnded(id: id, outcome: outcome)
         }
         switch proxy.collapser.join(key, waiter: waiter, now: proxy.store.now) {
@@ -95,7 +97,7 @@ extension ClientConnectionHandler {
             fetch(head, route: route, mode: .miss(MissFetch(key: primary, collapseKey: key, token: proxy.store.fetchToken(), stale: stale, leader: false)))
         case .wait:
             proxy.stats.increment(.collapsed)
-            let timer = context.eventLoop.assumeIsolated().scheduleTask(
+            let timer = eventLoop.assumeIsolated().scheduleTask(
                 in: .nanoseconds(Int64(proxy.collapser.maxWait.nanosecondsClamped))
             ) { [self] in
                 // Waited long enough: fetch alone, if the outcome has not arrived meanwhile.
@@ -124,7 +126,7 @@ extension ClientConnectionHandler {
             return
         }
         machine.askedSharedTier()
-        let loop = context.eventLoop
+        let loop = eventLoop
         let lease = leaseWaitUntil == nil ? proxy.fetchLease : nil
         // The answer comes on this loop; bound to it, the request is carried on without a future.
         let answered = NIOLoopBound({ [self] (found: SharedTierLookup?) in
@@ -204,7 +206,7 @@ extension ClientConnectionHandler {
         case .waitForLease:
             // Another node holds the lease: wait briefly for L2 to fill.
             machine.askedSharedTier()
-            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
+            eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
                 guard machine.sharedTierAnswered() else {
                     proxy.collapser.finish(key, .retry, now: proxy.store.now)
                     return
@@ -269,8 +271,8 @@ extension ClientConnectionHandler {
         proxy.metrics.hits.increment()
     }
 
-    /// deliver: writes every answer the client is given, hits as fetches as errors. The one
-    /// place `Age`, `Cache-Status`, `X-Cache` and the `Connection` field are written.
+    /// deliver: every answer the client is given, hits as fetches as errors, is handed to the
+    /// transport here. The one place a stored response's answer (304, 206, gzip) is chosen.
     func deliver(_ delivery: Delivery, for request: HTTPRequestHead, keepAlive: Bool) {
         switch delivery {
         case .stored(let response, let age, let verdict):
@@ -278,93 +280,38 @@ extension ClientConnectionHandler {
                 proxy.stats.increment(.stale)
                 proxy.metrics.stale.increment()
             }
-            writeStored(response, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
-        case .streamed(let status, let fields, let chunked, let purge, let verdict):
+            let answer = StoredAnswer.choose(response, for: request)
+            if case .notModified = answer { proxy.stats.increment(.notModified) }
+            record?.status = answer.status
+            record?.result = verdict.result
+            sendStored(answer, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
+        case .streamed(let status, let fields, let body, let purge, let verdict):
             record?.status = Int(status.code)
             record?.result = verdict.result
-            var buffer = allocator.buffer(capacity: 512)
-            buffer.writeStatusLine(status)
-            for (name, value) in fields { buffer.writeHeader(name, value) }
-            if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-            verdict.write(into: &buffer)
-            if let purge { buffer.writeHeader("Vitrine-Purge", purge) }
-            buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
-            write(buffer)
+            sendHead(status, fields: fields, body: body, purge: purge, verdict: verdict, for: request, keepAlive: keepAlive)
         case .error(let error):
-            writeError(error, keepAlive: keepAlive)
+            deliverError(error, keepAlive: keepAlive)
         }
     }
 
-    /// A stored response as it is kept, with `Age` and the verdict's fields.
-    private func writeStored(_ response: CachedResponse, age: Int, verdict: CacheVerdict, for request: HTTPRequestHead, keepAlive: Bool) {
-        let notModified = response.isNotModified(for: request.headers)
-        if !notModified, request.method == .GET, response.status == .ok, request.headers.contains(name: "range"),
-            response.rangeApplies(ifRange: request.headers.first(name: "if-range"))
-        {
-            let range = ByteRangeRequest.evaluate(request.headers["range"], length: response.body.readableBytes)
-            if range != .whole {
-                writeRange(range, of: response, age: age, verdict: verdict, for: request, keepAlive: keepAlive)
-                return
-            }
-        }
-        let gzip = notModified ? nil : response.gzip.flatMap { VaryKey.acceptsGzip(request.headers) ? $0 : nil }
-        let storedHead = notModified ? response.notModifiedHead : gzip?.head ?? response.head
-        // The stored head is copied (a few hundred bytes) into the buffer of this hit's own
-        // fields: one buffer less for the channel to queue and for `writev` to gather.
-        var head = headBuffer(capacity: storedHead.readableBytes + 128)
-        head.writeImmutableBuffer(storedHead)
-        head.writeHitFields(age: age, verdict: verdict, keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
-        writeHead(head)
-        if notModified {
-            proxy.stats.increment(.notModified)
-        } else if request.method != .HEAD {
-            write(gzip?.body ?? response.body)
-        }
-        record?.status = notModified ? 304 : Int(response.status.code)
-        record?.result = verdict.result
-    }
-
-    /// A `Range` on a stored complete response (RFC 9110 §14): one range as a 206 of the
-    /// identity body, or a 416 that says the length. Built field by field: ranges are rare
-    /// enough not to keep an encoded head for them.
-    private func writeRange(
-        _ range: ByteRangeRequest, of response: CachedResponse, age: Int, verdict: CacheVerdict, for request: HTTPRequestHead, keepAlive: Bool
-    ) {
-        let length = response.body.readableBytes
-        var head = headBuffer(capacity: 512)
-        var slice: ByteBuffer?
-        switch range {
-        case .single(let first, let last):
-            head.writeStaticString("HTTP/1.1 206 Partial Content\r\n")
-            for (name, value) in response.headers where !name.caseInsensitiveEquals("content-length") {
-                head.writeHeader(name, value)
-            }
-            head.writeHeader("Content-Range", "bytes \(first)-\(last)/\(length)")
-            head.writeHeader("Content-Length", decimal: last - first + 1)
-            slice = response.body.getSlice(at: response.body.readerIndex + first, length: last - first + 1)
-        case .unsatisfiable, .whole:
-            head.writeStaticString("HTTP/1.1 416 Range Not Satisfiable\r\n")
-            head.writeHeader("Content-Range", "bytes */\(length)")
-            head.writeStaticString("Content-Length: 0\r\n")
-        }
-        head.writeHitFields(age: age, verdict: verdict, keepAlive: keepAlive, isHTTP10: request.version.minor == 0)
-        writeHead(head)
-        if let slice { write(slice) }
-        record?.status = slice == nil ? 416 : 206
-        record?.result = verdict.result
+    /// The proxy's own error, counted and recorded, then written by the transport.
+    func deliverError(_ error: ProxyError, keepAlive: Bool) {
+        proxy.stats.increment(.clientErrors)
+        proxy.metrics.errors.increment()
+        record?.status = Int(error.status.code)
+        record?.result = nil
+        sendError(error, keepAlive: keepAlive)
     }
 
     /// fetch: hands the request to an exchange with the route's origin.
     func fetch(_ head: HTTPRequestHead, route: Route, mode: ForwardExchange.Mode) {
-        let pool = route.origin.pool(on: context.eventLoop)
+        let pool = route.origin.pool(on: eventLoop)
         // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for a go-ahead before its
         // body. The proxy gives it once it is ready to forward the body; the origin is sent the
         // body as a stream without `Expect`, so its own 100 never comes.
         let requestOpen = machine.body != .complete
-        if requestOpen, head.version.minor >= 1,
-            head.headers["expect"].contains(where: { $0.lowercased().contains("100-continue") })
-        {
-            write(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
+        if requestOpen, head.headers["expect"].contains(where: { $0.lowercased().contains("100-continue") }) {
+            sendInterim(.continue, fields: [:], for: head)
             flush()
         }
         let exchange = ForwardExchange(
@@ -382,7 +329,7 @@ extension ClientConnectionHandler {
         sharedSequence: Int64? = nil
     ) {
         guard proxy.collapser.lead(key) else { return }
-        let pool = route.origin.pool(on: context.eventLoop)
+        let pool = route.origin.pool(on: eventLoop)
         var request = head
         request.method = .GET
         request.headers.remove(name: "if-none-match")
