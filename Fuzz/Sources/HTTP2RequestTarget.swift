@@ -4,9 +4,9 @@ import NIOHTTP1
 @testable import VitrineProxy
 
 /// An HTTP/2 request's fields, as a client may send them (swift-nio-http2's own checks off), made
-/// into the HTTP/1.1 head the request path reads. Besides never trapping: the decoder reads
-/// exactly one head from it, with the stream's method and path, and no field the client did not
-/// send (none smuggled in through a name or a value), framed as the stream said.
+/// into the request head the request path reads. Besides never trapping: the head has the
+/// stream's method and path, no field the client did not send (none smuggled in through a name
+/// or a value, no CR, LF or NUL anywhere), one host, and the framing the stream said.
 enum HTTP2RequestTarget {
     static func run(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
@@ -24,19 +24,18 @@ enum HTTP2RequestTarget {
             headers.add(name: name, value: value)
             names.insert(name)
         }
-        guard let head = HTTP2StreamAdapter.http1Head(headers, endStream: endStream, allocator: ByteBufferAllocator()) else { return }
-        var decoder = RequestDecoder(limits: RequestDecoderTarget.limits)
-        decoder.append(head.bytes)
-        guard case .head(let decoded)? = try? decoder.next() else { return }  // refused: a 400
-        precondition(decoded.method.rawValue == head.method, "method \(decoded.method.rawValue) is not \(head.method)")
-        precondition(decoded.uri == headers.first(name: ":path"), "path \(decoded.uri)")
-        for (name, _) in decoded.headers {
-            precondition(names.contains(name.lowercased()), "a field the client did not send: \(name)")
+        guard let head = HTTP2RequestFields.requestHead(headers, endStream: endStream, limits: RequestDecoderTarget.limits) else { return }
+        precondition(head.method.rawValue == headers.first(name: ":method"), "method \(head.method.rawValue)")
+        precondition(head.uri == headers.first(name: ":path"), "path \(head.uri)")
+        precondition(head.uri.utf8.first == UInt8(ascii: "/"), "a path as target")
+        precondition(head.headers["host"].count == 1, "one host")
+        for (name, value) in head.headers {
+            precondition(names.contains(name), "a field the client did not send: \(name)")
+            precondition(!value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }, "a line break in \(name)")
         }
-        let chunked = decoded.headers.first(name: "transfer-encoding") != nil
-        precondition(chunked == (head.body == .chunked), "framing: chunked \(chunked), stream \(String(describing: head.body))")
-        if head.body == nil {
-            precondition(decoded.headers.first(name: "content-length") == nil || headers.first(name: "content-length") != nil)
-        }
+        let chunked = head.headers.first(name: "transfer-encoding") != nil
+        let sized = head.headers.first(name: "content-length") != nil
+        precondition(!(chunked && sized), "both framings")
+        precondition(chunked == (!endStream && !sized), "framing: chunked \(chunked), end \(endStream)")
     }
 }

@@ -1,5 +1,6 @@
 import CompressNIO
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import VitrineCore
 
@@ -16,6 +17,11 @@ package final class CachedResponse: CacheCosted, Sendable {
     /// The gzip representation, for clients that accept it: its head (with `Content-Encoding`,
     /// `Content-Length` and a weak ETag) and body. Nil when the response is not worth compressing.
     let gzip: (head: ByteBuffer, body: ByteBuffer)?
+    /// The same heads as HTTP/2 fields (`:status` first, names in lower case), made once at
+    /// store time: an h2 hit adds its own few fields to a copy and writes HEADERS. The gzip
+    /// representation's, when there is one.
+    let http2Fields: HPACKHeaders
+    let http2GzipFields: HPACKHeaders?
     let etag: String?
     let lastModified: String?
     /// Seconds of age the response had when it arrived (RFC 9111 §4.2.3's corrected initial age).
@@ -124,14 +130,42 @@ package final class CachedResponse: CacheCosted, Sendable {
         } else {
             self.gzip = nil
         }
+        http2Fields = Self.http2Fields(status: status, headers: headers, varies: gzipBody != nil, length: body.readableBytes, gzip: false)
+        http2GzipFields = gzipBody.map {
+            Self.http2Fields(status: status, headers: headers, varies: true, length: $0.readableBytes, gzip: true)
+        }
         // The heads' one storage counts once.
         var cost = Self.objectOverhead + heads.storageCapacity + body.storageCapacity
         if let gzip { cost += gzip.body.storageCapacity }
-        for (name, value) in headers { cost += name.utf8.count + value.utf8.count + Self.fieldOverhead }
+        // Each field is in `headers` and once or twice more as an HTTP/2 field (its value shared).
+        let representations = gzipBody == nil ? 2 : 3
+        for (name, value) in headers { cost += name.utf8.count + value.utf8.count + Self.fieldOverhead * representations }
         for text in tags { cost += text.utf8.count + Self.fieldOverhead / 2 }
         for text in varyFields { cost += text.utf8.count + Self.fieldOverhead / 2 }
         cost += variantID.utf8.count + Self.fieldOverhead / 2
         self.cost = cost
+    }
+
+    /// A stored response's fields for HTTP/2: `:status`, the stored fields with their names in
+    /// lower case (RFC 9113 §8.2.1; connection-specific ones were never stored), `vary` when a
+    /// gzip representation exists, and the representation's length; for gzip, a weak ETag and
+    /// `content-encoding`.
+    static func http2Fields(status: HTTPResponseStatus, headers: HTTPHeaders, varies: Bool, length: Int, gzip: Bool) -> HPACKHeaders {
+        var fields = HPACKHeaders()
+        fields.reserveCapacity(headers.count + 8)
+        fields.add(name: ":status", value: String(status.code))
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if gzip, lower == "etag", !value.hasPrefix("W/") {
+                fields.add(name: lower, value: "W/" + value)
+            } else {
+                fields.add(name: lower, value: value)
+            }
+        }
+        if varies { fields.add(name: "vary", value: "Accept-Encoding") }
+        if gzip { fields.add(name: "content-encoding", value: "gzip") }
+        fields.add(name: "content-length", value: String(length))
+        return fields
     }
 
     /// The object, its buffers' headers and its small strings.

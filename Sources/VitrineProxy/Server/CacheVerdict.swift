@@ -56,6 +56,16 @@ public struct CacheVerdict: Sendable {
         CacheVerdict(result: .pass, status: .text(detail.map { "fwd=\(fwd); detail=\($0)" } ?? "fwd=\(fwd)"))
     }
 
+    /// The `Cache-Status` value, as a field of its own (HTTP/2).
+    public var cacheStatus: String {
+        switch status {
+        case .hit(let ttl, let detail):
+            return detail.map { "vitrine; hit; ttl=\(ttl); detail=\($0)" } ?? "vitrine; hit; ttl=\(ttl)"
+        case .text(let text):
+            return "vitrine; " + text
+        }
+    }
+
     /// Writes `Cache-Status` and `X-Cache`.
     public func write(into buffer: inout ByteBuffer) {
         switch status {

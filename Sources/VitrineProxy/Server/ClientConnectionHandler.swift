@@ -54,17 +54,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     private var lastActivityAt = NIODeadline.now()
     /// Armed while the socket takes none of what is queued for it.
     private var sendTimer: Scheduled<Void>?
-    /// The peer: the socket's, or the one a PROXY protocol header names.
-    private var peer: IPAddress?
-    private var peerText = "unknown"
-    /// Who the connection's requests are from, when no trusted proxy speaks for someone else.
-    private var peerForwarding: ClientForwarding
-    /// How clients reach this listener: `https` on a TLS listener (what `X-Forwarded-Proto`
-    /// says, unless a trusted proxy in front says otherwise).
-    let scheme: String
-    /// The connection is one HTTP/2 stream (behind an `HTTP2StreamAdapter`): told when each
-    /// answer is complete, which ends the stream.
-    let http2Stream: Bool
+    /// Whom the connection is from: the socket's peer, or the one a PROXY protocol header names;
+    /// `https` on a TLS listener (what `X-Forwarded-Proto` says, unless a trusted proxy in front
+    /// says otherwise).
+    private var peer: ClientPeer
     /// The connection's number among the node's (its requests' ids carry it).
     private var connectionNumber: UInt64 = 0
     /// The request being answered, for the access log and the request metrics.
@@ -84,11 +77,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     /// The answer being written ends with the connection's close (no length, an HTTP/1.0 client).
     var closeAfterAnswer = false
 
-    init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http", http2Stream: Bool = false) {
+    init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http") {
         self.proxy = proxy
-        self.scheme = scheme
-        self.http2Stream = http2Stream
-        self.peerForwarding = .direct("unknown", scheme: scheme)
+        self.peer = ClientPeer(scheme: scheme)
         self.listingsSource = listings
         self.listingsCopy = listings.copy()
         self.routesCopy = proxy.routes.copy()
@@ -107,7 +98,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         connectionNumber = proxy.connectionsAccepted.wrappingAdd(1, ordering: .relaxed).newValue
-        if let address = context.channel.remoteAddress?.ipAddress { setPeer(address) }
+        if let address = context.channel.remoteAddress?.ipAddress { peer.set(address) }
         updateWaiting()
     }
 
@@ -117,17 +108,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         needsFlush = false
     }
 
-    private func setPeer(_ text: String) {
-        peerText = text
-        peer = IPAddress(parsing: text)
-        peerForwarding = .direct(text, scheme: scheme)
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let header as ProxyProtocolHeader:
             // The load balancer's word on whom the connection is from (before any request).
-            if let source = header.source { setPeer(source.description) }
+            if let source = header.source { peer.set(source.description) }
         case is ChannelShouldQuiesceEvent:
             quiescing = true
             // Idle: closed now. Answering: closed once that answer is written.
@@ -366,26 +351,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
 
     // MARK: Request flow
 
-    /// Carries out an abandoned step: the fetch stops (its origin connection is released or
-    /// closed), a collapsed wait leaves its flight.
-    func cancel(_ abandoned: RequestStateMachine<ForwardExchange, CollapseWait>.Abandoned?) {
-        switch abandoned {
-        case .fetch(let exchange):
-            exchange.clientClosed()
-        case .wait(let wait):
-            wait.timer.cancel()
-            _ = proxy.collapser.leave(wait.key, id: wait.id)
-        case .nothing, nil:
-            break
-        }
-    }
 
     /// The request being answered has its whole answer written (`keepAlive`: and the connection
     /// stays open): the next request is taken, or the connection closes.
     func answered(keepAlive: Bool) {
-        // On HTTP/2 the stream ends here, not when its last body byte is written: the fetch
-        // that wrote it may still be storing what it fetched, and an ended stream closes.
-        if http2Stream { context.triggerUserOutboundEvent(HTTP2StreamAdapter.AnswerComplete(), promise: nil) }
         finishRecord()
         let keepAlive = keepAlive && !closeAfterAnswer
         closeAfterAnswer = false
@@ -411,18 +380,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
 
     /// Starts the record of a request: who it is from, its id.
     private func startRecord(_ head: HTTPRequestHead) {
-        var forwarding = peerForwarding
-        var trustedID: String?
-        if !proxy.trustedProxies.isEmpty, let peer, proxy.trustedProxies.contains(peer) {
-            forwarding = ClientForwarding.resolve(
-                peer: peer, peerText: peerText, forwardedFor: head.headers["x-forwarded-for"],
-                forwardedProto: head.headers.first(name: "x-forwarded-proto"), scheme: scheme, trusted: proxy.trustedProxies)
-            trustedID = head.headers.first(name: "x-request-id").flatMap { RequestRecord.isAcceptableID($0) ? $0 : nil }
-        }
-        record = RequestRecord(
-            started: .now(), head: head, forwarding: forwarding,
-            requestID: trustedID ?? "\(proxy.requestIDPrefix)-\(String(connectionNumber, radix: 16))-\(headsDecoded)",
-            bytesBefore: bytesWritten)
+        record = peer.record(for: head, proxy: proxy, connection: connectionNumber, request: headsDecoded, bytesBefore: bytesWritten)
     }
 
     /// The request's answer is written (or will not be): counted and logged, once.

@@ -39,7 +39,7 @@ package enum ProxyChannels {
     }
 
     /// An HTTP/2 connection: each stream is a request through the same request path as
-    /// HTTP/1.1 (`HTTP2StreamAdapter` in front of a `ClientConnectionHandler` of its own), with
+    /// HTTP/1.1 (`HTTP2StreamHandler`: frames in, frames out, no HTTP/1.1 between), with
     /// the same header limits, `limits.max_concurrent_streams` streams at once, flow control
     /// windows of 64 KiB per stream and 1 MiB per connection, and swift-nio-http2's defences
     /// (a client that resets streams in a loop, CVE-2023-44487, or sends too many control
@@ -70,9 +70,7 @@ package enum ProxyChannels {
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2StreamAdapter(proxyHeader: proxyHeader))
-                try stream.pipeline.syncOperations.addHandler(
-                    ClientConnectionHandler(proxy: proxy, listings: listings, scheme: "https", http2Stream: true))
+                try stream.pipeline.syncOperations.addHandler(HTTP2StreamHandler(proxy: proxy, listings: listings, proxyHeader: proxyHeader))
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)

@@ -247,6 +247,13 @@ public struct RequestDecoder {
     }
 
     /// Parses a head known to be complete (request line and fields, without the final CRLF CRLF).
+    /// Whether `host` is a valid `Host` (or HTTP/2 `:authority`): a name, IPv4 or bracketed
+    /// IPv6 address, and an optional port; the same rule for both protocols.
+    static func isValidHost(_ host: String) -> Bool {
+        var host = host
+        return host.withUTF8 { HeadParser.isValidHost(UnsafeRawBufferPointer($0)) }
+    }
+
     private struct HeadParser {
         let bytes: UnsafeRawBufferPointer
         let limits: LimitSettings

@@ -342,6 +342,20 @@ extension RequestTransport {
         refresh.start()
     }
 
+    /// Carries out an abandoned step: the fetch stops (its origin connection is released or
+    /// closed), a collapsed wait leaves its flight.
+    func cancel(_ abandoned: RequestStateMachine<ForwardExchange, CollapseWait>.Abandoned?) {
+        switch abandoned {
+        case .fetch(let exchange):
+            exchange.clientClosed()
+        case .wait(let wait):
+            wait.timer.cancel()
+            _ = proxy.collapser.leave(wait.key, id: wait.id)
+        case .nothing, nil:
+            break
+        }
+    }
+
     /// Answers with an error: the one way the pipeline ends a request with the proxy's own answer.
     private func answer(_ error: ProxyError, keepAlive: Bool) {
         respond(error, keepAlive: keepAlive)
