@@ -47,6 +47,9 @@ public final class ProxyNode: Service, Sendable {
     private let channels = Mutex<[any Channel]>([])
     /// Collects the proxy listener's connections, to tell them to finish when the node drains.
     private let quiescing: ServerQuiescingHelper
+    /// The same for the TLS listener's, when there is one: a `ServerQuiescingHelper` serves one
+    /// server channel (a second one given to it is ignored, and its connections never drain).
+    private let quiescingTLS: ServerQuiescingHelper?
     private let redis: RedisBackend?
     private let subscriber: RedisSubscriber?
     /// Follows the fleet's purge log (with Redis).
@@ -85,6 +88,7 @@ public final class ProxyNode: Service, Sendable {
         self.group = group
         self.logger = logger
         self.quiescing = ServerQuiescingHelper(group: group)
+        self.quiescingTLS = configuration.tls == nil ? nil : ServerQuiescingHelper(group: group)
         self.loadConfiguration = loadConfiguration
         self.running = Mutex((configuration, 1))
         self.clock = clock
@@ -423,9 +427,15 @@ public final class ProxyNode: Service, Sendable {
         let settle: @Sendable (Bool) -> Void = { finished in
             if settled.isFirst() { done.succeed(finished) }
         }
-        allClosed.futureResult.whenComplete { _ in settle(true) }
         let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.nanosecondsClamped))) { settle(false) }
         quiescing.initiateShutdown(promise: allClosed)
+        var closed = allClosed.futureResult
+        if let quiescingTLS {
+            let tlsClosed = loop.makePromise(of: Void.self)
+            quiescingTLS.initiateShutdown(promise: tlsClosed)
+            closed = closed.and(tlsClosed.futureResult).map { _ in }
+        }
+        closed.whenComplete { _ in settle(true) }
         let finished = (try? await done.futureResult.get()) ?? false
         timer.cancel()
         if finished {
@@ -462,7 +472,7 @@ public final class ProxyNode: Service, Sendable {
     private func bindProxy(_ address: ListenAddress, tls certificates: ServerCertificates? = nil) async throws -> any Channel {
         let context = self.context
         let listings = self.listings
-        let quiescing = self.quiescing
+        let quiescing = certificates == nil ? self.quiescing : self.quiescingTLS ?? self.quiescing
         let proxyProtocol = configuration.server.proxyProtocol
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

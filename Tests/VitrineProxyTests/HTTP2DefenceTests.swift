@@ -36,4 +36,88 @@ struct HTTP2DefenceTests {
             #expect(!connection.goAwayCodes.isEmpty && connection.goAwayCodes.allSatisfy { $0 == 0 }, "a graceful GOAWAY (NO_ERROR) first")
         }
     }
+
+    /// CVE-2024-27316: a header block that never ends, one CONTINUATION frame after another,
+    /// is cut off with GOAWAY (ENHANCE_YOUR_CALM) after a few, and the connection closed: the
+    /// server never buffers a block that grows for ever.
+    @Test func aContinuationFloodIsCutOff() async throws {
+        try await HTTP2Tests.withH2 { _, echo, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            let start = RawHTTP2Connection.frame(type: 0x1, flags: 0x1, stream: 1, payload: RawHTTP2Connection.literal(":method", "GET"))
+            var flood = RawHTTP2Connection.preface + start
+            for index in 0..<64 {
+                flood += RawHTTP2Connection.frame(type: 0x9, flags: 0, stream: 1, payload: RawHTTP2Connection.literal("x-\(index)", "yyyy"))
+            }
+            try await connection.send(flood)
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(connection.goAwayCodes.contains(0xB), "GOAWAY with ENHANCE_YOUR_CALM, got \(connection.goAwayCodes)")
+            #expect(closed)
+            #expect(echo.requests == 0)
+        }
+    }
+
+    /// A flood of PING frames (each of which the server must answer) is cut off.
+    @Test func aPingFloodIsCutOff() async throws {
+        try await HTTP2Tests.withH2 { _, _, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            var flood = RawHTTP2Connection.preface
+            for index in 0..<1000 {
+                flood += RawHTTP2Connection.frame(type: 0x6, flags: 0, stream: 0, payload: [0, 0, 0, 0, 0, 0, UInt8(index >> 8), UInt8(index & 0xFF)])
+            }
+            try await connection.send(flood)
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(connection.goAwayCodes.contains(0xB), "GOAWAY with ENHANCE_YOUR_CALM, got \(connection.goAwayCodes)")
+            #expect(closed)
+        }
+    }
+
+    /// Empty DATA frames cost the server work and the client nothing: more than one in a row is
+    /// a flood.
+    @Test func anEmptyDataFrameFloodIsCutOff() async throws {
+        try await HTTP2Tests.withH2 { _, _, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            var flood = RawHTTP2Connection.preface + RawHTTP2Connection.get("/echo/upload?delay=2000", stream: 1, endStream: false)
+            for _ in 0..<100 { flood += RawHTTP2Connection.frame(type: 0x0, flags: 0, stream: 1, payload: []) }
+            try await connection.send(flood)
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(connection.goAwayCodes.contains(0xB), "GOAWAY with ENHANCE_YOUR_CALM, got \(connection.goAwayCodes)")
+            #expect(closed)
+        }
+    }
+
+    /// `limits.max_concurrent_streams` streams are served at once. A client that opens more than
+    /// it was told it may breaks the protocol: swift-nio-http2 answers with GOAWAY
+    /// (PROTOCOL_ERROR), and the connection is closed; the origin never sees more than the limit.
+    @Test func aClientPastTheConcurrencyLimitIsCutOff() async throws {
+        try await HTTP2Tests.withH2(configure: { $0.limits.maxConcurrentStreams = 4 }) { _, echo, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            try await connection.send(RawHTTP2Connection.preface)
+            // The server's SETTINGS (and its limit) are in effect once acknowledged: wait for an
+            // answer on a first stream before opening the rest.
+            try await connection.send(RawHTTP2Connection.get("/echo/first", stream: 1))
+            try await SharedTierTests.waitUntil(seconds: 10) { connection.answered.contains(1) }
+            var streams: [UInt8] = []
+            for index in 0..<6 { streams += RawHTTP2Connection.get("/echo/slow\(index)?delay=300", stream: UInt32(3 + 2 * index)) }
+            try await connection.send(streams)
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(connection.goAwayCodes.contains(0x1), "GOAWAY with PROTOCOL_ERROR, got \(connection.goAwayCodes)")
+            #expect(closed)
+            #expect(echo.requests <= 5, "the first stream, then at most the limit")
+        }
+    }
+
+    /// A drain sends every HTTP/2 connection a graceful GOAWAY, and closes it once its streams
+    /// are done.
+    @Test func aDrainSendsGOAWAYAndCloses() async throws {
+        try await HTTP2Tests.withH2(configure: { $0.server.drainDelay = .zero }) { fixture, _, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            try await connection.send(RawHTTP2Connection.preface + RawHTTP2Connection.get("/echo/before-drain", stream: 1))
+            try await SharedTierTests.waitUntil(seconds: 10) { connection.answered.contains(1) }
+            let drain = Task { await fixture.node.drain() }
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(closed)
+            #expect(!connection.goAwayCodes.isEmpty && connection.goAwayCodes.allSatisfy { $0 == 0 })
+            await drain.value
+        }
+    }
 }

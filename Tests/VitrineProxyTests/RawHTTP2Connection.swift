@@ -64,6 +64,22 @@ final class RawHTTP2Connection: Sendable {
 
     /// The error codes of the GOAWAY frames the server sent.
     var goAwayCodes: [UInt32] { reader.goAwayCodes.withLock { $0 } }
+    /// The streams the server reset, with each reset's error code.
+    var resets: [UInt32: UInt32] { reader.resets.withLock { $0 } }
+    /// The streams the server answered with HEADERS.
+    var answered: Set<UInt32> { reader.answered.withLock { $0 } }
+
+    /// The bytes of a HEADERS frame for a GET of `path` on `stream` (END_HEADERS, END_STREAM),
+    /// its fields as literals without indexing (RFC 7541 §6.2.2), never Huffman-coded.
+    static func get(_ path: String, stream: UInt32, endStream: Bool = true) -> [UInt8] {
+        let block = literal(":method", "GET") + literal(":path", path) + literal(":scheme", "https") + literal(":authority", "shop.example")
+        return frame(type: 0x1, flags: endStream ? 0x5 : 0x4, stream: stream, payload: block)
+    }
+
+    /// A field as a literal without indexing, with a new name (lengths under 127).
+    static func literal(_ name: String, _ value: String) -> [UInt8] {
+        [0x00, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8)
+    }
 
     func close() async {
         try? await channel.close()
@@ -73,6 +89,8 @@ final class RawHTTP2Connection: Sendable {
     private final class FrameReader: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
         let goAwayCodes = Mutex<[UInt32]>([])
+        let resets = Mutex<[UInt32: UInt32]>([:])
+        let answered = Mutex<Set<UInt32>>([])
         private let pending = Mutex(ByteBuffer())
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,6 +109,12 @@ final class RawHTTP2Connection: Sendable {
                         goAwayCodes.withLock { $0.append(code) }
                     }
                     if header[3] == 0x6, header[4] & 0x1 == 0 { pings.append(payload) }
+                    let stream = (UInt32(header[5]) << 24 | UInt32(header[6]) << 16 | UInt32(header[7]) << 8 | UInt32(header[8])) & 0x7FFF_FFFF
+                    if header[3] == 0x3, payload.count >= 4 {
+                        let code = UInt32(payload[0]) << 24 | UInt32(payload[1]) << 16 | UInt32(payload[2]) << 8 | UInt32(payload[3])
+                        resets.withLock { $0[stream] = code }
+                    }
+                    if header[3] == 0x1 { answered.withLock { _ = $0.insert(stream) } }
                 }
                 pending.discardReadBytes()
                 return pings
