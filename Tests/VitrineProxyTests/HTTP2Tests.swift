@@ -94,6 +94,11 @@ struct HTTP2Tests {
             #expect(unsized.text.contains("\ncontent-length: 7\n") || unsized.text.contains("\ntransfer-encoding: chunked\n"))
             let sized = try await client.request("POST", "/echo/write", headers: [("content-length", "2")], body: Array("{}".utf8))
             #expect(sized.status == 200 && sized.text.hasSuffix("\n{}"))
+            // More than the stream's and the connection's first windows (64 KiB each): the
+            // proxy opens them again as the body is forwarded, or the upload stalls.
+            let large = Array(repeating: UInt8(ascii: "x"), count: 300_000)
+            let uploaded = try await client.request("POST", "/echo/write", body: large)
+            #expect(uploaded.status == 200 && uploaded.body.suffix(300_000) == large[...])
             await client.close()
         }
     }

@@ -39,7 +39,7 @@ package enum ProxyChannels {
     }
 
     /// An HTTP/2 connection: each stream is a request through the same request path as
-    /// HTTP/1.1 (`HTTP2StreamHandler`: frames in, frames out, no HTTP/1.1 between), with
+    /// HTTP/1.1 (`HTTP2Connection`: streams in the connection's own state, no HTTP/1.1 between), with
     /// the same header limits, `limits.max_concurrent_streams` streams at once, flow control
     /// windows of 64 KiB per stream and 1 MiB per connection, and swift-nio-http2's defences
     /// (a client that resets streams in a loop, CVE-2023-44487, or sends too many control
@@ -63,18 +63,16 @@ package enum ProxyChannels {
                 maxAge: nil,
                 maxGraceTime: .seconds(30),
                 keepalive: nil))
+        let pipeline = channel.pipeline.syncOperations
         // Between TLS and the HTTP/2 handler: it sees the frames written, and closes after a
         // connection error's GOAWAY.
-        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorCloser())
-        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2StreamHandler(proxy: proxy, listings: listings, proxyHeader: proxyHeader))
-            }
-        }
-        try channel.pipeline.syncOperations.addHandler(manager)
-        try channel.pipeline.syncOperations.addHandler(ChannelActiveReplay(), position: .before(manager))
+        try pipeline.addHandler(HTTP2ConnectionErrorCloser())
+        // No multiplexer: the streams are served in the connection's own state (`HTTP2Connection`),
+        // which passes the manager what it needs.
+        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: nil, connectionConfiguration: connection, streamConfiguration: stream))
+        try pipeline.addHandler(HTTP2Connection(proxy: proxy, listings: listings, proxyHeader: proxyHeader))
+        try pipeline.addHandler(manager)
+        try pipeline.addHandler(ChannelActiveReplay(), position: .before(manager))
     }
 
     /// A connection on the admin listener, or (`access: .probes`) on the probe listener.

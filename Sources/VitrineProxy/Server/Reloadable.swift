@@ -39,6 +39,13 @@ package final class Reloadable<Value: Sendable>: Sendable {
         return Copy(generation: generation, value: current)
     }
 
+    /// A copy for one of a connection's streams, taken from the connection's own: no lock when
+    /// nothing changed since.
+    func copy(through copy: inout Copy) -> Copy {
+        _ = current(through: &copy)
+        return copy
+    }
+
     /// The current value through a connection's copy: one atomic load when nothing changed.
     func current(through copy: inout Copy) -> Value {
         let now = generation.load(ordering: .acquiring)

@@ -4,29 +4,25 @@ import NIOHTTP1
 import NIOHTTP2
 import VitrineCore
 
-/// One HTTP/2 stream: one request through the request path, with no HTTP/1.1 in between. Its
-/// HEADERS become the request head (`HTTP2RequestFields`), its DATA the body, and the answer is
-/// written as HEADERS and DATA frames: a stored response's fields were made at store time, its
-/// body goes out as a slice of the stored bytes, END_STREAM on its last DATA frame.
+/// One HTTP/2 stream: one request through the request path, with no HTTP/1.1 in between, and no
+/// channel of its own: its connection (`HTTP2Connection`) hands it its frames and writes what it
+/// answers, as nginx serves streams in the connection's own state. Its HEADERS become the request
+/// head (`HTTP2RequestFields`), its DATA the body, and the answer is written as HEADERS and DATA
+/// frames: a stored response's fields were made at store time, its body goes out as a slice of
+/// the stored bytes, END_STREAM on its last DATA frame.
 ///
 /// A stream has no decoder and, on a hit, no timer: the connection's idle time and drain are
 /// `NIOHTTP2ServerConnectionManagementHandler`'s. A timer is armed only while a request body is
-/// awaited (`timeouts.client_body`) or the stream can take nothing more (`timeouts.send`: a
-/// client that holds a stream open with a zero window is reset).
-final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// awaited (`timeouts.client_body`) or the stream holds more unsent than its budget
+/// (`timeouts.send`: a client that stops reading, or holds a zero window, is reset).
+final class HTTP2Stream: RequestTransport {
     let proxy: ProxyContext
-    private let listingsSource: Reloadable<Listings>
+    let id: HTTP2StreamID
+    private unowned let connection: HTTP2Connection
     private var listingsCopy: Reloadable<Listings>.Copy
     private var routesCopy: Reloadable<Router>.Copy
-    private var context: ChannelHandlerContext!
     var machine: RequestStateMachine<ForwardExchange, CollapseWait>
     var record: RequestRecord?
-    private var peer = ClientPeer(scheme: "https")
-    private let proxyHeader: ProxyProtocolHeader?
-    private var streamNumber: UInt64 = 0
 
     /// Where the answer is.
     private enum Answer {
@@ -41,52 +37,39 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
     }
 
     private var answer = Answer.none
-    private var needsFlush = false
-    private var flushQueued = false
-    /// Handling a frame read: what is written is flushed at the end of the read batch.
-    private var reading = false
-    /// Armed while a request body is awaited, or while the stream takes nothing.
+    /// Armed while a request body is awaited, or while the stream holds too much unsent.
     private var bodyTimer: Scheduled<Void>?
     private var sendTimer: Scheduled<Void>?
     /// Bytes written on the stream (DATA), for the access log.
     private var bytesWritten = 0
+    /// Streamed body bytes handed to the connection and not yet sent (flow control may hold
+    /// them): the fetch pauses past `HTTP2Connection.streamBufferBytes`.
+    private var unsent = 0
+    /// DATA bytes received since the stream's window was last opened again.
+    private var windowConsumed = 0
+    /// The stream is gone (ended, reset, or its connection closed).
+    private(set) var isClosed = false
 
-    init(proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) {
+    init(id: HTTP2StreamID, connection: HTTP2Connection, proxy: ProxyContext, listings: Reloadable<Listings>.Copy, routes: Reloadable<Router>.Copy) {
+        self.id = id
+        self.connection = connection
         self.proxy = proxy
-        self.listingsSource = listings
-        self.listingsCopy = listings.copy()
-        self.routesCopy = proxy.routes.copy()
-        self.proxyHeader = proxyHeader
+        self.listingsCopy = listings
+        self.routesCopy = routes
         self.machine = RequestStateMachine(maxBody: proxy.limits.maxBody.bytes)
     }
 
-    var allocator: ByteBufferAllocator { context.channel.allocator }
-    var canAcceptMore: Bool { context.channel.isWritable }
-    var eventLoop: any EventLoop { context.eventLoop }
-    var listings: Listings { listingsSource.current(through: &listingsCopy) }
+    var allocator: ByteBufferAllocator { connection.allocator }
+    var canAcceptMore: Bool { connection.isWritable && unsent < HTTP2Connection.streamBufferBytes }
+    var eventLoop: any EventLoop { connection.eventLoop }
+    var listings: Listings { connection.listingsSource.current(through: &listingsCopy) }
     var router: Router { proxy.routes.current(through: &routesCopy) }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        streamNumber = proxy.connectionsAccepted.wrappingAdd(1, ordering: .relaxed).newValue
-        if let source = proxyHeader?.source {
-            peer.set(source.description)
-        } else if let address = context.channel.remoteAddress?.ipAddress {
-            peer.set(address)
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        cancelTimers()
-        needsFlush = false
-    }
 
     // MARK: The request
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
-        defer { reading = false }
-        switch unwrapInboundIn(data) {
+    /// A frame of this stream's.
+    func receive(_ payload: HTTP2Frame.FramePayload) {
+        switch payload {
         case .headers(let headers):
             guard record == nil, case .idle = machine.step, machine.body == .complete, case .none = answer else {
                 // Trailers: not forwarded (the origin gets the body, which is what is keyed and
@@ -99,7 +82,7 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
             }
             machine.headReceived()
             if headers.endStream { _ = machine.bodyEnded() }
-            record = peer.record(for: head, proxy: proxy, connection: streamNumber, request: 1, bytesBefore: 0)
+            record = connection.peer.record(for: head, proxy: proxy, connection: connection.number, request: Int(id), bytesBefore: 0)
             serve(head)
             armBodyTimer()
         case .data(let frame):
@@ -111,10 +94,20 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
                 case .tooLarge: return broken(.bodyTooLarge)
                 }
             }
-            if frame.endStream { requestEnded() }
+            if frame.endStream {
+                requestEnded()
+            } else {
+                // Half the stream's window consumed: opened again (the body is forwarded as it
+                // comes; the origin's pace holds the client through the connection's reading).
+                windowConsumed &+= HTTP2Connection.flowControlled(frame)
+                if windowConsumed >= 32768 {
+                    connection.write(.windowUpdate(windowSizeIncrement: windowConsumed), on: id)
+                    windowConsumed = 0
+                }
+            }
             armBodyTimer()
         case .rstStream:
-            context.close(promise: nil)
+            closed()
         default:
             break
         }
@@ -148,33 +141,33 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
         bodyTimer = nil
         guard machine.body != .complete, !machine.isClosing else { return }
         let timeout = TimeAmount.nanoseconds(Int64(proxy.timeouts.clientBody.nanosecondsClamped))
-        bodyTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        bodyTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             bodyTimer = nil
             proxy.stats.increment(.clientTimeouts)
             broken(.requestTimeout)
-            flushIfNeeded()
+            connection.flushSoon()
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        flushIfNeeded()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The stream is gone: reset by the client, closed, or its connection closed.
+    func closed() {
+        guard !isClosed else { return }
+        isClosed = true
+        answer = .ended
         finishRecord()
         cancelTimers()
         cancel(machine.closed())
-        context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A stream error (swift-nio-http2 has reset the stream): nothing more to answer.
-        context.close(promise: nil)
+    /// The connection's socket can take more, or less: a fetch streaming here pauses with it.
+    func connectionWritabilityChanged() {
+        updateWritability()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
+    /// Writability is the connection's socket's and this stream's own unsent bytes'.
+    private func updateWritability() {
+        let writable = canAcceptMore
+        guard writable != machine.isWritable else { return }
         let fetch = machine.writabilityChanged(writable)
         if writable {
             sendTimer?.cancel()
@@ -182,7 +175,7 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
             fetch?.clientBecameWritable()
         } else if sendTimer == nil {
             let timeout = TimeAmount.nanoseconds(Int64(proxy.timeouts.send.nanosecondsClamped))
-            sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            sendTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
                 // The client has taken nothing for that long (a zero window): it is gone, or
                 // holding us.
                 sendTimer = nil
@@ -191,7 +184,6 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
                 reset(.cancel)
             }
         }
-        context.fireChannelWritabilityChanged()
     }
 
     private func cancelTimers() {
@@ -219,16 +211,14 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
         case .held(let fields, let body):
             answer = .ended
             if let body, body.readableBytes > 0 {
-                context.write(wrapOutboundOut(.headers(.init(headers: fields))), promise: nil)
-                context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+                connection.write(.headers(.init(headers: fields)), on: id)
+                connection.write(.data(.init(data: .byteBuffer(body), endStream: true)), on: id)
             } else {
-                context.write(wrapOutboundOut(.headers(.init(headers: fields, endStream: true))), promise: nil)
+                connection.write(.headers(.init(headers: fields, endStream: true)), on: id)
             }
-            needsFlush = true
         case .streaming(complete: true):
             answer = .ended
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
-            needsFlush = true
+            connection.write(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), on: id)
         case .streaming(complete: false):
             // Cut short (the origin failed, the fetch was abandoned): a reset, so that the client
             // does not take a truncated body for the whole of it.
@@ -239,8 +229,8 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
         _ = machine.answered(keepAlive: true)
         checkViolation()
         // Answered from another event (the origin's, L2's): flushed once the loop has handled
-        // what is ready. Within this stream's read, the end of the read batch flushes.
-        if !reading { flushSoon() }
+        // what is ready. Within the connection's read, the end of the read batch flushes.
+        connection.flushSoon()
     }
 
     func exchangeFinished(keepAlive: Bool) {
@@ -253,7 +243,7 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
 
     private func finishRecord() {
         guard let finished = record.take() else { return }
-        proxy.observe(finished, bytes: bytesWritten &- finished.bytesBefore, on: context.eventLoop)
+        proxy.observe(finished, bytes: bytesWritten &- finished.bytesBefore, on: eventLoop)
     }
 
     func sendStored(_ stored: StoredAnswer, age: Int, verdict: CacheVerdict, for request: HTTPRequestHead, keepAlive: Bool) {
@@ -299,8 +289,7 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
             answer = .held(fields, body: nil)
         } else {
             answer = .streaming(complete: false)
-            context.write(wrapOutboundOut(.headers(.init(headers: fields))), promise: nil)
-            needsFlush = true
+            connection.write(.headers(.init(headers: fields)), on: id)
         }
     }
 
@@ -309,15 +298,23 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
         var fields = HPACKHeaders()
         fields.add(name: ":status", value: String(status.code))
         for (name, value) in origin { fields.add(name: name.lowercased(), value: value) }
-        context.write(wrapOutboundOut(.headers(.init(headers: fields))), promise: nil)
-        needsFlush = true
+        connection.write(.headers(.init(headers: fields)), on: id)
     }
 
     func sendBodyPart(_ buffer: ByteBuffer) {
         guard case .streaming(complete: false) = answer, buffer.readableBytes > 0 else { return }
         bytesWritten &+= buffer.readableBytes
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(buffer)))), promise: nil)
-        needsFlush = true
+        // Counted until sent: flow control may hold it in swift-nio-http2's buffer, and a
+        // client that grants no window must pause the origin, not grow our memory.
+        let size = buffer.readableBytes
+        unsent &+= size
+        let sent = eventLoop.makePromise(of: Void.self)
+        connection.write(.data(.init(data: .byteBuffer(buffer))), on: id, promise: sent)
+        sent.futureResult.assumeIsolated().whenComplete { [self] _ in
+            unsent &-= size
+            if !isClosed { updateWritability() }
+        }
+        updateWritability()
     }
 
     func sendBodyEnd() {
@@ -348,26 +345,18 @@ final class HTTP2StreamHandler: ChannelInboundHandler, RequestTransport {
     }
 
     private func reset(_ code: HTTP2ErrorCode) {
+        guard !isClosed else { return }
         answer = .ended
-        context.writeAndFlush(wrapOutboundOut(.rstStream(code)), promise: nil)
-        context.close(promise: nil)
+        connection.write(.rstStream(code), on: id)
+        connection.flushSoon()
+        closed()
     }
 
     func flush() {
-        needsFlush = false
-        context.flush()
-    }
-
-    private func flushIfNeeded() {
-        if needsFlush { flush() }
+        connection.flush()
     }
 
     func flushSoon() {
-        guard needsFlush, !flushQueued else { return }
-        flushQueued = true
-        context.eventLoop.assumeIsolated().execute { [self] in
-            flushQueued = false
-            flushIfNeeded()
-        }
+        connection.flushSoon()
     }
 }

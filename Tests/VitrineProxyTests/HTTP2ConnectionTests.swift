@@ -9,11 +9,12 @@ import VitrineCore
 @testable import VitrineProxy
 
 extension ClientConnectionHandlerTests.Harness {
-    /// An HTTP/2 stream to the same proxy, on the same event loop.
-    func http2Stream() throws -> EmbeddedChannel {
+    /// An HTTP/2 connection to the same proxy, on the same event loop, after swift-nio-http2's
+    /// handler: frames in and out.
+    func http2Connection() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(loop: self.channel.embeddedEventLoop)
         let listings = Listings(settings: ListingsSettings(), fetcher: ListingFetcher(proxy: context), clock: ManualClock(), logger: .init(label: "test"))
-        try channel.pipeline.syncOperations.addHandler(HTTP2StreamHandler(proxy: context, listings: Reloadable(listings), proxyHeader: nil))
+        try channel.pipeline.syncOperations.addHandler(HTTP2Connection(proxy: context, listings: Reloadable(listings), proxyHeader: nil))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
         return channel
     }
@@ -28,15 +29,22 @@ extension ClientConnectionHandlerTests.Harness {
     }
 }
 
-/// An HTTP/2 stream on an embedded channel: frames in, the request path, frames out; no
-/// HTTP/1.1 anywhere between.
-@Suite struct HTTP2StreamHandlerTests {
+/// HTTP/2 streams in their connection's state, on an embedded channel: frames in, the request
+/// path, frames out; no HTTP/1.1 anywhere between, no channel per stream.
+@Suite struct HTTP2ConnectionTests {
     static let get = HPACKHeaders([(":method", "GET"), (":path", "/catalog/products/7"), (":scheme", "https"), (":authority", "shop.example")])
 
-    static func frames(_ channel: EmbeddedChannel) throws -> [HTTP2Frame.FramePayload] {
+    /// The frames written on stream `id` (the connection's own, on the root stream, left out).
+    static func frames(_ channel: EmbeddedChannel, on id: HTTP2StreamID = 1) throws -> [HTTP2Frame.FramePayload] {
         var frames: [HTTP2Frame.FramePayload] = []
-        while let frame = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(frame) }
+        while let frame = try channel.readOutbound(as: HTTP2Frame.self) {
+            if frame.streamID == id { frames.append(frame.payload) }
+        }
         return frames
+    }
+
+    static func send(_ payload: HTTP2Frame.FramePayload, on channel: EmbeddedChannel, stream id: HTTP2StreamID = 1) throws {
+        try channel.writeInbound(HTTP2Frame(streamID: id, payload: payload))
     }
 
     static func head(_ fields: [(String, String)], endStream: Bool = true) -> HTTPRequestHead? {
@@ -75,10 +83,10 @@ extension ClientConnectionHandlerTests.Harness {
 
     @Test func aMalformedStreamIsResetAndNothingIsServed() throws {
         let harness = try ClientConnectionHandlerTests.Harness()
-        let stream = try harness.http2Stream()
+        let stream = try harness.http2Connection()
         var fields = Self.get
         fields.add(name: "x-a", value: "1\r\nx: y")
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: fields, endStream: true)))
+        try Self.send(.headers(.init(headers: fields, endStream: true)), on: stream)
         guard case .rstStream(.protocolError) = try Self.frames(stream).first else {
             Issue.record("the stream must be reset")
             return
@@ -89,8 +97,8 @@ extension ClientConnectionHandlerTests.Harness {
     @Test func aHitIsOneHEADERSAndOneDATAWithEndStreamFromTheStoredBytes() throws {
         let harness = try ClientConnectionHandlerTests.Harness()
         harness.preloadHTTPS("/catalog/products/7", body: #"{"id":7}"#)
-        let stream = try harness.http2Stream()
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: Self.get, endStream: true)))
+        let stream = try harness.http2Connection()
+        try Self.send(.headers(.init(headers: Self.get, endStream: true)), on: stream)
         let written = try Self.frames(stream)
         guard written.count == 2, case .headers(let head) = written[0], case .data(let data) = written[1], case .byteBuffer(let body) = data.data
         else {
@@ -109,10 +117,10 @@ extension ClientConnectionHandlerTests.Harness {
     @Test func aHEADOr304IsOneHEADERSThatEndsTheStream() throws {
         let harness = try ClientConnectionHandlerTests.Harness()
         harness.preloadHTTPS("/catalog/products/7", body: #"{"id":7}"#)
-        let stream = try harness.http2Stream()
+        let stream = try harness.http2Connection()
         var head = Self.get
         head.replaceOrAdd(name: ":method", value: "HEAD")
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: head, endStream: true)))
+        try Self.send(.headers(.init(headers: head, endStream: true)), on: stream)
         var written = try Self.frames(stream)
         guard written.count == 1, case .headers(let fields) = written[0] else {
             Issue.record("one HEADERS: \(written)")
@@ -120,10 +128,10 @@ extension ClientConnectionHandlerTests.Harness {
         }
         #expect(fields.endStream && fields.headers["content-length"] == ["8"])
 
-        let conditional = try harness.http2Stream()
+        let conditional = try harness.http2Connection()
         var get = Self.get
         get.add(name: "if-none-match", value: "\"v1\"")
-        try conditional.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: get, endStream: true)))
+        try Self.send(.headers(.init(headers: get, endStream: true)), on: conditional)
         written = try Self.frames(conditional)
         guard written.count == 1, case .headers(let notModified) = written[0] else {
             Issue.record("one HEADERS: \(written)")
@@ -134,10 +142,10 @@ extension ClientConnectionHandlerTests.Harness {
 
     @Test func theProxysOwnErrorEndsTheStream() throws {
         let harness = try ClientConnectionHandlerTests.Harness()
-        let stream = try harness.http2Stream()
+        let stream = try harness.http2Connection()
         var fields = Self.get
         fields.replaceOrAdd(name: ":path", value: "/nowhere")
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: fields, endStream: true)))
+        try Self.send(.headers(.init(headers: fields, endStream: true)), on: stream)
         let written = try Self.frames(stream)
         guard written.count == 2, case .headers(let head) = written[0], case .data(let data) = written[1] else {
             Issue.record("a head and a body: \(written)")

@@ -1,0 +1,178 @@
+import NIOCore
+import NIOHTTP2
+import VitrineCore
+
+/// An HTTP/2 connection's streams, served in the connection's own state as nginx serves them: no
+/// child channel, pipeline or handler per stream. `NIOHTTP2Handler` (without a multiplexer) frames,
+/// checks and flow-controls the connection and hands each frame here with its stream's id; each
+/// stream is an `HTTP2Stream`, made at its first HEADERS and forgotten when it closes, that writes
+/// its answer's frames back through here. What is written in one read batch is flushed once.
+///
+/// It sits between `NIOHTTP2Handler` and `NIOHTTP2ServerConnectionManagementHandler` (idle time,
+/// drain), and passes the manager the root stream's frames and the streams' lifecycle events,
+/// each stream's close only after its creation: without a multiplexer, swift-nio-http2 reports
+/// the close of a stream refused at its first frame without having reported it open.
+final class HTTP2Connection: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    /// The unsent body bytes a stream may hold before its fetch pauses (a stream's share of the
+    /// connection's buffering, as the stream channel's watermark was).
+    static let streamBufferBytes = 64 << 10
+    /// The connection's receive window: the client may have this much request body in flight
+    /// over all its streams (a stream's is the SETTINGS' 65,535 bytes).
+    static let connectionWindow = 1 << 20
+
+    let proxy: ProxyContext
+    let listingsSource: Reloadable<Listings>
+    private var listingsCopy: Reloadable<Listings>.Copy
+    private var routesCopy: Reloadable<Router>.Copy
+    private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
+    private var context: ChannelHandlerContext!
+    /// Whom the connection is from.
+    private(set) var peer = ClientPeer(scheme: "https")
+    private let proxyHeader: ProxyProtocolHeader?
+    /// The connection's number among the node's (its requests' ids carry it).
+    private(set) var number: UInt64 = 0
+    private var needsFlush = false
+    private var flushQueued = false
+    /// DATA bytes received since the connection's window was last opened again. With no
+    /// multiplexer, WINDOW_UPDATE is ours to send: half a window consumed opens it again.
+    private var connectionConsumed = 0
+    /// The streams the manager was told are open.
+    private var announced: Set<HTTP2StreamID> = []
+
+    init(proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) {
+        self.proxy = proxy
+        self.listingsSource = listings
+        self.listingsCopy = listings.copy()
+        self.routesCopy = proxy.routes.copy()
+        self.proxyHeader = proxyHeader
+    }
+
+    var allocator: ByteBufferAllocator { context.channel.allocator }
+    var eventLoop: any EventLoop { context.eventLoop }
+    var isWritable: Bool { context.channel.isWritable }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        number = proxy.connectionsAccepted.wrappingAdd(1, ordering: .relaxed).newValue
+        if let source = proxyHeader?.source {
+            peer.set(source.description)
+        } else if let address = context.channel.remoteAddress?.ipAddress {
+            peer.set(address)
+        }
+        // From the 65,535 bytes every connection starts with to `connectionWindow`.
+        write(.windowUpdate(windowSizeIncrement: Self.connectionWindow - 65535), on: .rootStream)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closeAll()
+        needsFlush = false
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        // The root stream's frames (SETTINGS, PING, GOAWAY, WINDOW_UPDATE) are swift-nio-http2's.
+        guard id != .rootStream else { return context.fireChannelRead(data) }
+        if case .data(let data) = frame.payload {
+            // Every DATA frame counts against the connection's window, whatever its stream.
+            connectionConsumed &+= Self.flowControlled(data)
+            if connectionConsumed >= Self.connectionWindow / 2 {
+                write(.windowUpdate(windowSizeIncrement: connectionConsumed), on: .rootStream)
+                connectionConsumed = 0
+            }
+        }
+        if let stream = streams[id] {
+            stream.receive(frame.payload)
+            if stream.isClosed { streams[id] = nil }
+            return
+        }
+        // A new stream opens with HEADERS (swift-nio-http2 has checked that it may, and counted
+        // it against `max_concurrent_streams`); anything else for an unknown stream is for one
+        // already gone.
+        guard case .headers = frame.payload else { return }
+        let stream = HTTP2Stream(
+            id: id, connection: self, proxy: proxy, listings: listingsSource.copy(through: &listingsCopy),
+            routes: proxy.routes.copy(through: &routesCopy))
+        streams[id] = stream
+        stream.receive(frame.payload)
+        if stream.isClosed { streams[id] = nil }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let created as NIOHTTP2StreamCreatedEvent:
+            announced.insert(created.streamID)
+        case let closed as StreamClosedEvent:
+            streams.removeValue(forKey: closed.streamID)?.closed()
+            // The manager counts open streams: a close it was never told the opening of would
+            // break its count.
+            guard announced.remove(closed.streamID) != nil else { return }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        for stream in streams.values { stream.connectionWritabilityChanged() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A stream's error: swift-nio-http2 has reset that stream (its close comes as an event).
+        // A connection's: it has sent GOAWAY, and `HTTP2ConnectionErrorCloser` closes.
+    }
+
+    /// What a DATA frame counts against flow control: its data, and its padding with the byte
+    /// that says its length (RFC 9113 §6.1).
+    static func flowControlled(_ data: HTTP2Frame.FramePayload.Data) -> Int {
+        data.data.readableBytes &+ (data.paddingBytes.map { $0 &+ 1 } ?? 0)
+    }
+
+    private func closeAll() {
+        let open = streams.values
+        streams = [:]
+        for stream in open { stream.closed() }
+    }
+
+    // MARK: Writing, for the streams
+
+    /// Queues a frame of stream `id`'s; flushed at the end of the read batch, or by `flush`.
+    func write(_ payload: HTTP2Frame.FramePayload, on id: HTTP2StreamID, promise: EventLoopPromise<Void>? = nil) {
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
+        needsFlush = true
+    }
+
+    func flush() {
+        needsFlush = false
+        context.flush()
+    }
+
+    private func flushIfNeeded() {
+        if needsFlush { flush() }
+    }
+
+    /// Flushes once the event loop has handled every channel that was ready: for what is written
+    /// from another channel's event (an origin's answer, an L2 reply).
+    func flushSoon() {
+        guard needsFlush, !flushQueued else { return }
+        flushQueued = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushQueued = false
+            flushIfNeeded()
+        }
+    }
+}
