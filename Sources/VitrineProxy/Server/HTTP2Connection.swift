@@ -27,7 +27,9 @@ final class HTTP2Connection: ChannelInboundHandler {
     let listingsSource: Reloadable<Listings>
     private var listingsCopy: Reloadable<Listings>.Copy
     private var routesCopy: Reloadable<Router>.Copy
-    private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
+    /// The open streams, in the order they opened: found by a scan (at most
+    /// `max_concurrent_streams`, a few in practice), cheaper than hashing each frame's id.
+    private var streams: [HTTP2Stream] = []
     private var context: ChannelHandlerContext!
     /// Whom the connection is from.
     private(set) var peer = ClientPeer(scheme: "https")
@@ -84,9 +86,10 @@ final class HTTP2Connection: ChannelInboundHandler {
                 connectionConsumed = 0
             }
         }
-        if let stream = streams[id] {
+        if let index = streams.firstIndex(where: { $0.id == id }) {
+            let stream = streams[index]
             stream.receive(frame.payload)
-            if stream.isClosed { streams[id] = nil }
+            if stream.isClosed { streams.remove(at: index) }
             return
         }
         // A new stream opens with HEADERS (swift-nio-http2 has checked that it may, and counted
@@ -96,9 +99,11 @@ final class HTTP2Connection: ChannelInboundHandler {
         let stream = HTTP2Stream(
             id: id, connection: self, proxy: proxy, listings: listingsSource.copy(through: &listingsCopy),
             routes: proxy.routes.copy(through: &routesCopy))
-        streams[id] = stream
+        // In the list before its first frame: answering it (a hit) closes it at once, and that
+        // close is reported while the answer is written.
+        streams.append(stream)
         stream.receive(frame.payload)
-        if stream.isClosed { streams[id] = nil }
+        if stream.isClosed, let index = streams.lastIndex(where: { $0 === stream }) { streams.remove(at: index) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -106,7 +111,7 @@ final class HTTP2Connection: ChannelInboundHandler {
         case let created as NIOHTTP2StreamCreatedEvent:
             announced.insert(created.streamID)
         case let closed as StreamClosedEvent:
-            streams.removeValue(forKey: closed.streamID)?.closed()
+            if let index = streams.firstIndex(where: { $0.id == closed.streamID }) { streams.remove(at: index).closed() }
             // The manager counts open streams: a close it was never told the opening of would
             // break its count.
             guard announced.remove(closed.streamID) != nil else { return }
@@ -122,7 +127,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        for stream in streams.values { stream.connectionWritabilityChanged() }
+        for stream in streams { stream.connectionWritabilityChanged() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -143,8 +148,8 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     private func closeAll() {
-        let open = streams.values
-        streams = [:]
+        let open = streams
+        streams = []
         for stream in open { stream.closed() }
     }
 

@@ -50,7 +50,7 @@ enum HTTP2RequestFields {
             guard isLowerCaseToken(name) else { return nil }
             // Connection-specific fields (RFC 9113 §8.2.2; swift-nio-http2 refuses most already):
             // the one hop-by-hop table, as for HTTP/1.1.
-            if HopByHop.names.contains(name) { continue }
+            if HopByHop.isStandard(lowercased: name) { continue }
             switch name {
             case "cookie":
                 cookies.append(value)

@@ -152,10 +152,22 @@ extension ByteBuffer {
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1): meaningful for one connection only, never forwarded.
 enum HopByHop {
-    static let names: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authenticate", "proxy-authorization",
-    ]
+    /// Whether `name` (lower case) is a standard hop-by-hop field: a switch, not a set, as it is
+    /// asked of every field of every request (hashing each name cost more than the rest).
+    static func isStandard(lowercased name: String) -> Bool {
+        switch name.utf8.count {
+        case 2, 7, 10, 16, 17, 18, 19:
+            switch name {
+            case "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+                "proxy-authenticate", "proxy-authorization":
+                return true
+            default:
+                return false
+            }
+        default:
+            return false
+        }
+    }
 
     /// Fields a `Connection` token can never remove: they frame, route or decide the message,
     /// and are end to end by definition. A client naming them in `Connection` is trying to make
@@ -169,7 +181,7 @@ enum HopByHop {
     /// Whether a field (its name already lower-cased) is dropped: a standard hop-by-hop field, or
     /// one the message's `Connection` field names.
     static func isHopByHop(lowercased name: String, connectionTokens: [String]) -> Bool {
-        names.contains(name) || connectionTokens.contains(name)
+        isStandard(lowercased: name) || connectionTokens.contains(name)
     }
 
     /// The field names the `Connection` field lists, less those that can never be hop-by-hop.
