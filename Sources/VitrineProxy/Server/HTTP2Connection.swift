@@ -38,11 +38,13 @@ final class HTTP2Connection: ChannelInboundHandler {
     private(set) var number: UInt64 = 0
     private var needsFlush = false
     private var flushQueued = false
+    /// Handling a frame read: the end of the read batch flushes what it wrote.
+    private var reading = false
     /// DATA bytes received since the connection's window was last opened again. With no
     /// multiplexer, WINDOW_UPDATE is ours to send: half a window consumed opens it again.
     private var connectionConsumed = 0
-    /// The streams the manager was told are open.
-    private var announced: Set<HTTP2StreamID> = []
+    /// The streams the manager was told are open (a short list, as `streams`).
+    private var announced: [HTTP2StreamID] = []
 
     init(proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) {
         self.proxy = proxy
@@ -76,6 +78,8 @@ final class HTTP2Connection: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
+        reading = true
+        defer { reading = false }
         // The root stream's frames (SETTINGS, PING, GOAWAY, WINDOW_UPDATE) are swift-nio-http2's.
         guard id != .rootStream else { return context.fireChannelRead(data) }
         if case .data(let data) = frame.payload {
@@ -107,16 +111,16 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let created as NIOHTTP2StreamCreatedEvent:
-            announced.insert(created.streamID)
-        case let closed as StreamClosedEvent:
+        // Window updates are the most frequent events, and are not ours: one cast for them.
+        if event is NIOHTTP2WindowUpdatedEvent { return context.fireUserInboundEventTriggered(event) }
+        if let created = event as? NIOHTTP2StreamCreatedEvent {
+            announced.append(created.streamID)
+        } else if let closed = event as? StreamClosedEvent {
             if let index = streams.firstIndex(where: { $0.id == closed.streamID }) { streams.remove(at: index).closed() }
             // The manager counts open streams: a close it was never told the opening of would
             // break its count.
-            guard announced.remove(closed.streamID) != nil else { return }
-        default:
-            break
+            guard let index = announced.firstIndex(of: closed.streamID) else { return }
+            announced.remove(at: index)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -173,7 +177,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     /// Flushes once the event loop has handled every channel that was ready: for what is written
     /// from another channel's event (an origin's answer, an L2 reply).
     func flushSoon() {
-        guard needsFlush, !flushQueued else { return }
+        guard needsFlush, !flushQueued, !reading else { return }
         flushQueued = true
         context.eventLoop.assumeIsolated().execute { [self] in
             flushQueued = false

@@ -93,14 +93,18 @@ package final class ServerCertificates: Sendable {
             throw ServerCertificatesError(file: "(none)", "a TLS listener needs at least one certificate")
         }
         var configuration = serverConfiguration(table.defaultValue, settings: settings)
-        configuration.sslContextCallback = { hello, promise in
-            // Runs once per handshake, on its event loop: a dictionary lookup, no file access.
-            let chosen = table.value(for: hello.serverHostname)
-            guard chosen !== table.defaultValue else { return promise.succeed(.noChanges) }
-            var override = NIOSSLContextConfigurationOverride()
-            override.certificateChain = chosen.chain
-            override.privateKey = chosen.key
-            promise.succeed(override)
+        // With one certificate there is nothing to choose: no callback, which would suspend and
+        // resume every handshake at its hello.
+        if entries.count > 1 {
+            configuration.sslContextCallback = { hello, promise in
+                // Runs once per handshake, on its event loop: a dictionary lookup, no file access.
+                let chosen = table.value(for: hello.serverHostname)
+                guard chosen !== table.defaultValue else { return promise.succeed(.noChanges) }
+                var override = NIOSSLContextConfigurationOverride()
+                override.certificateChain = chosen.chain
+                override.privateKey = chosen.key
+                promise.succeed(override)
+            }
         }
         let context: NIOSSLContext
         do {
