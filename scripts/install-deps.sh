@@ -7,7 +7,7 @@ want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
 want zlib1g-dev       # gzip of stored responses (compress-nio links libz)
 want libhiredis-dev   # RESP encoding and parsing for the Redis client
 case "${1:-build}" in
-  test) want redis-server; want postgresql; want postgresql-contrib ;;
+  test) want redis-server; want postgresql; want postgresql-contrib; want openssl ;;  # openssl: s_client resumes sessions in a test
   bench) want wrk; want nginx; want varnish; want varnish-modules; want nghttp2-client ;;  # h2load: the TLS row
 esac
 if ! command -v swift >/dev/null 2>&1; then

@@ -120,4 +120,26 @@ struct HTTP2DefenceTests {
             await drain.value
         }
     }
+
+    /// A client that grants no window (SETTINGS_INITIAL_WINDOW_SIZE 0) cannot be sent an answer's
+    /// body: the stream, answered and flushed but held by flow control, is reset after
+    /// `timeouts.send` rather than held open (and its connection with it) for ever.
+    @Test func aStreamHeldOpenByAZeroWindowIsResetAfterTheSendTimeout() async throws {
+        try await HTTP2Tests.withH2(configure: { $0.timeouts.send = .milliseconds(500) }) { _, echo, port in
+            // In the cache first, so that the held stream is a hit (no fetch keeps it busy).
+            let client = try await HTTP2TestClient.connect(port: port)
+            #expect(try await client.request("GET", "/echo/zero-window?pad=4000").status == 200)
+            await client.close()
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            let zeroWindow = RawHTTP2Connection.frame(type: 0x4, flags: 0, stream: 0, payload: [0x00, 0x04, 0, 0, 0, 0])
+            let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + zeroWindow
+                + RawHTTP2Connection.frame(type: 0x4, flags: 0x1, stream: 0, payload: [])
+            try await connection.send(preface + RawHTTP2Connection.get("/echo/zero-window?pad=4000", stream: 1))
+            try await SharedTierTests.waitUntil(seconds: 10) { connection.resets[1] != nil }
+            #expect(connection.resets[1] == 0x8, "RST_STREAM with CANCEL: \(connection.resets)")
+            #expect(connection.answered.contains(1), "its HEADERS went out; its DATA could not")
+            #expect(echo.requests == 1)
+            await connection.close()
+        }
+    }
 }

@@ -25,6 +25,41 @@ struct TLSListenerTests {
         TestCertificates.names(try await TestCertificates.handshake(port: port, serverName: serverName).certificate)
     }
 
+    /// A returning client resumes its session (a TLS 1.3 ticket, a TLS 1.2 session), with no
+    /// full handshake: `openssl s_client` saves the session of a first connection and offers it
+    /// on a second, and says whether the server took it.
+    @Test(arguments: ["-tls1_3", "-tls1_2"])
+    func aReturningClientResumesItsSession(version: String) async throws {
+        try await Self.withTLS(TestCertificates.listener("shop")) { _, _, port in
+            let session = FileManager.default.temporaryDirectory.appendingPathComponent("vitrine-session-\(UUID().uuidString).pem").path
+            defer { try? FileManager.default.removeItem(atPath: session) }
+            // One request each, answered before the server closes: in TLS 1.3 the tickets come
+            // after the handshake, ahead of the answer.
+            let first = try Self.openSSL(["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "shop.example", version, "-ign_eof", "-sess_out", session])
+            #expect(first.contains("New, TLSv1"), "a full handshake first")
+            let second = try Self.openSSL(["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "shop.example", version, "-ign_eof", "-sess_in", session])
+            #expect(second.contains("Reused, TLSv1"), "resumed: \(second.split(separator: "\n").filter { $0.contains("TLSv1") })")
+        }
+    }
+
+    /// Runs `openssl` with a request that closes the connection on its standard input; its output.
+    static func openSSL(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("GET /nowhere HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n".utf8))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     @Test func aRequestOverTLSIsServedAndTheOriginHearsHTTPS() async throws {
         try await Self.withTLS(TestCertificates.listener("shop")) { fixture, echo, port in
             let client = try TestCertificates.client()

@@ -168,6 +168,9 @@ final class HTTP2Connection: ChannelInboundHandler {
     func flush() {
         needsFlush = false
         context.flush()
+        // What is flushed and still open is held by flow control (or a client that has not ended
+        // its side): bounded by `timeouts.send`.
+        for stream in streams where stream.isHeldAfterAnswer { stream.armSendTimer() }
     }
 
     private func flushIfNeeded() {

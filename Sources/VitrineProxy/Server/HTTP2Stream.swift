@@ -32,8 +32,10 @@ final class HTTP2Stream: RequestTransport {
         case held(HPACKHeaders, body: ByteBuffer?)
         /// The head went out; body parts follow as they come (`complete`: all of them have).
         case streaming(complete: Bool)
-        /// END_STREAM was sent, or the stream was reset.
+        /// END_STREAM was sent.
         case ended
+        /// The stream was reset.
+        case reset
     }
 
     private var answer = Answer.none
@@ -173,16 +175,29 @@ final class HTTP2Stream: RequestTransport {
             sendTimer?.cancel()
             sendTimer = nil
             fetch?.clientBecameWritable()
-        } else if sendTimer == nil {
-            let timeout = TimeAmount.nanoseconds(Int64(proxy.timeouts.send.nanosecondsClamped))
-            sendTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                // The client has taken nothing for that long (a zero window): it is gone, or
-                // holding us.
-                sendTimer = nil
-                proxy.stats.increment(.clientTimeouts)
-                cancel(machine.close())
-                reset(.cancel)
-            }
+        } else {
+            armSendTimer()
+        }
+    }
+
+    /// The answer is whole and flushed, yet the stream is open: flow control holds its last
+    /// frames (a client that grants no window), or the client has not ended its side. A hit's
+    /// stream closes during the flush that sends it, so this costs a normal stream nothing.
+    var isHeldAfterAnswer: Bool {
+        guard case .ended = answer, !isClosed else { return false }
+        return sendTimer == nil
+    }
+
+    /// Resets the stream if it is still open after `timeouts.send`: a client that takes nothing
+    /// (a zero window) cannot hold a stream, nor through it its connection, for ever.
+    func armSendTimer() {
+        guard sendTimer == nil, !isClosed else { return }
+        let timeout = TimeAmount.nanoseconds(Int64(proxy.timeouts.send.nanosecondsClamped))
+        sendTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            sendTimer = nil
+            proxy.stats.increment(.clientTimeouts)
+            cancel(machine.close())
+            reset(.cancel)
         }
     }
 
@@ -223,7 +238,7 @@ final class HTTP2Stream: RequestTransport {
             // Cut short (the origin failed, the fetch was abandoned): a reset, so that the client
             // does not take a truncated body for the whole of it.
             reset(.internalError)
-        case .none, .ended:
+        case .none, .ended, .reset:
             break
         }
         _ = machine.answered(keepAlive: true)
@@ -346,7 +361,7 @@ final class HTTP2Stream: RequestTransport {
 
     private func reset(_ code: HTTP2ErrorCode) {
         guard !isClosed else { return }
-        answer = .ended
+        answer = .reset
         connection.write(.rstStream(code), on: id)
         connection.flushSoon()
         closed()
