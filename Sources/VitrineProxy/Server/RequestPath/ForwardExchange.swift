@@ -26,24 +26,24 @@ final class ForwardExchange: OriginResponseDelegate {
         case staleIfError(CacheHit<CachedResponse>)
     }
 
-    private let proxy: ProxyContext
+    let proxy: ProxyContext
     /// The connection the answer is delivered to; nil for a background refresh or a listing fetch.
     private let client: (any ResponseSink)?
     /// For `X-Forwarded-For`: the client's address, or who fetches without one.
     /// Who the request is from, and what the origin is told about it.
-    private let forwarding: ClientForwarding
+    let forwarding: ClientForwarding
     /// The request's id, sent to the origin as `X-Request-Id`.
-    private let requestID: String?
+    let requestID: String?
     /// Told once how the fetch ended.
-    private var onEnd: ((FetchOutcome) -> Void)?
+    var onEnd: ((FetchOutcome) -> Void)?
     /// The response this fetch stored in L1, if any.
-    private var storedResponse: CachedResponse?
+    var storedResponse: CachedResponse?
     /// L1 refused the response: a purge touched it during the fetch.
-    private var purgedDuringFetch = false
-    private let request: HTTPRequestHead
-    private let route: Route
-    private let mode: Mode
-    private let pool: OriginPool
+    var purgedDuringFetch = false
+    let request: HTTPRequestHead
+    let route: Route
+    let mode: Mode
+    let pool: OriginPool
     private var keepAlive: Bool
     private var origin: OriginConnection?
     private var pendingBody: [ByteBuffer] = []
@@ -58,7 +58,7 @@ final class ForwardExchange: OriginResponseDelegate {
     private var responseStatus = 0
     private var handling = Handling.stream
     private var finished = false
-    private var waitersReleased = false
+    var waitersReleased = false
     /// What follows the response's head; the client's transport frames it.
     private var framing = StreamedBody.sized
 
@@ -146,75 +146,6 @@ final class ForwardExchange: OriginResponseDelegate {
         for buffer in pendingBody { origin.writeBody(buffer) }
         pendingBody.removeAll()
         if requestEnded { origin.endRequest() }
-    }
-
-    /// The request as the origin sees it. The proxy frames it itself: the client's
-    /// `Content-Length` and `Transfer-Encoding` are never copied, but written anew from how
-    /// `RequestDecoder` framed the body. `Host` is the origin's own unless the route keys on the
-    /// client's (then that validated host, and `X-Forwarded-Host`). A fetch whose answer may be
-    /// stored forwards only what its key describes: the normalised target (dropped parameters
-    /// dropped), `Accept-Encoding` reduced to gzip or nothing, the route's `forward_headers` and
-    /// the stale entry's validators. Passed requests and writes forward every end-to-end field.
-    private func originRequestHead() -> HTTPRequestHead {
-        let tokens = HopByHop.connectionTokens(request.headers)
-        var headers = HTTPHeaders()
-        var stale: CachedResponse?
-        let keyed: Bool
-        if case .miss(let fetch) = mode {
-            keyed = true
-            stale = request.method == .GET ? fetch.stale?.value : nil
-        } else {
-            keyed = false
-        }
-        for (name, value) in request.headers {
-            let lower = name.lowercased()
-            if HopByHop.isHopByHop(lowercased: lower, connectionTokens: tokens) { continue }
-            switch lower {
-            case "host", "content-length", "transfer-encoding", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-for", "x-request-id":
-                continue  // written below (what a trusted proxy said is in `forwarding`)
-            case "expect":
-                continue  // answered by the proxy (100 Continue) before it reads the body
-            case "accept-encoding" where keyed, "if-none-match" where keyed, "if-modified-since" where keyed:
-                continue  // written below
-            case "accept-language" where keyed && route.vary.languages != nil:
-                continue  // written below, as the key has it
-            default:
-                if keyed && !route.forwardHeaders.contains(lower) { continue }
-                headers.add(name: name, value: value)
-            }
-        }
-        // Forward what is keyed: the language the variant is stored under, not the client's list.
-        if keyed, let languages = route.vary.languages, route.forwardHeaders.contains("accept-language") {
-            headers.add(name: "Accept-Language", value: AcceptLanguage.best(request.headers["accept-language"], offered: languages))
-        }
-        if keyed, let encoding = AcceptEncoding.normalizedFieldValue(request.headers["accept-encoding"]) {
-            headers.add(name: "Accept-Encoding", value: encoding)
-        }
-        if let stale {
-            if let etag = stale.etag { headers.add(name: "If-None-Match", value: etag) }
-            if let lastModified = stale.lastModified { headers.add(name: "If-Modified-Since", value: lastModified) }
-        }
-        headers.add(name: "X-Forwarded-For", value: forwarding.forwardedFor)
-        headers.add(name: "X-Forwarded-Proto", value: forwarding.proto)
-        if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
-        let clientHost = request.headers.first(name: "host")
-        if route.normalizer.includeHost, let clientHost {
-            let host = CacheKeyNormalizer.normalizedHost(clientHost)
-            headers.add(name: "Host", value: host)
-            headers.add(name: "X-Forwarded-Host", value: host)
-        } else {
-            headers.add(name: "Host", value: pool.settings.url.hostField)
-        }
-        // Framing: ours, from the decoder's.
-        if request.headers.contains(name: "transfer-encoding") {
-            headers.add(name: "Transfer-Encoding", value: "chunked")
-        } else if let length = request.headers.first(name: "content-length").flatMap({ Int($0) }) {
-            headers.add(name: "Content-Length", value: String(length))
-        } else if request.method == .POST || request.method == .PUT || request.method == .PATCH {
-            headers.add(name: "Content-Length", value: "0")
-        }
-        let target = keyed ? route.normalizer.normalizedTarget(request.uri) : request.uri
-        return HTTPRequestHead(version: .http1_1, method: request.method, uri: pool.settings.url.basePath + target, headers: headers)
     }
 
     func requestBody(_ buffer: ByteBuffer) {
@@ -464,61 +395,6 @@ final class ForwardExchange: OriginResponseDelegate {
         finish(keepAlive: keepAlive && requestEnded)
     }
 
-    /// Where a response was stored, to tell whether a purge has touched it since.
-    private struct StoredAs {
-        let key: CacheKey
-        let tags: [String]
-    }
-
-    /// Stores under the primary key, or, for a response that varies, under its secondary key with
-    /// a marker under the primary one. Nil when not stored.
-    private func store(_ response: CachedResponse, plan: StoragePlan) -> StoredAs? {
-        guard case .miss(let fetch) = mode else { return nil }
-        var key = fetch.key
-        var tags = response.tags
-        let wall = proxy.store.clock.wallSeconds()
-        // Purging the URL purges what is stored under a key of its other than the URL's own:
-        // each variant, and what was fetched over https.
-        let httpsKey = VaryKey.isVariant(fetch.key)
-        if httpsKey || !response.varyFields.isEmpty { tags.append(VaryKey.primaryTag(fetch.key)) }
-        if !response.varyFields.isEmpty {
-            key = VaryKey.secondaryKey(fetch.key, fields: response.varyFields, headers: request.headers, languages: route.vary.languages)
-            let marker = CachedResponse.varyMarker(fields: response.varyFields)
-            proxy.store.store(
-                marker, for: fetch.key, tags: httpsKey ? [VaryKey.primaryTag(fetch.key)] : [], ttl: plan.ttl, grace: plan.retention,
-                token: fetch.token)
-            storeShared(fetch.key, L2Entry(marker, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
-        }
-        let outcome = proxy.store.store(response, for: key, tags: tags, ttl: plan.ttl, grace: plan.retention, token: fetch.token)
-        guard outcome == .stored else {
-            purgedDuringFetch = outcome == .purgedDuringFetch
-            return nil
-        }
-        proxy.stats.increment(.stored)
-        storedResponse = response
-        storeShared(key, L2Entry(response, plan: plan, storedAt: wall), fetch: fetch, plan: plan)
-        return StoredAs(key: key, tags: tags)
-    }
-
-    /// Writes to the shared tier in the background, never delaying the client. Only for fetches
-    /// that looked the tier up first: its sequence from then makes the write race-free.
-    private func storeShared(_ key: CacheKey, _ entry: L2Entry, fetch: MissFetch, plan: StoragePlan) {
-        guard let tier = proxy.tier, let sequence = fetch.sharedSequence else { return }
-        tier.store(
-            key, entry: entry, extraTags: [sharedTierKeyTag(fetch.key), sharedTierEverythingTag], sequence: sequence, ttl: plan.ttl + plan.retention,
-            on: pool.eventLoop)
-    }
-
-    private func makeResponse(
-        status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer, tags: [String], plan: StoragePlan
-    ) -> CachedResponse {
-        CachedResponse(
-            status: status, headers: headers, body: body, initialAge: plan.initialAge, tags: tags,
-            staleWhileRevalidate: plan.staleWhileRevalidate, staleIfError: plan.staleIfError, varyFields: plan.varyFields,
-            variantID: VaryKey.variantID(fields: plan.varyFields, headers: request.headers, languages: route.vary.languages),
-            compress: route.compress)
-    }
-
     func originFailed(_ failure: OriginFailure) {
         guard !finished else { return }
         origin = nil
@@ -594,51 +470,4 @@ final class ForwardExchange: OriginResponseDelegate {
         client?.exchangeFinished(keepAlive: keepAlive)
     }
 
-    /// Tells whoever started the fetch how it ended, once.
-    private func report(_ outcome: FetchOutcome) {
-        guard let onEnd else { return }
-        self.onEnd = nil
-        onEnd(outcome)
-    }
-
-    /// Tells requests collapsed into this fetch how it ended (once; only when leading).
-    private func releaseWaiters(_ outcome: CollapseOutcome, pass: Bool = false, stillCurrent: () -> Bool = { true }) {
-        guard case .miss(let fetch) = mode, fetch.leader, !waitersReleased else { return }
-        waitersReleased = true
-        if case .stored = outcome {} else if fetch.sharedSequence != nil {
-            proxy.tier?.releaseLease(fetch.collapseKey, on: pool.eventLoop)
-        }
-        proxy.collapser.finish(fetch.collapseKey, outcome, pass: pass, now: proxy.store.now, stillCurrent: stillCurrent)
-    }
-
-    /// Hands a response this fetch stored to the requests collapsed into it, unless a purge has
-    /// touched it since the fetch began (they then look up again).
-    private func releaseWaiters(_ response: CachedResponse, storedAs stored: StoredAs?, plan: StoragePlan) {
-        guard let stored, case .miss(let fetch) = mode else {
-            releaseWaiters(.retry)
-            return
-        }
-        let store = proxy.store
-        releaseWaiters(.stored(response, remainingNanoseconds: Int64(plan.ttl.nanoseconds))) {
-            !store.wasPurged(stored.key, tags: stored.tags, since: fetch.token)
-        }
-    }
-
-    /// Purges what a successful write changed; the future completes when the shared tier has the
-    /// purge (nil without a tier).
-    private func purgeAfterWrite(responseHeaders: HTTPHeaders, tags: [String]) -> EventLoopFuture<Void>? {
-        var keys = [request.uri]
-        // RFC 9111 §4.4: Location and Content-Location are invalidated too when same-origin
-        // (a path, or an absolute URL naming the request's own host).
-        let host = request.headers.first(name: "host")?.lowercased()
-        for name in ["location", "content-location"] {
-            guard let value = responseHeaders.first(name: name) else { continue }
-            if value.hasPrefix("/") {
-                keys.append(value)
-            } else if let host, Invalidator.host(value)?.lowercased() == host, let target = Invalidator.requestTarget(value) {
-                keys.append(target)
-            }
-        }
-        return proxy.invalidator.purge(PurgeRequest(tags: tags, keys: keys), on: pool.eventLoop).1
-    }
 }
