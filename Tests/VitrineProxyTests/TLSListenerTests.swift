@@ -206,19 +206,21 @@ struct TLSListenerTests {
         // held forever: the request path's timeouts start only once the handshake is done.
         try await OperateTests.withEcho(configure: { configuration in
             configuration.tls = TestCertificates.listener("shop")
-            configuration.timeouts.clientHeader = .milliseconds(500)
+            // Two seconds: a handshake on a machine running every suite at once has taken more
+            // than half a second (the last check below then failed on a closed channel).
+            configuration.timeouts.clientHeader = .seconds(2)
         }) { fixture, _ in
             let port = try #require(fixture.tlsPort)
             let silent = try await RawClient.connect(port: port)
             let halfHello = try await RawClient.connect(port: port)
             halfHello.send("\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}")
             let started = ContinuousClock.now
-            try await ListingsTests.waitUntil(seconds: 5) { silent.isClosed && halfHello.isClosed }
-            #expect(ContinuousClock.now - started < .seconds(3))
+            try await ListingsTests.waitUntil(seconds: 10) { silent.isClosed && halfHello.isClosed }
+            #expect(ContinuousClock.now - started < .seconds(6))
             // A client that completes its handshake is not cut off by it.
             let client = try TestCertificates.client()
             let answer = try await WireConnection.with(port: port, tls: (client, "shop.example")) { connection in
-                try await Task.sleep(for: .milliseconds(700))
+                try await Task.sleep(for: .milliseconds(2500))
                 return try await connection.request("GET", "/echo/after-handshake")
             }
             #expect(answer.status == 200)
