@@ -131,7 +131,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        for stream in streams { stream.connectionWritabilityChanged() }
+        for stream in streams { stream.updateWritability() }
         context.fireChannelWritabilityChanged()
     }
 

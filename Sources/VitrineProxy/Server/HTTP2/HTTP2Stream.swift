@@ -161,13 +161,9 @@ final class HTTP2Stream: RequestTransport {
         cancel(machine.closed())
     }
 
-    /// The connection's socket can take more, or less: a fetch streaming here pauses with it.
-    func connectionWritabilityChanged() {
-        updateWritability()
-    }
-
-    /// Writability is the connection's socket's and this stream's own unsent bytes'.
-    private func updateWritability() {
+    /// Writability is the connection's socket's and this stream's own unsent bytes': called when
+    /// either changes (a fetch streaming here pauses with it).
+    func updateWritability() {
         let writable = canAcceptMore
         guard writable != machine.isWritable else { return }
         let fetch = machine.writabilityChanged(writable)

@@ -44,7 +44,7 @@ final class ForwardExchange: OriginResponseDelegate {
     let route: Route
     let mode: Mode
     let pool: OriginPool
-    private var keepAlive: Bool
+    private let keepAlive: Bool
     private var origin: OriginConnection?
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
