@@ -7,6 +7,10 @@ import VitrineCore
 /// client's socket is full), stores the response when it may be shared, revalidates stale entries
 /// with their validators, falls back to stale on origin errors where allowed, and purges after
 /// writes. When other requests wait for it (collapsing), it tells them how it ended.
+///
+/// Where the fetch is (connecting, awaiting the head, holding a write's answer, responding,
+/// finished) and what to do on each event is `FetchStateMachine`'s; this class carries out its
+/// answers and keeps what is to be stored.
 final class ForwardExchange: OriginResponseDelegate {
     enum Mode {
         /// A cacheable request not found fresh: revalidate or fetch, and store if allowed.
@@ -17,9 +21,9 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     /// What happens to the origin's response.
-    private enum Handling {
-        /// Streamed to the client (and maybe stored).
-        case stream
+    enum Handling {
+        /// Streamed to the client (and maybe stored), framed as its head says.
+        case stream(StreamedBody)
         /// A 304 to our conditional request: the stale entry, refreshed, is stored and delivered.
         case revalidated(CachedResponse, StoragePlan)
         /// An origin error while a stale entry may stand in: the stale entry is delivered.
@@ -45,22 +49,15 @@ final class ForwardExchange: OriginResponseDelegate {
     let mode: Mode
     let pool: OriginPool
     private let keepAlive: Bool
-    private var origin: OriginConnection?
-    private var pendingBody: [ByteBuffer] = []
-    private var requestEnded = false
-    private var requestHadBody = false
-    private var attempts = 0
+    private var machine: FetchStateMachine<OriginConnection, HTTPResponseHead, ByteBuffer, OriginFailure, Handling>
     private var startedAt: NIODeadline = .now()
     /// Monotonic nanoseconds when the request was sent, for the age calculation.
     private var requestSentAt: UInt64 = 0
 
-    private(set) var responseStarted = false
+    /// The origin's answer has begun (part of it may be on its way to the client).
+    var responseStarted: Bool { machine.responseStarted }
     private var responseStatus = 0
-    private var handling = Handling.stream
-    private var finished = false
     var waitersReleased = false
-    /// What follows the response's head; the client's transport frames it.
-    private var framing = StreamedBody.sized
 
     // What will be stored, once the body is complete.
     private var storedBody: ByteBuffer?
@@ -71,22 +68,6 @@ final class ForwardExchange: OriginResponseDelegate {
     /// Why the response is not stored, when it could have been: the key is then passed for a while.
     private var uncacheable = false
 
-    /// A write's answer is held until its purge has reached the shared tier (and so every node):
-    /// read-your-writes across the fleet. Meanwhile the origin is not read further, and what it
-    /// already sent waits here, in order.
-    private enum WriteGate {
-        case open
-        case held(HTTPResponseHead, [HeldPart])
-    }
-
-    private enum HeldPart {
-        case body(ByteBuffer)
-        case end
-        case failure(OriginFailure)
-    }
-
-    private var writeGate = WriteGate.open
-    private var writePurged = false
     /// `Vitrine-Purge` on a write's answer when its purge did not reach the shared tier in time.
     private var localOnlyPurge: String?
 
@@ -105,7 +86,7 @@ final class ForwardExchange: OriginResponseDelegate {
         self.forwarding = forwarding
         self.requestID = requestID
         self.onEnd = onEnd
-        self.requestEnded = requestComplete
+        self.machine = FetchStateMachine(requestComplete: requestComplete)
         self.request = request
         self.route = route
         self.mode = mode
@@ -116,25 +97,30 @@ final class ForwardExchange: OriginResponseDelegate {
     // MARK: Fetch
 
     func start() {
-        attempts += 1
+        guard machine.start() else { return }
+        acquire()
+    }
+
+    /// An attempt: a connection from the pool, and the request on it.
+    private func acquire() {
         startedAt = .now()
         proxy.stats.increment(.originRequests)
         pool.acquire { [self] result in
-            guard !finished else {
-                if case .success(let connection) = result { pool.release(connection) }
-                return
-            }
             switch result {
-            case .success(let origin):
-                send(on: origin)
+            case .success(let connection):
+                switch machine.acquired(connection) {
+                case .send(let origin, let body, let end):
+                    send(on: origin, body: body, end: end)
+                case .release(let connection):
+                    pool.release(connection)
+                }
             case .failure(let failure):
                 originFailed(failure)
             }
         }
     }
 
-    private func send(on origin: OriginConnection) {
-        self.origin = origin
+    private func send(on origin: OriginConnection, body: [ByteBuffer], end: Bool) {
         requestSentAt = proxy.store.clock.nanoseconds()
         let settings = pool.settings
         origin.execute(
@@ -143,23 +129,16 @@ final class ForwardExchange: OriginResponseDelegate {
             firstByteTimeout: .nanoseconds(Int64(settings.firstByteTimeout.nanosecondsClamped)),
             totalTimeout: .nanoseconds(Int64(settings.totalTimeout.nanosecondsClamped))
         )
-        for buffer in pendingBody { origin.writeBody(buffer) }
-        pendingBody.removeAll()
-        if requestEnded { origin.endRequest() }
+        for buffer in body { origin.writeBody(buffer) }
+        if end { origin.endRequest() }
     }
 
     func requestBody(_ buffer: ByteBuffer) {
-        requestHadBody = true
-        if let origin {
-            origin.writeBody(buffer)
-        } else {
-            pendingBody.append(buffer)
-        }
+        if case .write(let origin) = machine.requestPart(buffer) { origin.writeBody(buffer) }
     }
 
     func requestEnd() {
-        requestEnded = true
-        origin?.endRequest()
+        if case .write(let origin) = machine.requestEnded() { origin.endRequest() }
     }
 
     // MARK: Deliver
@@ -168,7 +147,7 @@ final class ForwardExchange: OriginResponseDelegate {
     /// hop-by-hop and cache-internal fields removed, never stored. `100 Continue` is the proxy's
     /// own business (it answers `Expect` itself), so the origin's is dropped.
     func originInterimResponse(_ head: HTTPResponseHead) {
-        guard let client, !finished, !responseStarted, head.status != .continue else { return }
+        guard let client, machine.mayDeliverInterim, head.status != .continue else { return }
         client.sendInterim(head.status, fields: OriginFields(head.headers).visible, for: request)
         client.flush()
     }
@@ -177,23 +156,27 @@ final class ForwardExchange: OriginResponseDelegate {
         let waited = Int64((NIODeadline.now() - startedAt).nanoseconds)
         proxy.metrics.originAnswered(pool.name, nanoseconds: waited)
         client?.originResponded(after: waited)
-        responseStarted = true
-        if case .write = mode, (200..<400).contains(Int(head.status.code)), !writePurged {
-            writePurged = true
+        let isWrite = if case .write = mode { true } else { false }
+        switch machine.responseHead(head, purgeFirst: isWrite && (200..<400).contains(Int(head.status.code))) {
+        case .deliver(let head):
+            deliverHead(head)
+        case .purgeThenDeliver:
             // Purged before the client sees the answer: the writer's next read is fresh here, and
-            // on every other node once the shared tier has the purge.
+            // on every other node once the shared tier has the purge (read-your-writes across the
+            // fleet). Meanwhile the origin is not read further.
             let tags = OriginFields(head.headers).tags + CacheGroups.parse(head.headers[CacheGroups.invalidationField])
             if let shared = purgeAfterWrite(responseHeaders: head.headers, tags: tags) {
-                holdUntilPurged(head, shared)
-                return
+                releaseWhenPurged(shared)
+            } else {
+                releaseHeldAnswer(failure: nil)  // no shared tier: L1 has it already
             }
+        case .ignore:
+            break
         }
-        deliverHead(head)
     }
 
-    /// Holds the answer until `shared` completes, or `proxy.writePurgeTimeout` has passed.
-    private func holdUntilPurged(_ head: HTTPResponseHead, _ shared: EventLoopFuture<Void>) {
-        writeGate = .held(head, [])
+    /// Releases the held answer when `shared` completes, or `proxy.writePurgeTimeout` has passed.
+    private func releaseWhenPurged(_ shared: EventLoopFuture<Void>) {
         let loop = pool.eventLoop
         let timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(proxy.writePurgeTimeout.nanosecondsClamped))) { [self] in
             releaseHeldAnswer(failure: "timeout")
@@ -208,8 +191,7 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     private func releaseHeldAnswer(failure: String?) {
-        guard case .held(let head, let parts) = writeGate else { return }
-        writeGate = .open
+        guard machine.isHeld else { return }
         if let failure {
             localOnlyPurge = "local-only; error=\(failure)"
             proxy.stats.increment(.localOnlyWritePurges)
@@ -217,7 +199,7 @@ final class ForwardExchange: OriginResponseDelegate {
                 "a write was answered before its purge reached the shared tier: other nodes may serve the old value until it does",
                 metadata: ["target": .string(request.uri), "error": .string(failure)])
         }
-        guard !finished else { return }
+        guard case .deliver(let head, let parts) = machine.purgeEnded() else { return }
         deliverHead(head)
         for part in parts {
             switch part {
@@ -226,7 +208,7 @@ final class ForwardExchange: OriginResponseDelegate {
             case .failure(let failure): originFailed(failure)
             }
         }
-        if !finished { origin?.resumeReading() }
+        machine.connection?.resumeReading()
     }
 
     private func deliverHead(_ head: HTTPResponseHead) {
@@ -242,10 +224,10 @@ final class ForwardExchange: OriginResponseDelegate {
         if case .miss(let fetch) = mode, let stale = fetch.stale {
             switch OriginDecision.onHead(status: status, stale: stale.staleWindows) {
             case .revalidate:
-                handling = revalidate(stale.value, with: head, timing: timing)
+                machine.delivered(revalidate(stale.value, with: head, timing: timing))
                 return
             case .staleIfError:
-                handling = .staleIfError(stale)
+                machine.delivered(.staleIfError(stale))
                 return
             case .stream:
                 break
@@ -260,6 +242,7 @@ final class ForwardExchange: OriginResponseDelegate {
             value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int(value) : nil
         }
 
+        let framing: StreamedBody
         if request.method == .HEAD || head.status == .notModified || head.status == .noContent || status < 200 {
             framing = .none
         } else if contentLength == nil {
@@ -315,6 +298,7 @@ final class ForwardExchange: OriginResponseDelegate {
             proxy.metrics.passes.increment()
         }
 
+        machine.delivered(.stream(framing))
         client?.deliver(
             .streamed(status: head.status, fields: clientHeaders, body: framing, purge: localOnlyPurge, verdict), for: request,
             keepAlive: keepAlive)
@@ -344,12 +328,9 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     func originResponseBody(_ buffer: ByteBuffer) {
-        if case .held(let head, var parts) = writeGate {
-            parts.append(.body(buffer))
-            writeGate = .held(head, parts)
-            return
-        }
-        guard !finished, framing != .none, case .stream = handling else { return }
+        // Only a streamed answer's body goes on; a 304's or a 5xx's that a stale entry stands in
+        // for is dropped.
+        guard case .handle(.stream(let framing)) = machine.responsePart(buffer), framing != .none else { return }
         if let client {
             client.sendBodyPart(buffer)
             client.flush()
@@ -365,12 +346,10 @@ final class ForwardExchange: OriginResponseDelegate {
     }
 
     func originResponseEnd() {
-        if case .held(let head, var parts) = writeGate {
-            parts.append(.end)
-            writeGate = .held(head, parts)
-            return
-        }
-        guard !finished else { return }
+        guard case .complete(let handling, let requestComplete, let unusable) = machine.responseEnded() else { return }
+        // The origin answered before the request body was complete: its connection is in an
+        // unknown state and must not be reused.
+        unusable?.cancel()
         switch handling {
         case .revalidated(let response, let plan):
             proxy.stats.increment(.revalidated)
@@ -382,7 +361,7 @@ final class ForwardExchange: OriginResponseDelegate {
             client?.deliver(.stale(stale, detail: "stale-if-error"), for: request, keepAlive: keepAlive)
             client?.flush()
             releaseWaiters(.failed(.originProtocolError))
-        case .stream:
+        case .stream(let framing):
             if framing != .none { client?.sendBodyEnd() }
             client?.flush()
             if case .miss = mode, let body = storedBody {
@@ -392,41 +371,38 @@ final class ForwardExchange: OriginResponseDelegate {
                 releaseWaiters(.retry, pass: uncacheable)
             }
         }
-        finish(keepAlive: keepAlive && requestEnded)
+        finish(keepAlive: keepAlive && requestComplete)
     }
 
     func originFailed(_ failure: OriginFailure) {
-        guard !finished else { return }
-        origin = nil
-        if case .held(let head, var parts) = writeGate {
-            parts.append(.failure(failure))
-            writeGate = .held(head, parts)
-            return
-        }
         var stale: CacheHit<CachedResponse>?
         if case .miss(let fetch) = mode { stale = fetch.stale }
-        let decision = OriginDecision.onFailure(
-            responseStarted: responseStarted, retryable: failure.isRetryable, attempts: attempts, requestHadBody: requestHadBody,
-            stale: stale?.staleWindows)
-        if decision == .retry {
-            start()
+        let action = machine.failed(failure, retryable: failure.isRetryable, staleIfError: stale?.staleWindows.ifError == true)
+        let requestComplete: Bool
+        switch action {
+        case .held, .ignore:
             return
-        }
-        proxy.stats.increment(.originErrors)
-        proxy.metrics.originFailed(pool.name)
-        guard decision != .abort else {
+        case .retry:
+            acquire()
+            return
+        case .abort:
+            proxy.stats.increment(.originErrors)
+            proxy.metrics.originFailed(pool.name)
             // Part of the response is on its way: the only honest signal left is closing.
             releaseWaiters(.retry)
             report(.failed(failure.proxyError))
             finish(keepAlive: false)
             return
+        case .answerStale(let complete), .answerError(let complete):
+            proxy.stats.increment(.originErrors)
+            proxy.metrics.originFailed(pool.name)
+            requestComplete = complete
         }
         proxy.logger.warning(
             "origin request failed",
             metadata: ["origin": .string(pool.name), "target": .string(request.uri), "failure": "\(failure)"])
-        finished = true
-        let keepAlive = keepAlive && requestEnded
-        if decision == .stale, let stale {
+        let keepAlive = keepAlive && requestComplete
+        if case .answerStale = action, let stale {
             client?.deliver(.stale(stale, detail: "stale-if-error"), for: request, keepAlive: keepAlive)
         } else {
             client?.deliver(.error(failure.proxyError), for: request, keepAlive: keepAlive)
@@ -439,32 +415,25 @@ final class ForwardExchange: OriginResponseDelegate {
 
     /// The origin is paused while a write's answer is held, and while the client's socket is full.
     var originMayContinue: Bool {
-        if case .held = writeGate { return false }
+        if machine.isHeld { return false }
         return client?.canAcceptMore ?? true
     }
 
     // MARK: Client events
 
     func clientBecameWritable() {
-        origin?.resumeReading()
+        machine.connection?.resumeReading()
     }
 
     func clientClosed() {
-        finished = true
+        let origin = machine.clientClosed()
         report(.abandoned)
         origin?.cancel()
-        origin = nil
         releaseWaiters(.retry)
     }
 
+    /// The answer is complete (or aborted): whoever started the fetch is told how it ended.
     private func finish(keepAlive: Bool) {
-        finished = true
-        if origin != nil && !requestEnded {
-            // The origin answered before the request body was complete: its connection is in
-            // an unknown state and must not be reused.
-            origin?.cancel()
-        }
-        origin = nil
         report(
             storedResponse.map { .stored($0) } ?? (purgedDuringFetch ? .purgedDuringFetch(status: responseStatus) : .passed(status: responseStatus)))
         client?.exchangeFinished(keepAlive: keepAlive)
