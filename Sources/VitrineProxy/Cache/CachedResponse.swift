@@ -2,6 +2,7 @@ import CompressNIO
 import NIOCore
 import NIOHPACK
 import NIOHTTP1
+import Synchronization
 import VitrineCore
 
 /// A response held by the L1 store, kept in the form it is written to a socket: a hit writes
@@ -17,11 +18,10 @@ package final class CachedResponse: CacheCosted, Sendable {
     /// The gzip representation, for clients that accept it: its head (with `Content-Encoding`,
     /// `Content-Length` and a weak ETag) and body. Nil when the response is not worth compressing.
     let gzip: (head: ByteBuffer, body: ByteBuffer)?
-    /// The same heads as HTTP/2 fields (`:status` first, names in lower case), made once at
-    /// store time: an h2 hit adds its own few fields to a copy and writes HEADERS. The gzip
-    /// representation's, when there is one.
-    let http2Fields: HPACKHeaders
-    let http2GzipFields: HPACKHeaders?
+    /// The same heads as HTTP/2 fields, made by the first h2 hit and kept (`http2Fields(gzip:)`):
+    /// a node without an h2 listener, and an L2 hit that builds a response per request, never
+    /// pay for them.
+    private let http2Heads = Mutex<HTTP2Heads>(HTTP2Heads())
     let etag: String?
     let lastModified: String?
     /// Seconds of age the response had when it arrived (RFC 9111 §4.2.3's corrected initial age).
@@ -130,20 +130,38 @@ package final class CachedResponse: CacheCosted, Sendable {
         } else {
             self.gzip = nil
         }
-        http2Fields = Self.http2Fields(status: status, headers: headers, varies: gzipBody != nil, length: body.readableBytes, gzip: false)
-        http2GzipFields = gzipBody.map {
-            Self.http2Fields(status: status, headers: headers, varies: true, length: $0.readableBytes, gzip: true)
-        }
         // The heads' one storage counts once.
         var cost = Self.objectOverhead + heads.storageCapacity + body.storageCapacity
         if let gzip { cost += gzip.body.storageCapacity }
-        // Each field is in `headers` and once or twice more as an HTTP/2 field (its value shared).
+        // Each field is in `headers` and once or twice more as an HTTP/2 field (its value shared),
+        // charged whether or not an h2 hit has made them yet: the budget holds either way.
         let representations = gzipBody == nil ? 2 : 3
         for (name, value) in headers { cost += name.utf8.count + value.utf8.count + Self.fieldOverhead * representations }
         for text in tags { cost += text.utf8.count + Self.fieldOverhead / 2 }
         for text in varyFields { cost += text.utf8.count + Self.fieldOverhead / 2 }
         cost += variantID.utf8.count + Self.fieldOverhead / 2
         self.cost = cost
+    }
+
+    /// The HTTP/2 fields made once, on the first h2 hit of each representation.
+    private struct HTTP2Heads: Sendable {
+        var identity: HPACKHeaders?
+        var gzip: HPACKHeaders?
+    }
+
+    /// The stored head as HTTP/2 fields (`:status` first, names in lower case), for the identity
+    /// or the gzip representation: an h2 hit adds its own few fields to a copy and writes HEADERS.
+    /// Made by the first h2 hit and kept.
+    func http2Fields(gzip wantsGzip: Bool) -> HPACKHeaders {
+        let useGzip = wantsGzip && gzip != nil
+        if let made = http2Heads.withLock({ useGzip ? $0.gzip : $0.identity }) { return made }
+        let fields = Self.http2Fields(
+            status: status, headers: headers, varies: gzip != nil, length: useGzip ? gzip?.body.readableBytes ?? 0 : body.readableBytes,
+            gzip: useGzip)
+        http2Heads.withLock { heads in
+            if useGzip { heads.gzip = fields } else { heads.identity = fields }
+        }
+        return fields
     }
 
     /// A stored response's fields for HTTP/2: `:status`, the stored fields with their names in

@@ -261,7 +261,7 @@ final class HTTP2Stream: RequestTransport {
         var fields: HPACKHeaders
         switch stored {
         case .full(let response, let gzip, _):
-            fields = gzip ? response.http2GzipFields ?? response.http2Fields : response.http2Fields
+            fields = response.http2Fields(gzip: gzip)
         case .notModified(let response):
             fields = HPACKHeaders()
             fields.add(name: ":status", value: "304")
