@@ -87,18 +87,9 @@ public struct RequestStateMachine<Fetch, Wait: Identifiable> {
         case nothing
     }
 
-    /// What the connection waits for from the client, with its timer.
-    public enum ClientWait: Equatable, Sendable {
-        /// Nothing: a request is being answered (the origin's timeouts apply), or the socket is full
-        /// (the send timeout applies), or the connection is closing.
-        case nothing
-        /// The next request, on an idle keep-alive connection.
-        case idle
-        /// The rest of a request head whose first bytes have arrived.
-        case head
-        /// More of a request body.
-        case body
-    }
+    /// What the connection waits for from the client (its timer is the connection's business:
+    /// `HTTP1ConnectionStateMachine`).
+    public typealias ClientWait = VitrineCore.ClientWait
 
     public private(set) var step: Step = .idle
     public private(set) var body: Body = .complete

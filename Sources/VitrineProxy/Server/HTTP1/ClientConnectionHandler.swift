@@ -30,6 +30,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     /// Where the request being answered is, and whether its body is arriving: every decision
     /// about the connection's requests is the machine's; this handler carries them out.
     var machine: RequestStateMachine<ForwardExchange, CollapseWait>
+    /// The connection's own concerns beside its requests: which client timer runs and what its
+    /// firing means, keep-alive after an answer (a drain, a close-delimited body), lingering.
+    var connection: HTTP1ConnectionStateMachine
     private var needsFlush = false
     /// A flush is queued on the event loop (`flushSoon`).
     private var flushQueued = false
@@ -41,17 +44,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     /// `lingering_time`).
     static let maxLinger: Duration = .seconds(30)
 
-    /// What the armed wait timer is for.
-    private var waiting = RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait.nothing
+    /// The client wait timer (`connection` says when to arm it, and what its firing means).
     private var waitTimer: Scheduled<Void>?
-    /// What the armed timer was armed for: an idle timer outlives a request answered without
-    /// waiting on the client (see `arm`).
-    private var timerKind = RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait.nothing
     /// Request heads taken from the decoder so far.
     private var headsDecoded = 0
-    /// When the last batch of request heads arrived, or the connection last went idle after an
-    /// answer given later: what the keep-alive timer measures idleness from.
-    private var lastActivityAt = NIODeadline.now()
     /// Armed while the socket takes none of what is queued for it.
     private var sendTimer: Scheduled<Void>?
     /// Whom the connection is from: the socket's peer, or the one a PROXY protocol header names;
@@ -64,8 +60,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     var record: RequestRecord?
     /// Bytes queued for the socket so far.
     private var bytesWritten = 0
-    /// Told to quiesce (the node drains): the connection closes once the answer in progress is written.
-    private var quiescing = false
 
     private var decoder: RequestDecoder
     /// The buffer the last hit's head went out in. Once the socket has taken it (the flush at the
@@ -74,8 +68,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     private var spareHeadBuffer: ByteBuffer?
     /// The streamed answer being written is re-framed as chunks (no length, an HTTP/1.1 client).
     var chunkedBody = false
-    /// The answer being written ends with the connection's close (no length, an HTTP/1.0 client).
-    var closeAfterAnswer = false
 
     init(proxy: ProxyContext, listings: Reloadable<Listings>, scheme: String = "http") {
         self.proxy = proxy
@@ -85,6 +77,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         self.routesCopy = proxy.routes.copy()
         self.decoder = RequestDecoder(limits: proxy.limits)
         self.machine = RequestStateMachine(maxBody: proxy.limits.maxBody.bytes)
+        let timeouts = proxy.timeouts
+        self.connection = HTTP1ConnectionStateMachine(
+            timeouts: .init(
+                keepalive: UInt64(timeouts.keepalive.nanosecondsClamped), header: UInt64(timeouts.clientHeader.nanosecondsClamped),
+                body: UInt64(timeouts.clientBody.nanosecondsClamped), linger: UInt64(timeouts.linger.nanosecondsClamped)),
+            now: NIODeadline.now().uptimeNanoseconds)
     }
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
@@ -114,9 +112,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
             // The load balancer's word on whom the connection is from (before any request).
             if let source = header.source { peer.set(source.description) }
         case is ChannelShouldQuiesceEvent:
-            quiescing = true
             // Idle: closed now. Answering: closed once that answer is written.
-            if case .idle = machine.step, !decoder.hasBufferedBytes { closeAfterWrites() }
+            let idle = if case .idle = machine.step { !decoder.hasBufferedBytes } else { false }
+            if connection.quiesce(idle: idle) { closeAfterWrites() }
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -156,7 +154,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         let newHead = headsDecoded != headsBefore
         // One clock read per read batch that brought requests, not one timer per request: the
         // keep-alive timer checks this when it fires.
-        if newHead { lastActivityAt = .now() }
+        if newHead { connection.requestsArrived(now: NIODeadline.now().uptimeNanoseconds) }
         if machine.resumeReading() { context.read() }
         updateWaiting(bodyProgress: machine.body != bodyBefore, newHead: newHead)
     }
@@ -166,7 +164,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         case .head(var head):
             headsDecoded &+= 1
             machine.headReceived()
-            if quiescing || proxy.draining.load(ordering: .relaxed) {
+            if connection.quiescing || proxy.draining.load(ordering: .relaxed) {
                 // Draining: this answer says `Connection: close`, and the client goes elsewhere.
                 head.headers.add(name: "Connection", value: "close")
             }
@@ -267,10 +265,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
 
     // MARK: Timeouts
 
-    /// Re-arms the timer for what the connection now waits for. A head's timer runs from its
-    /// first byte (a client sending a byte at a time gains nothing); a body's from its last; the
-    /// keep-alive timer from the last request or the end of the last answer that was not given at
-    /// once (it is not re-armed per request: it looks at `lastActivityAt` when it fires).
+    /// Re-arms the client timer for what the connection now waits for, as `connection` says.
     private func updateWaiting(bodyProgress: Bool = false, newHead: Bool = false) {
         if let violation = machine.violation, !machine.isClosing {
             proxy.logger.error("request state machine: an impossible event; closing the connection", metadata: ["event": .string(violation)])
@@ -278,60 +273,43 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
             context.close(promise: nil)
             return
         }
-        let now = machine.clientWait(decoderHasBytes: decoder.hasBufferedBytes)
-        guard now != waiting || (now == .body && bodyProgress) || (now == .head && newHead) else { return }
-        let timeout: Duration
-        switch now {
-        case .nothing: timeout = .zero
-        case .idle: timeout = proxy.timeouts.keepalive
-        case .head: timeout = proxy.timeouts.clientHeader
-        case .body: timeout = proxy.timeouts.clientBody
-        }
-        arm(now, in: .nanoseconds(Int64(timeout.nanosecondsClamped)))
+        let wait = machine.clientWait(decoderHasBytes: decoder.hasBufferedBytes)
+        // Only a change reads the clock (`lastActivity` when an idle timer is kept).
+        guard wait != connection.waiting || bodyProgress || newHead else { return }
+        run(connection.wait(for: wait, bodyProgress: bodyProgress, newHead: newHead, now: NIODeadline.now().uptimeNanoseconds))
     }
 
-    private func arm(_ kind: RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait, in delay: TimeAmount) {
-        // A request answered later (from L2, from the origin) takes the connection from idle to
-        // waiting on nothing and back. The idle timer stays armed through that, rather than being
-        // cancelled and scheduled again for every such request: once idle again the connection
-        // is idle from now, which the timer reads from `lastActivityAt` when it fires; if it fires
-        // meanwhile it does nothing, and going idle arms a new one.
-        if waitTimer != nil, timerKind == .idle, kind == .nothing || kind == .idle {
-            if kind == .idle, waiting != .idle { lastActivityAt = .now() }
-            waiting = kind
-            return
-        }
-        waitTimer?.cancel()
-        waitTimer = nil
-        waiting = kind
-        timerKind = kind
-        guard kind != .nothing else { return }
-        waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+    private func run(_ action: HTTP1ConnectionStateMachine.TimerAction) {
+        switch action {
+        case .keep:
+            break
+        case .cancel:
+            waitTimer?.cancel()
             waitTimer = nil
-            timedOut(kind)
+        case .arm(let wait, let nanoseconds):
+            waitTimer?.cancel()
+            waitTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(clamping: nanoseconds))) { [self] in
+                waitTimer = nil
+                timedOut(wait)
+            }
         }
     }
 
-    private func timedOut(_ waited: RequestStateMachine<ForwardExchange, CollapseWait>.ClientWait) {
-        guard !machine.isClosing, waited == waiting else { return }
-        waiting = .nothing
-        switch waited {
-        case .nothing:
+    private func timedOut(_ wait: ClientWait) {
+        switch connection.timerFired(wait, closing: machine.isClosing, now: NIODeadline.now().uptimeNanoseconds) {
+        case .ignore:
             return
-        case .idle:
-            let keepalive = TimeAmount.nanoseconds(Int64(proxy.timeouts.keepalive.nanosecondsClamped))
-            let idleFor = NIODeadline.now() - lastActivityAt
-            if idleFor < keepalive {
-                // Requests came since the timer was armed: idle only since the last of them.
-                arm(.idle, in: keepalive - idleFor)
-                return
-            }
+        case .rearm(let wait, let nanoseconds):
+            // Requests came since the timer was armed: idle only since the last of them.
+            run(.arm(wait, nanoseconds: nanoseconds))
+            return
+        case .closeIdle:
             _ = machine.close()
             context.close(promise: nil)
-        case .head:
+        case .answerHeadTimeout:
             proxy.stats.increment(.clientTimeouts)
             respond(.requestTimeout, keepAlive: false)
-        case .body:
+        case .breakBody:
             proxy.stats.increment(.clientTimeouts)
             // The origin connection waiting for the rest of the body is released now.
             brokenRequest(.requestTimeout, closeQuietlyLinger: false)
@@ -344,7 +322,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         waitTimer = nil
         sendTimer?.cancel()
         sendTimer = nil
-        waiting = .nothing
+        connection.timersCancelled()
         lingerTimer?.cancel()
         lingerTimer = nil
     }
@@ -356,9 +334,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     /// stays open): the next request is taken, or the connection closes.
     func answered(keepAlive: Bool) {
         finishRecord()
-        let keepAlive = keepAlive && !closeAfterAnswer
-        closeAfterAnswer = false
-        switch machine.answered(keepAlive: keepAlive && !quiescing) {
+        switch machine.answered(keepAlive: connection.answered(keepAlive: keepAlive)) {
         case .next:
             // Inside `decodeBuffered` (an answer given at once) its loop takes the next request.
             guard !decoding else { return }
@@ -446,7 +422,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
     func respond(_ error: ProxyError, keepAlive: Bool) {
         let keepAlive = keepAlive && !error.closesConnection
         deliverError(error, keepAlive: keepAlive)
-        if !keepAlive { closeAfterWrites(linger: error.status.code >= 400 && error.status.code < 500) }
+        if !keepAlive { closeAfterWrites(linger: connection.lingers(afterErrorStatus: Int(error.status.code))) }
     }
 
     /// Closes the connection once everything written so far has reached the socket. With
@@ -463,8 +439,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
         needsFlush = false
         let context = self.context!
-        let lingerFor = proxy.timeouts.linger
-        guard linger, lingerFor > .zero else {
+        guard linger, connection.mayLinger else {
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }

@@ -52,14 +52,15 @@ extension ClientConnectionHandler {
         // A body of unknown length: chunks to an HTTP/1.1 client; to an HTTP/1.0 one, the
         // connection's close ends it.
         chunkedBody = body == .unsized && request.version.minor >= 1
-        closeAfterAnswer = body == .unsized && request.version.minor == 0
+        let closeDelimited = body == .unsized && request.version.minor == 0
+        if closeDelimited { connection.closeAfterAnswer() }
         var buffer = allocator.buffer(capacity: 512)
         buffer.writeStatusLine(status)
         for (name, value) in fields { buffer.writeHeader(name, value) }
         if chunkedBody { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         verdict.write(into: &buffer)
         if let purge { buffer.writeHeader("Vitrine-Purge", purge) }
-        buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive && !closeAfterAnswer, isHTTP10: request.version.minor == 0)
+        buffer.writeConnectionFieldAndEnd(keepAlive: keepAlive && !closeDelimited, isHTTP10: request.version.minor == 0)
         write(buffer)
     }
 
