@@ -439,4 +439,78 @@ import VitrineCore
         #expect(machine.clientWait(decoderHasBytes: false) == .idle)
         #expect(machine.clientWait(decoderHasBytes: true) == .head)
     }
+
+    // MARK: The machine decides
+
+    /// A machine at l2-wait, body complete.
+    static func askingSharedTier() -> Machine {
+        var machine = Machine(maxBody: 100, trapsOnIllegalEvents: false)
+        machine.headReceived()
+        _ = machine.bodyEnded()
+        machine.askedSharedTier()
+        return machine
+    }
+
+    @Test func theSharedTiersAnswerIsDecidedAndTheStepFollowsIt() {
+        typealias Entry = SharedTierDecision<String, String>.Entry
+        var variant = Self.askingSharedTier()
+        let restart = variant.sharedTierAnswered(Entry.varyMarker, mayFetch: true, stale: nil, leaseWaitLeft: true)
+        #expect(restart == .restartForVariant)
+        #expect(Self.describe(variant) == "lookup, complete" && variant.restarts == 1, "a variant restarts the lookup")
+
+        var leased = Self.askingSharedTier()
+        let wait = leased.sharedTierAnswered(Entry.absent, mayFetch: false, stale: nil, leaseWaitLeft: true)
+        #expect(wait == .waitForLease)
+        #expect(Self.describe(leased) == "l2-wait, complete", "still waiting, for the lease holder")
+        let waitEnded = leased.sharedTierAnswered()
+        #expect(waitEnded, "the wait ends")
+
+        var hit = Self.askingSharedTier()
+        let found = hit.sharedTierAnswered(Entry.fresh("R"), mayFetch: true, stale: nil, leaseWaitLeft: true)
+        #expect(found == .hit("R"))
+        #expect(Self.describe(hit) == "lookup, complete" && hit.restarts == 0)
+
+        var gone = Self.askingSharedTier()
+        _ = gone.close()
+        let dropped = gone.sharedTierAnswered(Entry.fresh("R"), mayFetch: true, stale: nil, leaseWaitLeft: true)
+        #expect(dropped == nil, "the connection closed meanwhile")
+    }
+
+    @Test func aCollapsedRequestIsToldWhatToDoWhenItsFetchEnds() {
+        func waiting() -> Machine {
+            var machine = Machine(maxBody: 100, trapsOnIllegalEvents: false)
+            machine.headReceived()
+            _ = machine.bodyEnded()
+            machine.waitForCollapsedFetch(Wait(id: 3))
+            return machine
+        }
+        var stored = waiting()
+        let ended1 = stored.collapsedFetchEnded(id: 3, .stored(sameVariant: true))
+        #expect(ended1?.answer == .deliverStored)
+        #expect(stored.restarts == 0)
+        var otherVariant = waiting()
+        let ended2 = otherVariant.collapsedFetchEnded(id: 3, .stored(sameVariant: false))
+        #expect(ended2?.answer == .lookUpAgain)
+        #expect(otherVariant.restarts == 1 && Self.describe(otherVariant) == "lookup, complete")
+        var notStored = waiting()
+        let ended3 = notStored.collapsedFetchEnded(id: 3, .notStored)
+        #expect(ended3?.answer == .lookUpAgain)
+        var failed = waiting()
+        let ended4 = failed.collapsedFetchEnded(id: 3, .failed(staleIfError: true))
+        #expect(ended4?.answer == .deliverStale)
+        var failedBare = waiting()
+        let ended5 = failedBare.collapsedFetchEnded(id: 3, .failed(staleIfError: false))
+        #expect(ended5?.answer == .answerError)
+        var timedOut = waiting()
+        let ended6 = timedOut.collapsedFetchEnded(id: 4, .notStored)
+        #expect(ended6 == nil, "another wait's end")
+        #expect(Self.describe(timedOut) == "collapsed-wait(3), complete")
+    }
+
+    @Test func aLookupOutsideTheLookupStepIsAViolation() {
+        var machine = Machine(maxBody: 100, trapsOnIllegalEvents: false)
+        let decision = machine.lookedUp(LookupDecision<String>.Found.fresh("R"), wantsOrigin: false, onlyIfCached: false, isGET: true)
+        #expect(decision == .hit("R"))
+        #expect(machine.violation != nil)
+    }
 }

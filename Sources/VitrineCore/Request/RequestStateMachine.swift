@@ -285,6 +285,71 @@ public struct RequestStateMachine<Fetch, Wait: Identifiable> {
         return nil
     }
 
+    // MARK: Decisions: the machine answers what to do next
+
+    /// lookup: what L1 found, decided at this step (`LookupDecision`): deliver, refresh in the
+    /// background, answer `only-if-cached`, fetch alone, or join the key's collapsed fetch.
+    public mutating func lookedUp<Hit>(
+        _ found: LookupDecision<Hit>.Found, wantsOrigin: Bool, onlyIfCached: Bool, isGET: Bool
+    ) -> LookupDecision<Hit> {
+        if case .lookup = step {} else { illegal("a lookup while \(step)") }
+        return LookupDecision.decide(found, wantsOrigin: wantsOrigin, onlyIfCached: onlyIfCached, isGET: isGET)
+    }
+
+    /// l2-wait: the shared tier answered. Decided here (`SharedTierDecision`), and the step
+    /// follows: a variant restarts the lookup, a lease held elsewhere keeps the request waiting
+    /// (`sharedTierAnswered()` ends that wait), the rest go on from lookup (deliver or fetch).
+    /// Nil when the connection closed meanwhile: the answer is dropped.
+    public mutating func sharedTierAnswered<Response, Hit>(
+        _ entry: SharedTierDecision<Response, Hit>.Entry, mayFetch: Bool, stale: (Hit, StaleWindows)?, leaseWaitLeft: Bool
+    ) -> SharedTierDecision<Response, Hit>? {
+        guard sharedTierAnswered() else { return nil }
+        let decision = SharedTierDecision.decide(entry, mayFetch: mayFetch, stale: stale, leaseWaitLeft: leaseWaitLeft)
+        switch decision {
+        case .restartForVariant: restart()
+        case .waitForLease: askedSharedTier()
+        case .hit, .staleAndRefresh, .staleWhileLeased, .fetch: break
+        }
+        return decision
+    }
+
+    /// How a fetch that a collapsed request waited for ended, as far as that request goes.
+    public enum CollapsedFetchEnd: Equatable, Sendable {
+        /// It stored a response; `sameVariant`: the variant this request needs.
+        case stored(sameVariant: Bool)
+        /// It stored nothing (uncacheable, purged during the fetch, its client left).
+        case notStored
+        /// The origin failed; `staleIfError`: this request's stale entry may stand in.
+        case failed(staleIfError: Bool)
+    }
+
+    /// What a collapsed request does once the fetch it waited for has ended.
+    public enum CollapsedAnswer: Equatable, Sendable {
+        /// Deliver what the fetch stored.
+        case deliverStored
+        /// Look up again (a restart: the machine is back at lookup).
+        case lookUpAgain
+        /// Deliver the stale entry (stale-if-error).
+        case deliverStale
+        /// Answer with the fetch's error.
+        case answerError
+    }
+
+    /// collapsed-wait: the fetch of wait `id` ended. Nil when that wait is no longer the current
+    /// one (it timed out, or the connection closed).
+    public mutating func collapsedFetchEnded(id: Wait.ID, _ end: CollapsedFetchEnd) -> (wait: Wait, answer: CollapsedAnswer)? {
+        guard let wait = collapsedWaitEnded(id: id) else { return nil }
+        switch end {
+        case .stored(sameVariant: true):
+            return (wait, .deliverStored)
+        case .stored(sameVariant: false), .notStored:
+            restart()
+            return (wait, .lookUpAgain)
+        case .failed(let staleIfError):
+            return (wait, staleIfError ? .deliverStale : .answerError)
+        }
+    }
+
     // MARK: deliver → done
 
     /// The answer is completely written (or handed to the socket).

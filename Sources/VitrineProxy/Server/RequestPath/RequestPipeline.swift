@@ -63,7 +63,7 @@ extension RequestTransport {
         case .stale(let hit): decided = .stale(hit, hit.staleWindows)
         case .miss: decided = .miss
         }
-        switch LookupDecision.decide(decided, wantsOrigin: wantsOrigin, onlyIfCached: directives.onlyIfCached, isGET: head.method == .GET) {
+        switch machine.lookedUp(decided, wantsOrigin: wantsOrigin, onlyIfCached: directives.onlyIfCached, isGET: head.method == .GET) {
         case .hit(let hit):
             deliverHit(hit, for: head, keepAlive: keepAlive)
         case .staleWhileRevalidate(let hit):
@@ -131,7 +131,8 @@ extension RequestTransport {
         // The answer comes on this loop; bound to it, the request is carried on without a future.
         let answered = NIOLoopBound({ [self] (found: SharedTierLookup?) in
             if found == nil { proxy.stats.increment(.l2Errors) }
-            guard machine.sharedTierAnswered() else {
+            guard !machine.isClosing else {
+                // Dropped: the connection closed meanwhile.
                 proxy.collapser.finish(key, .retry, now: proxy.store.now)
                 return
             }
@@ -140,9 +141,14 @@ extension RequestTransport {
             let stale = kept ?? stale
             let leaseDeadline =
                 leaseWaitUntil ?? .now() + .nanoseconds(Int64(proxy.fetchLease.nanosecondsClamped))
-            let decision = SharedTierDecision.decide(
-                entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
-                leaseWaitLeft: NIODeadline.now() < leaseDeadline)
+            guard
+                let decision = machine.sharedTierAnswered(
+                    entry, mayFetch: found?.mayFetch ?? true, stale: stale.map { ($0, $0.staleWindows) },
+                    leaseWaitLeft: NIODeadline.now() < leaseDeadline)
+            else {
+                proxy.collapser.finish(key, .retry, now: proxy.store.now)
+                return
+            }
             carryOut(decision, for: miss, tags: tags, stale: stale, leaseDeadline: leaseDeadline)
             flushSoon()
         }, eventLoop: loop)
@@ -194,9 +200,9 @@ extension RequestTransport {
             refreshInBackground(key, primaryKey: miss.primary, head: head, route: miss.route, stale: hit, sharedSequence: miss.sequence)
             answered(keepAlive: keepAlive)
         case .restartForVariant:
-            // This URL varies: release the flight on the primary key, and look up the variant.
+            // This URL varies: release the flight on the primary key, and look up the variant (the
+            // machine has restarted).
             proxy.collapser.finish(key, .retry, now: proxy.store.now)
-            machine.restart()
             lookup(head, route: miss.route)
         case .staleWhileLeased(let hit):
             // Another node holds the lease and is fetching.
@@ -204,8 +210,7 @@ extension RequestTransport {
             proxy.collapser.finish(key, .retry, now: proxy.store.now)
             answered(keepAlive: keepAlive)
         case .waitForLease:
-            // Another node holds the lease: wait briefly for L2 to fill.
-            machine.askedSharedTier()
+            // Another node holds the lease: wait briefly for L2 to fill (the machine waits still).
             eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(15)) { [self] in
                 guard machine.sharedTierAnswered() else {
                     proxy.collapser.finish(key, .retry, now: proxy.store.now)
@@ -224,32 +229,39 @@ extension RequestTransport {
 
     /// The fetch a waiting request was collapsed into has ended.
     private func collapsedFetchEnded(id: UInt64, outcome: CollapseOutcome) {
-        guard let waiting = machine.collapsedWaitEnded(id: id) else { return }
+        guard let waiting = machine.collapsedWait, waiting.id == id else { return }
+        let end: RequestStateMachine<ForwardExchange, CollapseWait>.CollapsedFetchEnd
+        switch outcome {
+        case .stored(let response, _):
+            // A fetch of another variant than this request needs does not answer it.
+            end = .stored(
+                sameVariant: response.varyFields.isEmpty
+                    || response.variantID
+                        == VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers, languages: waiting.route.vary.languages))
+        case .retry:
+            end = .notStored
+        case .failed:
+            end = .failed(staleIfError: waiting.stale?.staleWindows.ifError == true)
+        }
+        guard let (_, next) = machine.collapsedFetchEnded(id: id, end) else { return }
         waiting.timer.cancel()
         let keepAlive = waiting.head.isKeepAlive
-        switch outcome {
-        case .stored(let response, _) where !response.varyFields.isEmpty
-            && response.variantID
-                != VaryKey.variantID(fields: response.varyFields, headers: waiting.head.headers, languages: waiting.route.vary.languages):
-            // The fetch stored another variant than this request needs: look up its own.
-            machine.restart()
-            lookup(waiting.head, route: waiting.route)
-        case .stored(let response, let remaining):
+        switch (next, outcome) {
+        case (.deliverStored, .stored(let response, let remaining)):
             deliver(
                 .stored(response, age: response.initialAge, .hit(ttl: CacheHit<CachedResponse>.seconds(remaining), detail: "collapsed")),
                 for: waiting.head, keepAlive: keepAlive)
             countHit()
             answered(keepAlive: keepAlive)
-        case .retry:
-            machine.restart()
+        case (.deliverStale, _):
+            if let stale = waiting.stale { deliverStale(stale, detail: "stale-if-error", for: waiting.head, keepAlive: keepAlive) }
+            answered(keepAlive: keepAlive)
+        case (.answerError, .failed(let error)):
+            answer(error, keepAlive: keepAlive)
+        case (.lookUpAgain, _), (.deliverStored, _), (.answerError, _):
+            // Looked up again (the machine has restarted; the other two pairs cannot happen, as
+            // `end` was made from `outcome`).
             lookup(waiting.head, route: waiting.route)
-        case .failed(let error):
-            if let stale = waiting.stale, stale.staleWindows.ifError {
-                deliverStale(stale, detail: "stale-if-error", for: waiting.head, keepAlive: keepAlive)
-                answered(keepAlive: keepAlive)
-            } else {
-                answer(error, keepAlive: keepAlive)
-            }
         }
         flushSoon()
     }
