@@ -6,7 +6,7 @@ import Synchronization
 
 /// A test origin that answers every request with what it received, and with the response
 /// headers the request asks for: `GET /echo/x?h=Name:Value&h=...` (values URL-encoded),
-/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body, `hints=1` for a 103 Early Hints first, `full=Name:Value` for a field only a full answer (not a 304) carries. A request whose `If-None-Match`
+/// `status=N` for another status, `delay=MS` to answer late, `pad=N` for N more bytes of body, `hints=1` for a 103 Early Hints first, `full=Name:Value` for a field only a full answer (not a 304) carries, `stream=MIB` for a chunked answer of that many MiB of `s`, written only while its socket takes it. A request whose `If-None-Match`
 /// matches the `ETag` it asks for gets a 304; `X-Echo-Tag-Count: N` adds a `Surrogate-Key` of N tags. While `failing` is set, everything gets a 503.
 /// The body is `METHOD TARGET\nname: value\n...` followed by the request body.
 final class EchoOrigin: Sendable {
@@ -22,6 +22,9 @@ final class EchoOrigin: Sendable {
     var inFlight: Int { counter.inFlight.load(ordering: .relaxed) }
     /// The most requests it was answering at the same time.
     var maxConcurrent: Int { counter.maxInFlight.load(ordering: .relaxed) }
+    /// Body bytes of `stream=` answers written so far, and how many of them ended.
+    var streamed: Int { counter.streamed.load(ordering: .relaxed) }
+    var streamsEnded: Int { counter.streamsEnded.load(ordering: .relaxed) }
 
     private init(channel: any Channel, counter: Counter) {
         self.channel = channel
@@ -57,6 +60,8 @@ final class EchoOrigin: Sendable {
         let failing = Atomic<Bool>(false)
         let inFlight = Atomic<Int>(0)
         let maxInFlight = Atomic<Int>(0)
+        let streamed = Atomic<Int>(0)
+        let streamsEnded = Atomic<Int>(0)
     }
 
     final class Handler: ChannelInboundHandler {
@@ -66,6 +71,9 @@ final class EchoOrigin: Sendable {
         let counter: Counter
         var head: HTTPRequestHead?
         var body = ""
+        /// What is left of a `stream=` answer.
+        var streamLeft = 0
+        static let streamChunk = ByteBuffer(repeating: UInt8(ascii: "s"), count: 65536)
 
         init(counter: Counter) { self.counter = counter }
 
@@ -78,6 +86,15 @@ final class EchoOrigin: Sendable {
                 body += String(buffer: buffer)
             case .end:
                 guard let head else { return }
+                if let mebibytes = Self.parameter("stream", head.uri).flatMap({ Int($0) }), mebibytes > 0, mebibytes <= 1024 {
+                    counter.value.add(1, ordering: .relaxed)
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Transfer-Encoding", value: "chunked")
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                    streamLeft = mebibytes << 20
+                    pump(context: context)
+                    return
+                }
                 counter.value.add(1, ordering: .relaxed)
                 let now = counter.inFlight.add(1, ordering: .relaxed).newValue
                 counter.maxInFlight.max(now, ordering: .relaxed)
@@ -128,6 +145,25 @@ final class EchoOrigin: Sendable {
                     answer()
                 }
             }
+        }
+
+        /// Writes what is left of a `stream=` answer while the socket takes it.
+        func pump(context: ChannelHandlerContext) {
+            while streamLeft > 0, context.channel.isWritable {
+                let size = min(streamLeft, Self.streamChunk.readableBytes)
+                streamLeft -= size
+                counter.streamed.add(size, ordering: .relaxed)
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(Self.streamChunk.getSlice(at: 0, length: size)!))), promise: nil)
+            }
+            if streamLeft == 0 {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                counter.streamsEnded.add(1, ordering: .relaxed)
+            }
+        }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if streamLeft > 0, context.channel.isWritable { pump(context: context) }
+            context.fireChannelWritabilityChanged()
         }
 
         static func parameter(_ name: String, _ uri: String) -> String? {

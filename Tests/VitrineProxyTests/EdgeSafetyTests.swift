@@ -354,6 +354,22 @@ struct ConnectionBoundsTests {
         }
     }
 
+    /// A client that reads nothing of a streamed answer holds the origin, not the proxy's
+    /// memory: once its socket is full the origin is not read further (counted as a pause), so
+    /// the origin's answer stops far short of its end.
+    @Test func aClientThatReadsNothingPausesTheOrigin() async throws {
+        try await Self.withEcho(configure: { $0.timeouts.send = .seconds(60) }) { fixture, echo in
+            let client = try await RawClient.connect(port: fixture.proxyPort, autoRead: false)
+            client.send("GET /echo/stream?stream=512 HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            // The pause, or the origin's whole answer taken (which only buffering it could do).
+            try await SharedTierTests.waitUntil(seconds: 30) { fixture.node.stats.value(.originPauses) > 0 || echo.streamsEnded > 0 }
+            #expect(fixture.node.stats.value(.originPauses) > 0, "the origin was never paused")
+            #expect(echo.streamsEnded == 0)
+            #expect(echo.streamed < 128 << 20, "\(echo.streamed) bytes taken from the origin for a client that reads nothing")
+            client.close()
+        }
+    }
+
     @Test func connectionsPastTheCapAreClosedAtOnce() async throws {
         try await Self.withEcho(configure: { configuration in
             configuration.limits.maxConnections = 3

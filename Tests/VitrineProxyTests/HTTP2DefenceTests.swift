@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 import VitrineConfig
+@testable import VitrineNode
 @testable import VitrineProxy
 
 /// HTTP/2 connections that misbehave, tried from outside with frames written as bytes: each is
@@ -139,6 +140,23 @@ struct HTTP2DefenceTests {
             #expect(connection.resets[1] == 0x8, "RST_STREAM with CANCEL: \(connection.resets)")
             #expect(connection.answered.contains(1), "its HEADERS went out; its DATA could not")
             #expect(echo.requests == 1)
+            await connection.close()
+        }
+    }
+
+    /// A client that grants no more window than the first 64 KiB holds its stream's origin, not
+    /// the proxy's memory: once 64 KiB wait unsent on the stream the origin is not read further
+    /// (counted as a pause), so its answer stops far short of its end.
+    @Test func aStreamWithNoWindowLeftPausesItsOrigin() async throws {
+        try await HTTP2Tests.withH2(configure: { $0.timeouts.send = .seconds(60) }) { fixture, echo, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            // It reads every frame, and never sends WINDOW_UPDATE.
+            try await connection.send(RawHTTP2Connection.preface + RawHTTP2Connection.get("/echo/stream?stream=512", stream: 1))
+            try await SharedTierTests.waitUntil(seconds: 30) { fixture.node.stats.value(.originPauses) > 0 || echo.streamsEnded > 0 }
+            #expect(fixture.node.stats.value(.originPauses) > 0, "the origin was never paused")
+            #expect(echo.streamsEnded == 0)
+            #expect(echo.streamed < 128 << 20, "\(echo.streamed) bytes taken from the origin for a stream with no window")
+            #expect(connection.answered.contains(1), "its HEADERS went out")
             await connection.close()
         }
     }

@@ -756,7 +756,11 @@ struct SharedTierTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(responses.allSatisfy { $0.status == 200 })
-            #expect(echo.requests == 1, "one origin request for the whole fleet")
+            // A lookup Redis does not answer within its command timeout (a loaded machine running
+            // every suite at once) is a miss that fetches: each may add one origin request, and
+            // nothing else may.
+            let l2Errors = a.node.stats.value(.l2Errors) + b.node.stats.value(.l2Errors)
+            #expect(echo.requests >= 1 && echo.requests <= 1 + l2Errors, "one origin request for the whole fleet (\(l2Errors) L2 errors)")
         }
         await echo.stop()
     }

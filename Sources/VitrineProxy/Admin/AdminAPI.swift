@@ -169,6 +169,7 @@ package final class AdminAPI: Sendable {
             ("purged_entries", "\(stats.value(.purgedEntries))"),
             ("origin_requests", "\(stats.value(.originRequests))"),
             ("origin_errors", "\(stats.value(.originErrors))"),
+            ("origin_pauses", "\(stats.value(.originPauses))"),
             ("client_errors", "\(stats.value(.clientErrors))"),
             ("client_timeouts", "\(stats.value(.clientTimeouts))"),
             ("connections_refused", "\(stats.value(.connectionsRefused))"),

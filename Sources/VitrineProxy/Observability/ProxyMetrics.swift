@@ -225,6 +225,7 @@ extension ProxyStats.Counter {
         case .localOnlyWritePurges: "local_only_write_purges"
         case .collapsed: "collapsed_requests"
         case .revalidated: "revalidations"
+        case .originPauses: "origin_pauses"
         }
     }
 
@@ -251,6 +252,7 @@ extension ProxyStats.Counter {
         case .localOnlyWritePurges: "Writes answered before their purge reached the shared tier."
         case .collapsed: "Requests that waited for another request's fetch of the same key."
         case .revalidated: "Stale entries revalidated by the origin with 304 Not Modified."
+        case .originPauses: "Origin responses paused because their client had too much unsent (backpressure)."
         }
     }
 }

@@ -13,6 +13,10 @@ package final class ProxyStats: Sendable {
         case collapsed
         /// Stale entries the origin revalidated with 304.
         case revalidated
+        /// Times an origin response was paused because its client had too much unsent (a full
+        /// socket, or an HTTP/2 stream past 64 KiB queued): a slow client holds the origin, never
+        /// our memory.
+        case originPauses
     }
 
     private let counters: [Slot] = Counter.allCases.map { _ in Slot() }

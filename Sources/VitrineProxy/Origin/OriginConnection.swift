@@ -128,6 +128,7 @@ final class OriginConnection: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if let delegate, !delegate.originMayContinue {
+            if !readDeferred { delegate.originPaused() }
             readDeferred = true
         } else {
             context.read()

@@ -13,8 +13,11 @@ protocol OriginResponseDelegate: AnyObject {
     /// Whether the origin may be read further now; false pauses it until `resumeReading()`
     /// (the client's socket is full).
     var originMayContinue: Bool { get }
+    /// The origin is not read further until `resumeReading()` (`originMayContinue` said no).
+    func originPaused()
 }
 
 extension OriginResponseDelegate {
     func originInterimResponse(_ head: HTTPResponseHead) {}
+    func originPaused() {}
 }

@@ -419,6 +419,10 @@ final class ForwardExchange: OriginResponseDelegate {
         return client?.canAcceptMore ?? true
     }
 
+    func originPaused() {
+        if !machine.isHeld { proxy.stats.increment(.originPauses) }
+    }
+
     // MARK: Client events
 
     func clientBecameWritable() {
