@@ -122,6 +122,22 @@ struct HTTP2DefenceTests {
         }
     }
 
+    /// A drain lets a stream already open finish: GOAWAY and its PING first, and the connection
+    /// closes once the stream's answer is out, not before.
+    @Test func aDrainLetsAnOpenStreamFinish() async throws {
+        try await HTTP2Tests.withH2(configure: { $0.server.drainDelay = .zero }) { fixture, echo, port in
+            let connection = try await RawHTTP2Connection.connect(port: port)
+            try await connection.send(RawHTTP2Connection.preface + RawHTTP2Connection.get("/echo/slow-drain?delay=700", stream: 1))
+            try await SharedTierTests.waitUntil(seconds: 10) { echo.requests == 1 }
+            let drain = Task { await fixture.node.drain() }
+            let closed = await connection.closedByServer(within: .seconds(10))
+            #expect(closed)
+            #expect(connection.answered.contains(1), "the open stream was answered before the close")
+            #expect(!connection.goAwayCodes.isEmpty && connection.goAwayCodes.allSatisfy { $0 == 0 })
+            await drain.value
+        }
+    }
+
     /// A client that grants no window (SETTINGS_INITIAL_WINDOW_SIZE 0) cannot be sent an answer's
     /// body: the stream, answered and flushed but held by flow control, is reset after
     /// `timeouts.send` rather than held open (and its connection with it) for ever.

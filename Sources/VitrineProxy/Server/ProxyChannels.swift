@@ -45,7 +45,7 @@ package enum ProxyChannels {
     /// (a client that resets streams in a loop, CVE-2023-44487, or sends too many control
     /// frames, is sent GOAWAY and closed; so is one that causes any other connection error).
     /// Idle for `timeouts.keepalive` (from its start when it opens no stream), or drained, the
-    /// connection is closed gracefully (GOAWAY, then the open streams finish).
+    /// connection is closed gracefully (GOAWAY, then the open streams finish): `HTTP2Connection`.
     static func configureHTTP2(_ channel: any Channel, proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -60,23 +60,15 @@ package enum ProxyChannels {
         connection.headerBlockValidation = .disabled
         // Windows are `HTTP2Connection`'s to open (1 MiB for the connection, 64 KiB a stream).
         let stream = NIOHTTP2Handler.StreamConfiguration()
-        let manager = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(
-                maxIdleTime: .nanoseconds(Int64(proxy.timeouts.keepalive.nanosecondsClamped)),
-                maxAge: nil,
-                maxGraceTime: .seconds(30),
-                keepalive: nil))
         let pipeline = channel.pipeline.syncOperations
         // Between TLS and the HTTP/2 handler: it sees the frames written, and closes after a
         // connection error's GOAWAY.
         try pipeline.addHandler(HTTP2ConnectionErrorCloser())
         // No multiplexer: the streams are served in the connection's own state (`HTTP2Connection`),
-        // which passes the manager what it needs.
+        // which also keeps its idle time and graceful shutdown (swift-nio-http2's management
+        // handler re-armed a timer as each stream opened and closed: a twentieth of an h2 hit).
         try pipeline.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: nil, connectionConfiguration: connection, streamConfiguration: stream))
         try pipeline.addHandler(HTTP2Connection(proxy: proxy, listings: listings, proxyHeader: proxyHeader))
-        try pipeline.addHandler(manager)
-        try pipeline.addHandler(ChannelActiveReplay(), position: .before(manager))
     }
 
     /// A connection on the admin listener, or (`access: .probes`) on the probe listener.
@@ -95,18 +87,5 @@ final class ProxyHeaderKeeper: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let header = event as? ProxyProtocolHeader { self.header = header }
         context.fireUserInboundEventTriggered(event)
-    }
-}
-
-/// Gives a handler added to an active channel the `channelActive` it missed, then leaves.
-/// `NIOHTTP2ServerConnectionManagementHandler` starts its idle timer in `channelActive`; added
-/// after ALPN, on a channel long active, it would never start it, and a connection that opens no
-/// stream would never be closed.
-final class ChannelActiveReplay: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = Any
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { context.fireChannelActive() }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -8,10 +8,9 @@ import VitrineCore
 /// stream is an `HTTP2Stream`, made at its first HEADERS and forgotten when it closes, that writes
 /// its answer's frames back through here. What is written in one read batch is flushed once.
 ///
-/// It sits between `NIOHTTP2Handler` and `NIOHTTP2ServerConnectionManagementHandler` (idle time,
-/// drain), and passes the manager the root stream's frames and the streams' lifecycle events,
-/// each stream's close only after its creation: without a multiplexer, swift-nio-http2 reports
-/// the close of a stream refused at its first frame without having reported it open.
+/// It also keeps the connection's life (`HTTP2LifecycleStateMachine`): closed after `keepalive`
+/// with no stream open, and gone away gracefully on a drain (GOAWAY, PING, GOAWAY naming the last
+/// stream, close when the open streams end), with one idle timer that is not re-armed per stream.
 final class HTTP2Connection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -43,8 +42,13 @@ final class HTTP2Connection: ChannelInboundHandler {
     /// DATA bytes received since the connection's window was last opened again. With no
     /// multiplexer, WINDOW_UPDATE is ours to send: half a window consumed opens it again.
     private var connectionConsumed = 0
-    /// The streams the manager was told are open (a short list, as `streams`).
-    private var announced: [HTTP2StreamID] = []
+    /// Idle time and graceful shutdown.
+    private var lifecycle: HTTP2LifecycleStateMachine
+    private var idleTimer: Scheduled<Void>?
+    /// Armed when the connection starts going away: it closes then, however long its streams take.
+    private var graceTimer: Scheduled<Void>?
+    /// The longest a going-away connection waits for its streams (and for its PING's ACK).
+    static let maxGraceTime = TimeAmount.seconds(30)
 
     init(proxy: ProxyContext, listings: Reloadable<Listings>, proxyHeader: ProxyProtocolHeader?) {
         self.proxy = proxy
@@ -52,6 +56,9 @@ final class HTTP2Connection: ChannelInboundHandler {
         self.listingsCopy = listings.copy()
         self.routesCopy = proxy.routes.copy()
         self.proxyHeader = proxyHeader
+        self.lifecycle = HTTP2LifecycleStateMachine(
+            idleTimeout: UInt64(proxy.timeouts.keepalive.nanosecondsClamped), pingData: UInt64.random(in: .min ... .max),
+            now: NIODeadline.now().uptimeNanoseconds)
     }
 
     var allocator: ByteBufferAllocator { context.channel.allocator }
@@ -68,10 +75,12 @@ final class HTTP2Connection: ChannelInboundHandler {
         }
         // From the 65,535 bytes every connection starts with to `connectionWindow`.
         write(.windowUpdate(windowSizeIncrement: Self.connectionWindow - 65535), on: .rootStream)
+        armIdleTimer(in: lifecycle.idleTimerDelay)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         closeAll()
+        cancelTimers()
         needsFlush = false
     }
 
@@ -80,8 +89,12 @@ final class HTTP2Connection: ChannelInboundHandler {
         let id = frame.streamID
         reading = true
         defer { reading = false }
-        // The root stream's frames (SETTINGS, PING, GOAWAY, WINDOW_UPDATE) are swift-nio-http2's.
-        guard id != .rootStream else { return context.fireChannelRead(data) }
+        // The root stream's frames (SETTINGS, PING, GOAWAY, WINDOW_UPDATE) are swift-nio-http2's,
+        // but for the ACK of the PING a graceful shutdown sent.
+        guard id != .rootStream else {
+            if case .ping(let ping, ack: true) = frame.payload { pingAcknowledged(ping.integer) }
+            return
+        }
         if case .data(let data) = frame.payload {
             // Every DATA frame counts against the connection's window, whatever its stream.
             connectionConsumed &+= Self.flowControlled(data)
@@ -93,7 +106,7 @@ final class HTTP2Connection: ChannelInboundHandler {
         if let index = streams.firstIndex(where: { $0.id == id }) {
             let stream = streams[index]
             stream.receive(frame.payload)
-            if stream.isClosed { streams.remove(at: index) }
+            if stream.isClosed, let index = streams.firstIndex(where: { $0 === stream }) { removeStream(at: index) }
             return
         }
         // A new stream opens with HEADERS (swift-nio-http2 has checked that it may, and counted
@@ -106,21 +119,33 @@ final class HTTP2Connection: ChannelInboundHandler {
         // In the list before its first frame: answering it (a hit) closes it at once, and that
         // close is reported while the answer is written.
         streams.append(stream)
+        lifecycle.streamOpened(id: Int(id))
         stream.receive(frame.payload)
-        if stream.isClosed, let index = streams.lastIndex(where: { $0 === stream }) { streams.remove(at: index) }
+        if stream.isClosed, let index = streams.lastIndex(where: { $0 === stream }) { removeStream(at: index) }
+    }
+
+    /// A stream is gone: forgotten, and the connection closes if it was the last one of a
+    /// connection going away.
+    private func removeStream(at index: Int) {
+        streams.remove(at: index)
+        if lifecycle.streamClosed(now: NIODeadline.now().uptimeNanoseconds) { closeAfterWrites() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Window updates are the most frequent events, and are not ours: one cast for them.
-        if event is NIOHTTP2WindowUpdatedEvent { return context.fireUserInboundEventTriggered(event) }
-        if let created = event as? NIOHTTP2StreamCreatedEvent {
-            announced.append(created.streamID)
-        } else if let closed = event as? StreamClosedEvent {
-            if let index = streams.firstIndex(where: { $0.id == closed.streamID }) { streams.remove(at: index).closed() }
-            // The manager counts open streams: a close it was never told the opening of would
-            // break its count.
-            guard let index = announced.firstIndex(of: closed.streamID) else { return }
-            announced.remove(at: index)
+        if event is NIOHTTP2WindowUpdatedEvent { return }
+        if let closed = event as? StreamClosedEvent {
+            if let index = streams.firstIndex(where: { $0.id == closed.streamID }) {
+                let stream = streams[index]
+                removeStream(at: index)
+                stream.closed()
+            }
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            // The node drains: the open streams finish, new ones go to another connection.
+            goAway()
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -136,6 +161,8 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        lifecycle.closed()
+        cancelTimers()
         closeAll()
         context.fireChannelInactive()
     }
@@ -155,6 +182,54 @@ final class HTTP2Connection: ChannelInboundHandler {
         let open = streams
         streams = []
         for stream in open { stream.closed() }
+    }
+
+    // MARK: Idle time and going away
+
+    private func armIdleTimer(in nanoseconds: UInt64) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(clamping: nanoseconds))) { [self] in
+            idleTimer = nil
+            switch lifecycle.idleTimerFired(now: NIODeadline.now().uptimeNanoseconds) {
+            case .rearm(let nanoseconds): armIdleTimer(in: nanoseconds)
+            case .goAway: goAway()
+            case .nothing: break
+            }
+        }
+    }
+
+    /// Starts a graceful shutdown: GOAWAY naming the largest stream id, and a PING whose ACK
+    /// tells that the client has seen it; closed after `maxGraceTime` whatever happens.
+    private func goAway() {
+        guard case .sendGoAwayAndPing(let pingData) = lifecycle.goAway() else { return }
+        idleTimer?.cancel()
+        idleTimer = nil
+        write(.goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil), on: .rootStream)
+        write(.ping(HTTP2PingData(withInteger: pingData), ack: false), on: .rootStream)
+        flushSoon()
+        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.maxGraceTime) { [self] in
+            graceTimer = nil
+            context.close(promise: nil)
+        }
+    }
+
+    private func pingAcknowledged(_ data: UInt64) {
+        guard case .sendGoAway(let last, let close) = lifecycle.pingAcknowledged(data: data) else { return }
+        write(.goAway(lastStreamID: HTTP2StreamID(last), errorCode: .noError, opaqueData: nil), on: .rootStream)
+        if close { closeAfterWrites() }
+    }
+
+    /// Closes once what was written is flushed (not from inside the frame being handled).
+    private func closeAfterWrites() {
+        flush()
+        let context = self.context!
+        context.eventLoop.assumeIsolated().execute { context.close(promise: nil) }
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        graceTimer?.cancel()
+        graceTimer = nil
     }
 
     // MARK: Writing, for the streams

@@ -9,7 +9,7 @@ import NIOCore
 /// frames it writes do: this handler sits between TLS and `NIOHTTP2Handler`, follows the frames
 /// it writes by their headers (`HTTP2GoAwayScanner`), and closes once a GOAWAY with an error
 /// code has reached the socket. A graceful GOAWAY (NO_ERROR: idle, drain) is left to
-/// `NIOHTTP2ServerConnectionManagementHandler`, which closes when the open streams end.
+/// `HTTP2Connection`, which closes when the open streams end.
 final class HTTP2ConnectionErrorCloser: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
