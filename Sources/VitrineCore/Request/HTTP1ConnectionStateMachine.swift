@@ -89,13 +89,16 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The connection now waits for `wait` (from `RequestStateMachine.clientWait`);
     /// `bodyProgress`: a body part arrived, which restarts a body's timer; `newHead`: a head
-    /// arrived, which restarts the timer of the next head's first bytes.
-    public mutating func wait(for wait: ClientWait, bodyProgress: Bool, newHead: Bool, now: UInt64) -> TimerAction {
+    /// arrived, which restarts the timer of the next head's first bytes. `now` is read only when
+    /// the wait changes (a hit answered at once reads no clock).
+    public mutating func wait(
+        for wait: ClientWait, bodyProgress: Bool, newHead: Bool, now: @autoclosure () -> UInt64
+    ) -> TimerAction {
         let restarts = (wait == .body && bodyProgress) || (wait == .head && newHead)
         guard wait != waiting || restarts else { return .keep }
         // An armed idle timer stays through a request answered later: see the type's comment.
         if timerArmed, timerKind == .idle, wait == .nothing || wait == .idle {
-            if wait == .idle, waiting != .idle { lastActivity = now }
+            if wait == .idle, waiting != .idle { lastActivity = now() }
             waiting = wait
             return .keep
         }

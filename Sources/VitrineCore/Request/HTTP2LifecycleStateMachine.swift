@@ -78,11 +78,11 @@ public struct HTTP2LifecycleStateMachine: Sendable {
     }
 
     /// A stream closed: true when the connection is to close now (it was draining and that was
-    /// the last one).
-    public mutating func streamClosed(now: UInt64) -> Bool {
+    /// the last one). `now` is read only when no stream is left open.
+    public mutating func streamClosed(now: @autoclosure () -> UInt64) -> Bool {
         if openStreams > 0 { openStreams &-= 1 }
         guard openStreams == 0 else { return false }
-        idleSince = now
+        idleSince = now()
         return state == .draining
     }
 

@@ -274,8 +274,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RequestTransport {
             return
         }
         let wait = machine.clientWait(decoderHasBytes: decoder.hasBufferedBytes)
-        // Only a change reads the clock (a hit answered at once changes nothing here).
-        guard wait != connection.waiting || (wait == .body && bodyProgress) || (wait == .head && newHead) else { return }
         run(connection.wait(for: wait, bodyProgress: bodyProgress, newHead: newHead, now: NIODeadline.now().uptimeNanoseconds))
     }
 
